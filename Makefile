@@ -1,0 +1,43 @@
+# neatai — two commands on a fresh machine: `make run` and `make test`.
+# Each creates .venv when missing, installs the pinned dependencies from the registries,
+# generates the protobuf API, compiles the Cython kernels, then runs.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+ARGS ?=
+
+.PHONY: run test build protos bench k8s-check tools clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e .
+	@touch $@
+
+# Regenerates the protos and recompiles any changed .pyx (both are no-ops when up to date).
+build: $(STAMP)
+	@$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -e '^Compiling' -e 'already up-to-date' || true
+	@$(PY) -c "import neatai.v1.evaluator_pb2" 
+
+protos: build
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	@touch $@
+
+tools: $(NODE_STAMP)
+
+run: build
+	$(VENV)/bin/neatai run $(ARGS)
+
+test: build tools
+	$(PY) -m pytest -q $(ARGS)
+
+bench: build
+	$(PY) -m bench $(ARGS)
+
+clean:
+	rm -rf build $(VENV) node_modules shared/v1
+	find . -name '*.so' -o -name '*.c' -path './services/*' | xargs rm -f

@@ -1,0 +1,1 @@
+"""neatai: NEAT neuroevolution as gRPC microservices."""
