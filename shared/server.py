@@ -1,0 +1,123 @@
+"""Server bootstrap every service shares: one gRPC server with the standard health and
+reflection services, message and concurrency limits, connection ageing, a Prometheus port,
+and a graceful SIGTERM drain (NOT_SERVING → finish in-flight calls → exit 0).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+
+
+@dataclass
+class ServerConfig:
+    host: str = "[::]"
+    port: int = 0  # 0 picks a free port
+    metrics_port: int | None = None  # None: no metrics endpoint; 0 picks a free port
+    max_workers: int = 16
+    # Calls beyond this get RESOURCE_EXHAUSTED instead of queueing without bound.
+    max_concurrent_rpcs: int = 64
+    max_message_bytes: int = 64 * MiB
+    # Clients reconnect (and re-resolve DNS) periodically so new replicas receive load.
+    max_connection_age_s: float = 120.0
+    max_connection_age_grace_s: float = 30.0
+    # In-flight calls get this long to finish on SIGTERM.
+    grace_s: float = 20.0
+    interceptors: Sequence[grpc.ServerInterceptor] = field(default_factory=tuple)
+
+    def channel_options(self) -> list[tuple[str, int]]:
+        return [
+            ("grpc.max_receive_message_length", self.max_message_bytes),
+            ("grpc.max_send_message_length", self.max_message_bytes),
+        ]
+
+
+@dataclass
+class RunningServer:
+    name: str
+    server: grpc.Server
+    health: health.HealthServicer
+    port: int
+    metrics_port: int | None
+    config: ServerConfig
+    _stopped: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, grace: float | None = None) -> threading.Event:
+        """Report NOT_SERVING, refuse new calls, let in-flight calls finish within `grace`."""
+        self.health.enter_graceful_shutdown()
+        done = self.server.stop(self.config.grace_s if grace is None else grace)
+        done.wait()
+        self._stopped.set()
+        return done
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)
+
+
+def start_server(
+    name: str,
+    add_services: Callable[[grpc.Server], Iterable[str]],
+    config: ServerConfig | None = None,
+) -> RunningServer:
+    """Start a server; `add_services` registers the servicers and returns their full names."""
+    config = config or ServerConfig()
+    options = config.channel_options() + [
+        ("grpc.max_connection_age_ms", int(config.max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(config.max_connection_age_grace_s * 1000)),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=f"{name}-rpc"),
+        interceptors=list(config.interceptors),
+        options=options,
+        maximum_concurrent_rpcs=config.max_concurrent_rpcs,
+    )
+    names = list(add_services(server))
+    health_servicer = health.HealthServicer(
+        experimental_non_blocking=True,
+        experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{name}-health"),
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if port == 0:
+        raise OSError(f"{name}: cannot listen on {config.host}:{config.port}")
+    metrics_port = None
+    if config.metrics_port is not None:
+        from .metrics import start_metrics_http
+
+        metrics_port = start_metrics_http(config.metrics_port)
+    server.start()
+    for service in ["", *names]:
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    log.info("%s listening on port %d (metrics %s)", name, port, metrics_port)
+    return RunningServer(name, server, health_servicer, port, metrics_port, config)
+
+
+def serve_until_signal(running: RunningServer, on_stop: Callable[[], None] | None = None) -> int:
+    """Block until SIGTERM/SIGINT, then drain gracefully and return exit status 0."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+    log.info("%s draining (grace %.0fs)", running.name, running.config.grace_s)
+    running.stop()
+    if on_stop is not None:
+        on_stop()
+    return 0
