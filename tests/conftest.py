@@ -1,0 +1,15 @@
+"""Shared test fixtures: paths to the real NEAT-AI creature files beside the checkout."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "neat-ai"
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    assert FIXTURES.is_dir(), f"NEAT-AI fixtures not found at {FIXTURES}"
+    return FIXTURES
