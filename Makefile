@@ -27,7 +27,11 @@ $(NODE_STAMP): package.json
 	npm install --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# promtool and a Prometheus server for the metrics/dashboard tests (Debian package `prometheus`).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 tools: $(NODE_STAMP)
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+	  ($(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends prometheus)
 
 run: build
 	$(VENV)/bin/neatai run $(ARGS)

@@ -15,6 +15,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .grpc_metrics import PrometheusServerInterceptor
+
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
@@ -34,7 +36,8 @@ class ServerConfig:
     max_connection_age_grace_s: float = 30.0
     # In-flight calls get this long to finish on SIGTERM.
     grace_s: float = 20.0
-    interceptors: Sequence[grpc.ServerInterceptor] = field(default_factory=tuple)
+    # Every service counts its calls in grpc_server_* (go-grpc-prometheus names).
+    interceptors: Sequence[grpc.ServerInterceptor] = field(default_factory=lambda: (PrometheusServerInterceptor(),))
 
     def channel_options(self) -> list[tuple[str, int]]:
         return [
