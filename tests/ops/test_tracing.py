@@ -1,0 +1,88 @@
+"""Tracing: off unless OTEL_* asks for it; when on, one trace runs from a generation span through
+a worker thread and the gRPC client into the server, and health checks stay untraced."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from neatai import tracing
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def exporter_name(env):
+    e = tracing._exporter_from_env()
+    return type(e).__name__ if e is not None else None
+
+
+def test_no_exporter_without_otel_env(clean_env):
+    assert exporter_name(clean_env) is None
+
+
+def test_endpoint_alone_selects_otlp(clean_env):
+    clean_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    assert exporter_name(clean_env) == "OTLPSpanExporter"
+
+
+def test_explicit_exporters(clean_env):
+    clean_env.setenv("OTEL_TRACES_EXPORTER", "console")
+    assert exporter_name(clean_env) == "ConsoleSpanExporter"
+    clean_env.setenv("OTEL_TRACES_EXPORTER", "none")
+    clean_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    assert exporter_name(clean_env) is None
+
+
+def test_sdk_disabled_wins(clean_env):
+    clean_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    clean_env.setenv("OTEL_TRACES_EXPORTER", "otlp")
+    clean_env.setenv("OTEL_SDK_DISABLED", "true")
+    assert exporter_name(clean_env) is None
+
+
+def test_unconfigured_init_leaves_grpc_unpatched():
+    code = (
+        "import grpc; original = grpc.server\n"
+        "from neatai import tracing\n"
+        "assert tracing.init_tracing('x') is None\n"
+        "assert grpc.server is original\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)
+
+
+def test_one_trace_from_generation_span_to_server_span():
+    out = subprocess.run(
+        [sys.executable, str(HERE / "trace_probe.py")], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    spans = [json.loads(line) for line in out.stdout.splitlines()]
+    by_name = {}
+    for s in spans:
+        by_name.setdefault((s["name"], s["kind"]), s)
+    generation = by_name[("generation", "INTERNAL")]
+    evaluate = by_name[("evaluate", "INTERNAL")]
+    client = by_name[(f"/{'neatai.test.EchoService'}/Unary", "CLIENT")]
+    server = by_name[(f"/{'neatai.test.EchoService'}/Unary", "SERVER")]
+
+    assert {generation["trace_id"], evaluate["trace_id"], client["trace_id"], server["trace_id"]} == {
+        generation["trace_id"]
+    }
+    assert evaluate["parent_id"] == generation["span_id"]
+    assert client["parent_id"] == evaluate["span_id"]  # crossed the worker thread
+    assert server["parent_id"] == client["span_id"]  # crossed the wire (W3C traceparent)
+    assert generation["attributes"] == {"neatai.run_id": "r1", "neatai.generation": 3}
+    assert generation["service"] == "neatai-probe"
+    assert not [s for s in spans if "Health" in s["name"]], "health checks must not be traced"
