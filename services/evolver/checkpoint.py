@@ -1,0 +1,140 @@
+"""Run checkpoints on disk, written atomically so a crash never leaves a torn file behind.
+
+Layout under the state directory:
+
+    runs/<run id>/run.json      config, dataset id, state, evolution state_dict, history
+    runs/<run id>/dataset.npz   the dataset (X, Y and column names), written once
+
+Every write goes to a temporary file in the same directory, is flushed and fsynced, then
+`os.replace`d over the previous file and the directory entry is fsynced: a reader sees either
+the old checkpoint or the new one, never a mix. A crash mid-write leaves only a `*.tmp` file,
+which loading ignores and removes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from neatai.datasets import Dataset
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "run.json"
+DATASET = "dataset.npz"
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class CheckpointError(Exception):
+    """A checkpoint could not be read (corrupt or unreadable file)."""
+
+
+def valid_run_id(run_id: str) -> bool:
+    """Run ids become directory names: letters, digits, '.', '_', '-' only."""
+    return bool(_RUN_ID.match(run_id))
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (temp file + fsync + os.replace + directory fsync)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on directories; the replace is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+class CheckpointStore:
+    """Saves and loads run checkpoints under `root/runs/`."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.runs_dir = self.root / "runs"
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+
+    def run_dir(self, run_id: str) -> Path:
+        if not valid_run_id(run_id):
+            raise ValueError(f"invalid run id {run_id!r}")
+        return self.runs_dir / run_id
+
+    def save_dataset(self, run_id: str, dataset: Dataset) -> None:
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, X=dataset.X, Y=dataset.Y, feature_names=np.array(dataset.feature_names, dtype=str),
+                 target_names=np.array(dataset.target_names, dtype=str), name=np.array(dataset.name))
+        atomic_write(self.run_dir(run_id) / DATASET, buf.getvalue())
+
+    def load_dataset(self, run_id: str) -> Dataset:
+        path = self.run_dir(run_id) / DATASET
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return Dataset(z["X"], z["Y"], tuple(str(v) for v in z["feature_names"]),
+                               tuple(str(v) for v in z["target_names"]), str(z["name"]))
+        except (OSError, ValueError, KeyError) as e:
+            raise CheckpointError(f"{path}: {e}") from None
+
+    def save(self, run_id: str, checkpoint: dict[str, Any]) -> None:
+        data = json.dumps(checkpoint, separators=(",", ":"), allow_nan=False).encode()
+        atomic_write(self.run_dir(run_id) / CHECKPOINT, data)
+
+    def load(self, run_id: str) -> dict[str, Any]:
+        directory = self.run_dir(run_id)
+        _remove_torn(directory)
+        path = directory / CHECKPOINT
+        try:
+            return json.loads(path.read_bytes())
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{path}: {e}") from None
+
+    def run_ids(self) -> list[str]:
+        """Runs that have a complete checkpoint, oldest directory first."""
+        found = [p for p in self.runs_dir.iterdir() if p.is_dir() and valid_run_id(p.name) and (p / CHECKPOINT).exists()]
+        return [p.name for p in sorted(found, key=lambda p: (p.stat().st_mtime, p.name))]
+
+    def load_all(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every readable checkpoint; unreadable ones are logged and skipped."""
+        for run_id in self.run_ids():
+            try:
+                yield run_id, self.load(run_id)
+            except CheckpointError as e:
+                log.error("skipping unreadable checkpoint: %s", e)
+
+
+def _remove_torn(directory: Path) -> None:
+    """Temp files are leftovers of writes a crash interrupted; the real file is the last good one."""
+    if not directory.is_dir():
+        return
+    for tmp in directory.glob(".*.tmp"):
+        try:
+            tmp.unlink()
+        except OSError:
+            pass

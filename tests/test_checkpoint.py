@@ -1,0 +1,77 @@
+"""Checkpoints: a reader sees the last complete checkpoint, never a torn one."""
+import os
+
+import pytest
+
+from neatai.datasets import xor
+from neatai.evolver import checkpoint as cp
+from neatai.evolver.checkpoint import CheckpointError, CheckpointStore
+
+
+def test_save_and_load_round_trip(tmp_path):
+    store = CheckpointStore(tmp_path)
+    state = {"generation": 3, "history": [{"generation": g, "best_error": 0.1 * g} for g in range(4)]}
+    store.save("run-1", state)
+    assert store.load("run-1") == state
+    assert store.run_ids() == ["run-1"]
+
+
+def test_dataset_round_trip_keeps_its_id(tmp_path):
+    store = CheckpointStore(tmp_path)
+    ds = xor()
+    store.save_dataset("r", ds)
+    back = store.load_dataset("r")
+    assert back.id == ds.id and back.feature_names == ds.feature_names and back.name == "xor"
+
+
+def test_crash_while_writing_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    store = CheckpointStore(tmp_path)
+    store.save("r", {"generation": 1})
+
+    def crash(fd):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(cp.os, "fsync", crash)
+    with pytest.raises(OSError):
+        store.save("r", {"generation": 2, "big": "x" * 100_000})
+    monkeypatch.undo()
+    assert store.load("r") == {"generation": 1}
+    assert not list((tmp_path / "runs" / "r").glob(".*.tmp"))
+
+
+def test_crash_before_replace_leaves_the_old_file_in_place(tmp_path, monkeypatch):
+    store = CheckpointStore(tmp_path)
+    store.save("r", {"generation": 1})
+    monkeypatch.setattr(cp.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        store.save("r", {"generation": 2})
+    monkeypatch.undo()
+    assert store.load("r") == {"generation": 1}
+
+
+def test_torn_temp_file_left_by_a_killed_process_is_ignored_and_removed(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save("r", {"generation": 5})
+    torn = tmp_path / "runs" / "r" / ".run.json.abc123.tmp"
+    torn.write_bytes(b'{"generation": 6, "hist')  # the process died mid-write
+    assert store.load("r") == {"generation": 5}
+    assert not torn.exists()
+
+
+def test_unreadable_checkpoint_is_reported_and_skipped(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save("good", {"generation": 1})
+    bad = tmp_path / "runs" / "bad"
+    bad.mkdir()
+    (bad / "run.json").write_bytes(b"not json")
+    with pytest.raises(CheckpointError):
+        store.load("bad")
+    assert dict(store.load_all()) == {"good": {"generation": 1}}
+
+
+def test_run_ids_are_safe_directory_names(tmp_path):
+    store = CheckpointStore(tmp_path)
+    for bad in ("../escape", "a/b", "", ".hidden"):
+        with pytest.raises(ValueError):
+            store.run_dir(bad)
+    assert os.path.basename(store.run_dir("run_1.a-b")) == "run_1.a-b"
