@@ -1,0 +1,548 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Forward-pass and population-scoring kernels (float32, GIL released).
+
+A `Network` holds one compiled creature as flat arrays (reference/neat-ai.md §1.4): per
+non-input neuron an op (the `neatai.squash` id, or OP_CONST for a constant), a bias and the
+output range; inward synapses grouped by target (CSR: `offsets`, `sources`, `weights`,
+`roles` 0 standard / 1 positive / 2 negative / 3 condition).
+
+Evaluation is sample-inner: the activation buffer is neuron-major over a tile of `T` records,
+so every synapse is one axpy over the tile and every squash one loop over it (both vectorise;
+measured against record-at-a-time in bench/bench_kernels.py). A recurrent network evaluated
+with `feedback_loop` runs with T = 1 so each record sees the previous record's state.
+"""
+cimport cython
+cimport numpy as cnp
+from libc.math cimport (atanf, cosf, expf, expm1f, fabsf, floor, log, log1pf, logf, sinf,
+                        sqrt, sqrtf, tanf, tanhf, isfinite, INFINITY)
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+import numpy as np
+
+from neatai import squash as _squash
+
+cnp.import_array()
+
+# Op codes: 0..38 are neatai.squash ids; a constant neuron gets OP_CONST.
+cdef enum:
+    OP_IDENTITY = 0
+    OP_MINIMUM = 32
+    OP_MAXIMUM = 33
+    OP_IF = 34
+    OP_HYPOT = 35
+    OP_HYPOTV2 = 36
+    OP_MEAN = 37
+    OP_SOFTMAX = 38
+    OP_CONST = 64
+
+cdef enum:
+    ROLE_STANDARD = 0
+    ROLE_POSITIVE = 1
+    ROLE_NEGATIVE = 2
+    ROLE_CONDITION = 3
+
+OP_CONSTANT = OP_CONST
+# Cost ids of the population kernel, in this order.
+COSTS = ("MSE", "RMSE", "MAE", "MAPE", "MSLE", "CROSS_ENTROPY", "HINGE")
+TILE = 128  # records per tile (bench_kernels.py measures the choice)
+
+cdef float F32_MAX = 3.4028234663852886e38
+cdef float MAX_SAFE = 9007199254740991.0  # JS Number.MAX_SAFE_INTEGER (rounds to 2^53 in f32)
+cdef float TWO53 = 9007199254740992.0
+cdef float SOFTSIGN_LIMIT = 0.98999995  # 0.99f minus one ulp: NEAT-AI's f32 SOFTSIGN path
+cdef float SELU_L = 1.0507009873554805
+cdef float SELU_A = 1.6732632423543772
+cdef float GELU_C = 0.7978845608028654  # sqrt(2/pi)
+
+
+cdef struct Net:
+    int n_in
+    int n_out
+    int n_nodes          # non-input neurons
+    int recurrent
+    const int* op
+    const float* bias
+    const float* lo
+    const float* hi
+    const int* off       # n_nodes + 1
+    const int* src
+    const float* w
+    const signed char* role
+
+
+cdef inline float logistic(float x) noexcept nogil:
+    return 1.0 / (1.0 + expf(-x))
+
+
+cdef inline float squash(int op, float x) noexcept nogil:
+    """f(x) for the non-aggregate squashes (reference/neat-ai.md §2.1, f32 path)."""
+    cdef float r, e
+    if op == 0:                                   # IDENTITY
+        return x
+    elif op == 1:                                 # ReLU
+        return x if x > 0 else 0
+    elif op == 2:                                 # ReLU6
+        return 0 if x <= 0 else (6 if x >= 6 else x)
+    elif op == 3:                                 # LeakyReLU
+        return x if x >= 0 else 0.01 * x
+    elif op == 4:                                 # SELU
+        if x > 709:
+            x = 709
+        r = SELU_L * x if x > 0 else SELU_L * SELU_A * expm1f(x)
+        return r if isfinite(r) else -MAX_SAFE
+    elif op == 5:                                 # ELU
+        return x if x > 0 else expm1f(x)
+    elif op == 6 or op == OP_SOFTMAX:             # LOGISTIC (SOFTMAX neurons act as LOGISTIC)
+        return logistic(x)
+    elif op == 7:                                 # TANH
+        return tanhf(x)
+    elif op == 8:                                 # HARD_TANH
+        return -1 if x <= -1 else (1 if x >= 1 else x)
+    elif op == 9:                                 # SOFTSIGN
+        r = x / (1 + fabsf(x))
+        return SOFTSIGN_LIMIT if r > SOFTSIGN_LIMIT else (-SOFTSIGN_LIMIT if r < -SOFTSIGN_LIMIT else r)
+    elif op == 10:                                # Softplus
+        if x != x:
+            return 1e-15
+        if x >= 709:
+            return 100
+        return x if x > 20 else log1pf(expf(x))   # ln(1+e^x) == x in f32 above 20
+    elif op == 11:                                # Swish
+        return x * logistic(x)
+    elif op == 12:                                # Mish
+        return x * tanhf(x if x > 20 else log1pf(expf(x)))
+    elif op == 13:                                # GELU
+        return 0.5 * x * (1 + tanhf(GELU_C * (x + 0.044715 * x * x * x)))
+    elif op == 14:                                # SINE
+        return sinf(x)
+    elif op == 15:                                # Cosine
+        return cosf(x)
+    elif op == 16:                                # TAN
+        r = tanf(x)
+        if not isfinite(r):
+            return 0
+        return 1000 if r > 1000 else (-1000 if r < -1000 else r)
+    elif op == 17:                                # ArcTan
+        return atanf(x)
+    elif op == 18:                                # GAUSSIAN
+        return expf(-x * x)
+    elif op == 19:                                # BENT_IDENTITY
+        if fabsf(x) > 1e18:                       # x*x would overflow; sqrt(x^2+1) == |x| there
+            return 0.5 * (fabsf(x) - 1) + x
+        return 0.5 * (sqrtf(x * x + 1) - 1) + x
+    elif op == 20:                                # BIPOLAR_SIGMOID
+        return 2 / (1 + expf(-x)) - 1
+    elif op == 21:                                # BIPOLAR
+        return 1 if x > 0 else -1
+    elif op == 22:                                # STEP
+        return 1 if x > 0 else 0
+    elif op == 23:                                # COMPLEMENT
+        return 1 - x
+    elif op == 24:                                # ABSOLUTE
+        return fabsf(x)
+    elif op == 25:                                # SQUARE
+        r = x * x
+        return 1e6 if r > 1e6 else r
+    elif op == 26:                                # Cube
+        r = x * x * x
+        return 1e6 if r > 1e6 else (-1e6 if r < -1e6 else r)
+    elif op == 27:                                # SQRT
+        return sqrtf(x) if x >= 0 else 0
+    elif op == 28:                                # StdInverse: f32 path caps |1/x| at 1e10
+        if fabsf(x) < 1e-10:
+            return -1e10 if x < 0 else 1e10
+        return 1 / x
+    elif op == 29:                                # Exponential
+        if not isfinite(x) or x >= 36:
+            return TWO53
+        return expf(x)
+    elif op == 30:                                # LogSigmoid
+        if x <= -709:
+            return -TWO53
+        return x if x < -20 else -log1pf(expf(-x))  # -ln(1+e^-x) == x in f32 below -20
+    elif op == 31:                                # ISRU
+        if fabsf(x) > 1e18:
+            return 1 if x > 0 else -1
+        return x / sqrtf(1 + x * x)
+    return x
+
+
+cdef inline float limit(float r, float lo, float hi) noexcept nogil:
+    """NEAT-AI apply_limit_range: NaN -> 0, then clamp to [lo, hi] (so +-inf -> bounds)."""
+    if r != r:
+        r = 0
+    if r < lo:
+        return lo
+    if r > hi:
+        return hi
+    return r
+
+
+cdef void forward_tile(const Net* net, float* acts, float* scratch, int T) noexcept nogil:
+    """One ordered pass over a tile. `acts` is [n_in + n_nodes][T]; rows < n_in hold the
+    inputs. A synapse whose source is not yet computed in this pass (self/back synapse) reads
+    what the row holds: zero after a reset, or the previous record's activation."""
+    cdef int k, s, s0, s1, j, op, n, count
+    cdef float b, wv, lo, hi, v, p
+    cdef float* out
+    cdef const float* a
+    cdef float* acc = scratch
+    cdef float* pos = scratch + T
+    cdef float* neg = scratch + 2 * T
+    cdef int n_in = net.n_in
+    for k in range(net.n_nodes):
+        out = acts + <Py_ssize_t>(n_in + k) * T
+        op = net.op[k]
+        b = net.bias[k]
+        lo = net.lo[k]
+        hi = net.hi[k]
+        s0 = net.off[k]
+        s1 = net.off[k + 1]
+        n = s1 - s0
+        if op == OP_CONST:
+            v = limit(b, lo, hi)
+            for j in range(T):
+                out[j] = v
+        elif op < OP_MINIMUM or op == OP_SOFTMAX:
+            for j in range(T):
+                acc[j] = b
+            for s in range(s0, s1):
+                wv = net.w[s]
+                a = acts + <Py_ssize_t>net.src[s] * T
+                for j in range(T):
+                    acc[j] = acc[j] + wv * a[j]
+            if op == OP_IDENTITY:
+                for j in range(T):
+                    out[j] = limit(acc[j], lo, hi)
+            else:
+                for j in range(T):
+                    out[j] = limit(squash(op, acc[j]), lo, hi)
+        elif op == OP_MINIMUM or op == OP_MAXIMUM:
+            if n == 0:
+                for j in range(T):
+                    acc[j] = b
+            else:
+                wv = net.w[s0]
+                a = acts + <Py_ssize_t>net.src[s0] * T
+                for j in range(T):
+                    acc[j] = wv * a[j]
+                for s in range(s0 + 1, s1):
+                    wv = net.w[s]
+                    a = acts + <Py_ssize_t>net.src[s] * T
+                    if op == OP_MINIMUM:
+                        for j in range(T):
+                            v = wv * a[j]
+                            if v < acc[j]:
+                                acc[j] = v
+                    else:
+                        for j in range(T):
+                            v = wv * a[j]
+                            if v > acc[j]:
+                                acc[j] = v
+                for j in range(T):
+                    acc[j] = acc[j] + b
+            for j in range(T):
+                out[j] = limit(acc[j], lo, hi)
+        elif op == OP_IF:
+            memset(scratch, 0, 3 * T * sizeof(float))   # acc = condition sum
+            for s in range(s0, s1):
+                wv = net.w[s]
+                a = acts + <Py_ssize_t>net.src[s] * T
+                if net.role[s] == ROLE_CONDITION:
+                    for j in range(T):
+                        acc[j] = acc[j] + wv * a[j]
+                elif net.role[s] == ROLE_NEGATIVE:
+                    for j in range(T):
+                        neg[j] = neg[j] + wv * a[j]
+                else:
+                    for j in range(T):
+                        pos[j] = pos[j] + wv * a[j]
+            for j in range(T):
+                out[j] = limit((pos[j] if acc[j] > 0 else neg[j]) + b, lo, hi)
+        elif op == OP_HYPOT or op == OP_HYPOTV2:
+            p = b if op == OP_HYPOTV2 else 0   # HYPOTv2 adds the bias inside every term
+            for j in range(T):
+                acc[j] = 0
+            for s in range(s0, s1):
+                wv = net.w[s]
+                a = acts + <Py_ssize_t>net.src[s] * T
+                for j in range(T):
+                    v = p + wv * a[j]
+                    acc[j] = acc[j] + v * v
+            p = 0 if op == OP_HYPOTV2 else b
+            for j in range(T):
+                out[j] = limit(sqrtf(acc[j]) + p, lo, hi)
+        else:  # MEAN
+            for j in range(T):
+                acc[j] = 0
+            for s in range(s0, s1):
+                wv = net.w[s]
+                a = acts + <Py_ssize_t>net.src[s] * T
+                for j in range(T):
+                    acc[j] = acc[j] + wv * a[j]
+            count = n if n > 0 else 1
+            for j in range(T):
+                out[j] = limit(acc[j] / count + b, lo, hi)
+
+
+cdef inline void load_tile(const Net* net, const float* X, const int* rows, int r0, int T,
+                           float* acts, bint reset) noexcept nogil:
+    """Copy records rows[r0:r0+T] into the input rows of the tile; zero the state if asked."""
+    cdef int i, j
+    cdef int n_in = net.n_in
+    cdef const float* x
+    for j in range(T):
+        x = X + <Py_ssize_t>rows[r0 + j] * n_in
+        for i in range(n_in):
+            acts[<Py_ssize_t>i * T + j] = x[i]
+    if reset:
+        memset(acts + <Py_ssize_t>n_in * T, 0, <size_t>net.n_nodes * T * sizeof(float))
+
+
+cdef int tile_width(const Net* net, bint feedback, int tile) noexcept nogil:
+    # State carried from record to record forces record-at-a-time evaluation.
+    return 1 if (net.recurrent and feedback) else tile
+
+
+cdef void run_activate(const Net* net, const float* X, const int* rows, int n, float* Y,
+                       bint feedback, int tile, float* acts, float* scratch) noexcept nogil:
+    cdef int T = tile_width(net, feedback, tile)
+    cdef int r0, t, o, j
+    cdef int n_out = net.n_out
+    cdef int first_out = net.n_in + net.n_nodes - n_out
+    cdef bint carry = net.recurrent and feedback
+    if carry:
+        memset(acts, 0, <size_t>(net.n_in + net.n_nodes) * sizeof(float))
+    r0 = 0
+    while r0 < n:
+        t = T if n - r0 > T else n - r0
+        load_tile(net, X, rows, r0, t, acts, net.recurrent and not carry)
+        forward_tile(net, acts, scratch, t)
+        for o in range(n_out):
+            for j in range(t):
+                Y[<Py_ssize_t>rows[r0 + j] * n_out + o] = acts[<Py_ssize_t>(first_out + o) * t + j]
+        r0 += t
+
+
+cdef double record_cost(int cost, const float* acts, int stride, int j, const float* y,
+                        int n_out) noexcept nogil:
+    """The per-record error of reference/neat-ai.md §7.2 in float64."""
+    cdef double s = 0, o, t, d
+    cdef int k
+    for k in range(n_out):
+        o = acts[<Py_ssize_t>k * stride + j]
+        t = y[k]
+        if cost == 0 or cost == 1:          # MSE, RMSE
+            d = t - o
+            s += d * d
+        elif cost == 2:                     # MAE
+            d = t - o
+            s += d if d >= 0 else -d
+        elif cost == 3:                     # MAPE
+            d = (o - t) / (t if t > 1e-15 else 1e-15)
+            s += d if d >= 0 else -d
+        elif cost == 4:                     # MSLE (as coded: not squared, not divided by n)
+            s += log(t if t > 1e-15 else 1e-15) - log(o if o > 1e-15 else 1e-15)
+        elif cost == 5:                     # CROSS_ENTROPY
+            if o < 1e-15:
+                o = 1e-15
+            elif o > 1 - 1e-15:
+                o = 1 - 1e-15
+            s -= t * log(o) + (1 - t) * log(1 - o)
+        else:                               # HINGE
+            d = 1 - t * o
+            if d > 0:
+                s += d
+    if cost == 4 or cost == 6:
+        return s
+    return s / n_out
+
+
+cdef double run_error(const Net* net, const float* X, const float* Y, const int* rows, int n,
+                      int cost, bint feedback, int tile, float* acts, float* scratch) noexcept nogil:
+    cdef int T = tile_width(net, feedback, tile)
+    cdef int r0, t, j
+    cdef int n_out = net.n_out
+    cdef int first_out = net.n_in + net.n_nodes - n_out
+    cdef bint carry = net.recurrent and feedback
+    cdef double total = 0
+    if carry:
+        memset(acts, 0, <size_t>(net.n_in + net.n_nodes) * sizeof(float))
+    r0 = 0
+    while r0 < n:
+        t = T if n - r0 > T else n - r0
+        load_tile(net, X, rows, r0, t, acts, net.recurrent and not carry)
+        forward_tile(net, acts, scratch, t)
+        for j in range(t):
+            total += record_cost(cost, acts + <Py_ssize_t>first_out * t, t, j,
+                                 Y + <Py_ssize_t>rows[r0 + j] * n_out, n_out)
+        r0 += t
+    total /= n
+    if cost == 1:
+        total = sqrt(total)
+    # Outputs are finite (range clamp) and costs are summed in float64, so this is rare
+    # (e.g. inf - inf); a non-finite error always reads as +inf so it sorts last.
+    return total if isfinite(total) else INFINITY
+
+
+cdef class Network:
+    """One compiled creature: flat contiguous arrays the kernels read without the GIL.
+
+    Build it with `neatai.evaluator.compile_network` (or `NetworkCompiler.compile`);
+    `n_neurons` counts the non-input neurons.
+    """
+    cdef Net net
+    cdef readonly int n_inputs, n_outputs, n_neurons, n_synapses
+    cdef readonly bint recurrent
+    cdef readonly object squash, constant, bias, lo, hi, offsets, sources, weights, roles, ops
+
+    def __cinit__(self, int n_inputs, int n_outputs, ops, bias, lo, hi, offsets, sources,
+                  weights, roles, bint recurrent):
+        self.ops = np.ascontiguousarray(ops, dtype=np.int32)
+        self.bias = np.ascontiguousarray(bias, dtype=np.float32)
+        self.lo = np.ascontiguousarray(lo, dtype=np.float32)
+        self.hi = np.ascontiguousarray(hi, dtype=np.float32)
+        self.offsets = np.ascontiguousarray(offsets, dtype=np.int32)
+        self.sources = np.ascontiguousarray(sources, dtype=np.int32)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.roles = np.ascontiguousarray(roles, dtype=np.int8)
+        cdef Py_ssize_t n_nodes = self.ops.shape[0], n_syn = self.sources.shape[0]
+        if (self.bias.shape[0] != n_nodes or self.lo.shape[0] != n_nodes or self.hi.shape[0] != n_nodes
+                or self.offsets.shape[0] != n_nodes + 1 or self.weights.shape[0] != n_syn
+                or self.roles.shape[0] != n_syn):
+            raise ValueError("network arrays disagree in length")
+        if n_inputs < 1 or n_outputs < 1 or n_outputs > n_nodes:
+            raise ValueError(f"bad network shape: {n_inputs} inputs, {n_outputs} outputs, {n_nodes} neurons")
+        self.n_inputs, self.n_outputs, self.n_neurons, self.n_synapses = n_inputs, n_outputs, n_nodes, n_syn
+        self.recurrent = recurrent
+        self.squash = np.where(self.ops == OP_CONST, 0, self.ops).astype(np.int8)
+        self.constant = self.ops == OP_CONST
+        self.net.n_in, self.net.n_out, self.net.n_nodes = n_inputs, n_outputs, n_nodes
+        self.net.recurrent = recurrent
+        self.net.op = <const int*>cnp.PyArray_DATA(self.ops)
+        self.net.bias = <const float*>cnp.PyArray_DATA(self.bias)
+        self.net.lo = <const float*>cnp.PyArray_DATA(self.lo)
+        self.net.hi = <const float*>cnp.PyArray_DATA(self.hi)
+        self.net.off = <const int*>cnp.PyArray_DATA(self.offsets)
+        self.net.src = <const int*>cnp.PyArray_DATA(self.sources)
+        self.net.w = <const float*>cnp.PyArray_DATA(self.weights)
+        self.net.role = <const signed char*>cnp.PyArray_DATA(self.roles)
+
+    def with_parameters(self, bias, weights):
+        """A network of the same topology with other biases and weights (template hit)."""
+        return Network(self.n_inputs, self.n_outputs, self.ops, bias, self.lo, self.hi,
+                       self.offsets, self.sources, weights, self.roles, self.recurrent)
+
+    def activate(self, X, bint feedback_loop=False, int tile=TILE):
+        """Outputs float32[n, outputs] for inputs float32[n, inputs] (records in order)."""
+        cdef cnp.ndarray x = _check_inputs(X, self.n_inputs, "X")
+        cdef int n = x.shape[0]
+        cdef cnp.ndarray Y = np.empty((n, self.n_outputs), dtype=np.float32)
+        cdef cnp.ndarray rows = np.arange(n, dtype=np.int32)
+        if tile < 1:
+            raise ValueError(f"tile must be >= 1, got {tile}")
+        cdef int T = tile_width(&self.net, feedback_loop, tile)
+        cdef float* acts = <float*>malloc(<size_t>(self.net.n_in + self.net.n_nodes) * T * sizeof(float))
+        cdef float* scratch = <float*>malloc(3 * <size_t>T * sizeof(float))
+        cdef const float* xp = <const float*>cnp.PyArray_DATA(x)
+        cdef float* yp = <float*>cnp.PyArray_DATA(Y)
+        cdef const int* rp = <const int*>cnp.PyArray_DATA(rows)
+        if acts == NULL or scratch == NULL:
+            free(acts)
+            free(scratch)
+            raise MemoryError()
+        with nogil:
+            run_activate(&self.net, xp, rp, n, yp, feedback_loop, tile, acts, scratch)
+        free(acts)
+        free(scratch)
+        return Y
+
+    def __repr__(self):
+        return (f"Network(inputs={self.n_inputs}, outputs={self.n_outputs}, neurons={self.n_neurons}, "
+                f"synapses={self.n_synapses}, recurrent={bool(self.recurrent)})")
+
+
+def _check_inputs(X, int width, str name):
+    if not isinstance(X, np.ndarray):
+        raise ValueError(f"{name} must be a numpy float32 array, got {type(X).__name__}")
+    if X.dtype != np.float32:
+        raise ValueError(f"{name} must be float32, got {X.dtype}")
+    if X.ndim != 2 or X.shape[1] != width:
+        raise ValueError(f"{name} must have shape (n, {width}), got {X.shape}")
+    if X.shape[0] > 2147483647:
+        raise ValueError(f"{name} has too many records")
+    if not np.isfinite(X).all():
+        raise ValueError(f"{name} holds non-finite values")
+    return np.ascontiguousarray(X)
+
+
+def sample_rows(int n, double rate):
+    """Indices of the records a fitnessSampleRate keeps: i iff floor((i+1)·rate) > floor(i·rate)."""
+    if not (0 < rate <= 1):
+        raise ValueError(f"sample_rate must be in (0, 1], got {rate}")
+    if rate == 1:
+        return np.arange(n, dtype=np.int32)
+    i = np.arange(n, dtype=np.float64)
+    return np.flatnonzero(np.floor((i + 1) * rate) > np.floor(i * rate)).astype(np.int32)
+
+
+def evaluate_population(networks, X, Y, cost="MSE", double sample_rate=1.0, bint feedback_loop=False,
+                        int tile=TILE):
+    """Dataset error (mean over the sampled records) of every network: float64[len(networks)].
+
+    The whole population runs in one call without the GIL, so several threads can score
+    disjoint slices at once (each call owns its scratch memory).
+    """
+    if cost not in COSTS:
+        raise ValueError(f"unknown cost {cost!r}; expected one of {', '.join(COSTS)}")
+    cdef int cost_id = COSTS.index(cost)
+    cdef list nets = list(networks)
+    cdef int m = len(nets), i
+    cdef Network net
+    cdef cnp.ndarray errors = np.empty(m, dtype=np.float64)
+    if m == 0:
+        return errors
+    net = nets[0]
+    cdef int n_in = net.n_inputs, n_out = net.n_outputs
+    cdef size_t width = 0
+    for i in range(m):
+        if not isinstance(nets[i], Network):
+            raise ValueError(f"networks[{i}] is not a compiled Network")
+        net = nets[i]
+        if net.n_inputs != n_in or net.n_outputs != n_out:
+            raise ValueError(f"networks[{i}] has {net.n_inputs} inputs/{net.n_outputs} outputs, "
+                             f"networks[0] has {n_in}/{n_out}")
+        width = max(width, <size_t>(net.n_inputs + net.n_neurons))
+    cdef cnp.ndarray x = _check_inputs(X, n_in, "X")
+    cdef cnp.ndarray y = _check_inputs(Y, n_out, "Y")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {x.shape[0]} records, Y has {y.shape[0]}")
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1, got {tile}")
+    cdef cnp.ndarray rows = sample_rows(x.shape[0], sample_rate)
+    cdef int n = rows.shape[0]
+    if n == 0:
+        raise ValueError("no records to score (empty dataset or sample)")
+    cdef Net* packed = <Net*>malloc(m * sizeof(Net))
+    cdef float* acts = <float*>malloc(width * tile * sizeof(float))
+    cdef float* scratch = <float*>malloc(3 * <size_t>tile * sizeof(float))
+    if packed == NULL or acts == NULL or scratch == NULL:
+        free(packed)
+        free(acts)
+        free(scratch)
+        raise MemoryError()
+    for i in range(m):
+        net = nets[i]
+        packed[i] = net.net
+    cdef const float* xp = <const float*>cnp.PyArray_DATA(x)
+    cdef const float* yp = <const float*>cnp.PyArray_DATA(y)
+    cdef const int* rp = <const int*>cnp.PyArray_DATA(rows)
+    cdef double[::1] out = errors
+    with nogil:
+        for i in range(m):
+            out[i] = run_error(&packed[i], xp, yp, rp, n, cost_id, feedback_loop, tile, acts, scratch)
+    free(packed)
+    free(acts)
+    free(scratch)
+    return errors
