@@ -1,0 +1,196 @@
+"""The Evaluator: registered datasets, compiled-network caches, a work-stealing pool of threads
+running the nogil kernels, and a memory monitor — everything the gRPC servicer exposes, with
+no gRPC in it.
+
+`evaluate` splits a population into chunks (a few per worker, so idle workers can steal the
+tail of a slow chunk list). Each chunk compiles its creatures (cached by structural hash) and
+scores them in one `evaluate_population` call, which releases the GIL.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from neatai import metrics
+from neatai.creature import DEFAULT_LIMITS, Creature, Limits
+from neatai.datasets import MiB, Dataset, DatasetStore
+from neatai.lru import CacheStats
+from neatai.memory import MemoryMonitor, MemoryStats
+from neatai.pool import PoolStats, WorkStealingPool, effective_threads
+
+from .kernels import COSTS, evaluate_population, sample_rows
+from .network import NetworkCompiler
+from .score import score
+
+# Chunks per worker: enough for stealing to even out uneven chunks, few enough that the
+# per-call overhead (input checks, packing) stays small.
+CHUNKS_PER_WORKER = 4
+
+
+class EvaluationError(ValueError):
+    """A request that cannot be evaluated as given; `field` names the request part at fault."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+class ShapeMismatch(EvaluationError):
+    """A creature's input/output counts differ from the dataset's."""
+
+
+@dataclass(frozen=True)
+class CreatureResult:
+    error: float
+    score: float
+    compile_seconds: float
+    activate_seconds: float
+    structural_hash: str
+
+
+@dataclass(frozen=True)
+class EvaluatorStats:
+    caches: list[CacheStats]
+    pools: list[PoolStats]
+    memory: MemoryStats
+
+
+@dataclass
+class EvaluatorConfig:
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # NEAT-AI workerThreadCap: threads = min(threads, max_memory_mb // per-worker) when > 0.
+    max_memory_mb: float = 0
+    estimated_memory_per_worker_mb: float = 2048
+    network_cache_size: int = 512
+    template_cache_size: int = 100
+    dataset_store_bytes: int = 1024 * MiB
+    # None: the container's memory limit (cgroup), else the machine's RAM.
+    memory_budget_bytes: int | None = None
+    memory_check_interval_s: float = 1.0
+    limits: Limits = DEFAULT_LIMITS
+
+
+class Evaluator:
+    def __init__(self, config: EvaluatorConfig | None = None, **overrides):
+        config = config or EvaluatorConfig()
+        for key, value in overrides.items():
+            if not hasattr(config, key):
+                raise TypeError(f"unknown evaluator option {key!r}")
+            setattr(config, key, value)
+        self.config = config
+        self.limits = config.limits
+        self.threads = effective_threads(config.threads, config.max_memory_mb, config.estimated_memory_per_worker_mb)
+        self.compiler = NetworkCompiler(config.network_cache_size, config.template_cache_size)
+        self.datasets = DatasetStore(config.dataset_store_bytes)
+        self.pool = WorkStealingPool("evaluator", self.threads)
+        # Compiled networks can be rebuilt at will; datasets cannot (callers re-upload on
+        # NOT_FOUND), so only the compiler's caches give memory back under pressure.
+        self.memory = MemoryMonitor(config.memory_budget_bytes, interval_s=config.memory_check_interval_s)
+        self.memory.register(self.compiler.caches)
+        self.memory.start()
+        self._metrics = [
+            metrics.register_caches(self.caches),
+            metrics.register_pools(lambda: [self.pool]),
+            metrics.register_memory(lambda: [self.memory]),
+        ]
+
+    # -- datasets ---------------------------------------------------------------------------
+
+    def register_dataset(self, dataset: Dataset) -> tuple[str, bool]:
+        return self.datasets.register(dataset)
+
+    def dataset(self, dataset_id: str) -> Dataset:
+        """The registered dataset; raises `DatasetNotFound`."""
+        return self.datasets.get(dataset_id)
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    def evaluate(self, dataset_id: str, creatures: Sequence[Creature], cost: str = "MSE",
+                 cost_of_growth: float = 1e-7, sample_rate: float = 1.0,
+                 feedback_loop: bool = False) -> list[CreatureResult]:
+        """Error and score of every creature on the dataset, in order.
+
+        Raises `DatasetNotFound`, `ShapeMismatch` or `EvaluationError` (bad cost, rate, growth).
+        """
+        dataset = self.dataset(dataset_id)
+        if cost not in COSTS:
+            raise EvaluationError("cost", f"unknown cost {cost!r}; expected one of {', '.join(COSTS)}")
+        if not (0 < sample_rate <= 1):
+            raise EvaluationError("fitness_sample_rate", f"must be in (0, 1], got {sample_rate}")
+        if len(sample_rows(dataset.records, sample_rate)) == 0:
+            raise EvaluationError("fitness_sample_rate",
+                                  f"{sample_rate} keeps none of the dataset's {dataset.records} records")
+        if not (math.isfinite(cost_of_growth) and cost_of_growth >= 0):
+            raise EvaluationError("cost_of_growth", f"must be finite and >= 0, got {cost_of_growth}")
+        self.check_shapes(dataset, creatures)
+        if not creatures:
+            return []
+        bounds = _chunks(len(creatures), self.threads * CHUNKS_PER_WORKER)
+        futures = [self.pool.submit(self._evaluate_chunk, dataset, creatures[a:b], cost, cost_of_growth,
+                                    sample_rate, feedback_loop) for a, b in bounds]
+        return [r for f in futures for r in f.result()]
+
+    @staticmethod
+    def check_shapes(dataset: Dataset, creatures: Sequence[Creature]) -> None:
+        bad = [i for i, c in enumerate(creatures) if (c.input, c.output) != (dataset.inputs, dataset.outputs)]
+        if bad:
+            c = creatures[bad[0]]
+            raise ShapeMismatch(
+                f"creatures[{bad[0]}]",
+                f"{len(bad)} creature(s) (first creatures[{bad[0]}] with {c.input} inputs/{c.output} outputs) do not "
+                f"match dataset {dataset.id} with {dataset.inputs} inputs/{dataset.outputs} outputs")
+
+    def _evaluate_chunk(self, dataset: Dataset, creatures: Sequence[Creature], cost: str, cost_of_growth: float,
+                        sample_rate: float, feedback_loop: bool) -> list[CreatureResult]:
+        networks, compile_s, hashes = [], [], []
+        for creature in creatures:
+            t0 = time.perf_counter()
+            network, hit = self.compiler.compile(creature)
+            compile_s.append(0.0 if hit else time.perf_counter() - t0)
+            networks.append(network)
+            hashes.append(creature.structural_hash())
+        t0 = time.perf_counter()
+        errors = evaluate_population(networks, dataset.X, dataset.Y, cost, sample_rate, feedback_loop)
+        elapsed = time.perf_counter() - t0
+        # One kernel call scores the chunk; its time is shared in proportion to network size.
+        sizes = np.array([n.n_neurons + n.n_synapses for n in networks], dtype=np.float64)
+        shares = elapsed * sizes / sizes.sum()
+        return [CreatureResult(float(e), score(c, float(e), cost_of_growth), cs, float(a), h)
+                for c, e, cs, a, h in zip(creatures, errors, compile_s, shares, hashes)]
+
+    def activate(self, creature: Creature, X: np.ndarray, feedback_loop: bool = False) -> np.ndarray:
+        """Outputs float32[n, creature.output] of one creature on rows X float32[n, creature.input]."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != creature.input:
+            raise EvaluationError("inputs", f"expected shape (rows, {creature.input}), got {X.shape}")
+        if not np.isfinite(X).all():
+            raise EvaluationError("inputs.values", "non-finite value in the inputs")
+        network, _ = self.compiler.compile(creature)
+        return network.activate(X, feedback_loop)
+
+    # -- introspection ----------------------------------------------------------------------
+
+    def caches(self):
+        return [*self.compiler.caches(), self.datasets.cache]
+
+    def stats(self) -> EvaluatorStats:
+        self.memory.check()
+        return EvaluatorStats([c.stats() for c in self.caches()], [self.pool.stats()], self.memory.stats())
+
+    def close(self) -> None:
+        for registration in self._metrics:
+            registration.close()
+        self.memory.stop()
+        self.pool.shutdown(wait=True, cancel_pending=True)
+
+
+def _chunks(n: int, max_chunks: int) -> list[tuple[int, int]]:
+    """Up to `max_chunks` contiguous [a, b) ranges of near-equal size covering range(n)."""
+    k = max(1, min(n, max_chunks))
+    edges = [round(i * n / k) for i in range(k + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(k)]

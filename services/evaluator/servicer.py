@@ -1,0 +1,124 @@
+"""gRPC adapters over the Evaluator: validate requests, translate domain errors into precise
+status codes, convert messages. No evaluation logic lives here."""
+from __future__ import annotations
+
+import math
+
+import grpc
+import numpy as np
+
+from neatai.creature import Creature, CreatureError, Problem
+from neatai.datasets import DatasetLimits, DatasetNotFound
+from neatai.datasets_servicer import DatasetServicer
+from neatai.errors import abort_invalid
+from neatai.v1 import dataset_pb2, dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc, stats_pb2
+
+from .service import EvaluationError, Evaluator, ShapeMismatch
+
+_COSTS = {
+    v.number: v.name.removeprefix("COST_FUNCTION_")
+    for v in evaluator_pb2.CostFunction.DESCRIPTOR.values
+    if v.number != evaluator_pb2.COST_FUNCTION_UNSPECIFIED
+}
+_COSTS[evaluator_pb2.COST_FUNCTION_UNSPECIFIED] = "MSE"
+
+
+def not_found(context: grpc.ServicerContext, dataset_id: str):
+    context.abort(grpc.StatusCode.NOT_FOUND,
+                  f"dataset {dataset_id} not registered; upload it with DatasetService.RegisterDataset and retry")
+
+
+def creature_from(msg, limits, context, prefix: str) -> Creature:
+    try:
+        return Creature.from_proto(msg, limits)
+    except CreatureError as e:
+        abort_invalid(context, f"invalid {prefix.rstrip('.') or 'creature'}", e.problems, prefix=prefix)
+
+
+class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
+    def __init__(self, evaluator: Evaluator):
+        self.evaluator = evaluator
+
+    def Evaluate(self, request: evaluator_pb2.EvaluateRequest, context):
+        problems = []
+        if not request.dataset_id:
+            problems.append(Problem("dataset_id", "required"))
+        cost = _COSTS.get(request.cost)
+        if cost is None:
+            problems.append(Problem("cost", f"unknown CostFunction value {request.cost}"))
+        rate = request.fitness_sample_rate if request.HasField("fitness_sample_rate") else 1.0
+        if not (0 < rate <= 1):
+            problems.append(Problem("fitness_sample_rate", f"must be in (0, 1], got {rate}"))
+        growth = request.cost_of_growth if request.HasField("cost_of_growth") else 1e-7
+        if not (math.isfinite(growth) and growth >= 0):
+            problems.append(Problem("cost_of_growth", f"must be finite and >= 0, got {growth}"))
+        if problems:
+            abort_invalid(context, "invalid EvaluateRequest", problems)
+        creatures, problems = [], []
+        for i, msg in enumerate(request.creatures):
+            try:
+                creatures.append(Creature.from_proto(msg, self.evaluator.limits))
+            except CreatureError as e:
+                problems.extend(Problem(f"creatures[{i}].{p.path}", p.message) for p in e.problems)
+        if problems:
+            abort_invalid(context, "invalid creatures", problems)
+        try:
+            results = self.evaluator.evaluate(request.dataset_id, creatures, cost, growth, rate, request.feedback_loop)
+        except DatasetNotFound:
+            not_found(context, request.dataset_id)
+        except ShapeMismatch as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except EvaluationError as e:
+            abort_invalid(context, "invalid EvaluateRequest", [Problem(e.field, str(e))])
+        return evaluator_pb2.EvaluateResponse(results=[
+            evaluator_pb2.CreatureResult(error=r.error, score=r.score, compile_seconds=r.compile_seconds,
+                                         activate_seconds=r.activate_seconds, structural_hash=r.structural_hash)
+            for r in results
+        ])
+
+    def Activate(self, request: evaluator_pb2.ActivateRequest, context):
+        if not request.HasField("creature"):
+            abort_invalid(context, "invalid ActivateRequest", [Problem("creature", "required")])
+        creature = creature_from(request.creature, self.evaluator.limits, context, "creature.")
+        m = request.inputs
+        problems = []
+        if m.cols != creature.input:
+            problems.append(Problem("inputs.cols", f"must equal the creature's {creature.input} inputs, got {m.cols}"))
+        if m.rows < 0:
+            problems.append(Problem("inputs.rows", f"must be >= 0, got {m.rows}"))
+        elif len(m.values) != m.rows * m.cols:
+            problems.append(Problem("inputs.values", f"expected rows × cols = {m.rows * m.cols} values, got {len(m.values)}"))
+        if problems:
+            abort_invalid(context, "invalid ActivateRequest", problems)
+        X = np.asarray(m.values, dtype=np.float32).reshape(m.rows, m.cols)
+        if not np.isfinite(X).all():
+            row = int(np.argwhere(~np.isfinite(X))[0][0])
+            abort_invalid(context, "invalid ActivateRequest", [Problem("inputs.values", f"non-finite value in row {row}")])
+        try:
+            Y = self.evaluator.activate(creature, X, request.feedback_loop)
+        except EvaluationError as e:
+            abort_invalid(context, "invalid ActivateRequest", [Problem(e.field, str(e))])
+        return evaluator_pb2.ActivateResponse(outputs=dataset_pb2.Matrix(
+            rows=Y.shape[0], cols=Y.shape[1], values=Y.ravel().tolist()))
+
+    def GetStats(self, request, context):
+        s = self.evaluator.stats()
+        return evaluator_pb2.GetStatsResponse(
+            caches=[stats_pb2.CacheStats(name=c.name, hits=c.hits, misses=c.misses, evictions=c.evictions,
+                                         current_size=c.current_size, max_size=c.max_size) for c in s.caches],
+            pools=[stats_pb2.PoolStats(name=p.name, total_workers=p.total_workers, busy_workers=p.busy_workers,
+                                       idle_workers=p.idle_workers, total_queued_tasks=p.total_queued_tasks,
+                                       steal_attempts=p.steal_attempts, successful_steals=p.successful_steals,
+                                       steal_success_rate=p.steal_success_rate) for p in s.pools],
+            memory=stats_pb2.MemoryStats(resident_bytes=s.memory.resident_bytes, budget_bytes=s.memory.budget_bytes,
+                                         warning_events=s.memory.warning_events,
+                                         critical_events=s.memory.critical_events),
+        )
+
+
+def add_to_server(server: grpc.Server, evaluator: Evaluator, dataset_limits: DatasetLimits) -> list[str]:
+    """Register EvaluatorService and DatasetService; returns their full names."""
+    evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(EvaluatorServicer(evaluator), server)
+    dataset_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(evaluator.datasets, dataset_limits), server)
+    return [evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name,
+            dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name]
