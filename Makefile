@@ -39,6 +39,14 @@ run: build
 test: build tools
 	$(PY) -m pytest -q $(ARGS)
 
+# Renders every overlay and scenario, validates it strictly offline, then checks the invariants
+# (probes, resources, selectors, drain) in tests/ops/test_k8s.py (which `make test` also runs).
+k8s-check: $(STAMP)
+	@set -eo pipefail; for d in deploy/k8s/overlays/*/ deploy/k8s/tests/*/; do \
+	  echo "kustomize $$d"; kubectl kustomize $$d | $(VENV)/bin/kubernetes-validate --strict --quiet -; \
+	done
+	$(PY) -m pytest -q tests/ops/test_k8s.py
+
 bench: build
 	$(PY) -m bench $(ARGS)
 

@@ -1,0 +1,204 @@
+"""Kubernetes manifests: every overlay and test scenario renders with `kubectl kustomize`, passes
+`kubernetes-validate --strict`, and keeps the invariants a gRPC service needs (numeric gRPC
+probes, resources, non-root read-only pods, selectors that line up, a drain that fits the
+termination grace period). The Dockerfile agrees with the pods (entrypoint, user)."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from neatai.server import ServerConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+TARGETS = sorted(
+    [p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml")]
+    + [p.parent for p in (K8S / "tests").glob("*/kustomization.yaml")]
+)
+WORKLOADS = ("Deployment", "StatefulSet")
+RUN_AS = 10001
+
+
+def render(target: Path) -> list[dict]:
+    out = subprocess.run(["kubectl", "kustomize", str(target)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+@pytest.fixture(scope="module", params=TARGETS, ids=lambda p: str(p.relative_to(K8S)))
+def rendered(request, tmp_path_factory):
+    docs = render(request.param)
+    path = tmp_path_factory.mktemp("k8s") / "rendered.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return request.param, docs, path
+
+
+def of_kind(docs, kind):
+    return [d for d in docs if d["kind"] == kind]
+
+
+def selects(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def test_every_overlay_and_scenario_is_checked():
+    names = {str(t.relative_to(K8S)) for t in TARGETS}
+    assert {"overlays/dev", "overlays/prod", "tests/gpu-evaluator"} <= names
+
+
+def test_strict_schema_validation(rendered):
+    _, _, path = rendered
+    validate = Path(sys.executable).with_name("kubernetes-validate")
+    out = subprocess.run([str(validate), "--strict", "--quiet", str(path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # Only the operator's CRDs lack a schema.
+    warnings = [line for line in out.stdout.splitlines() if line.startswith("WARN")]
+    assert all("ServiceMonitor" in w for w in warnings), warnings
+
+
+def test_workloads(rendered):
+    _, docs, _ = rendered
+    workloads = [d for d in docs if d["kind"] in WORKLOADS]
+    assert {w["metadata"]["name"] for w in workloads} >= {"evaluator", "evolver"}
+    for w in workloads:
+        pod = w["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] == RUN_AS
+        assert pod["automountServiceAccountToken"] is False
+        volumes = {v["name"]: v for v in pod.get("volumes", [])}
+        for c in pod["containers"]:
+            name = f'{w["metadata"]["name"]}/{c["name"]}'
+            ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+            assert all(p.get("name") for p in c["ports"]), f"{name}: unnamed port"
+            assert {"grpc", "metrics"} <= set(ports), name
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                port = c[probe]["grpc"]["port"]
+                assert isinstance(port, int) and port == ports["grpc"], f"{name} {probe}: {port!r}"
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"][kind]), f"{name}: {kind}"
+            # Memory limit == request: an OOM kill is then deterministic, never a neighbour's fault.
+            assert c["resources"]["limits"]["memory"] == c["resources"]["requests"]["memory"], name
+            sc = c["securityContext"]
+            assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False, name
+            assert sc["capabilities"]["drop"] == ["ALL"], name
+            mounts = {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+            assert "emptyDir" in volumes[mounts["/tmp"]], f"{name}: /tmp must be a writable emptyDir"
+            # The drain must fit: preStop sleep + the server's grace period, with room to flush.
+            pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
+            assert pod["terminationGracePeriodSeconds"] >= pre_stop + ServerConfig().grace_s + 10, name
+            args = c["args"]
+            assert args[0] == w["metadata"]["name"], f"{name}: image entrypoint is `neatai serve <service>`"
+            assert args[args.index("--port") + 1] == str(ports["grpc"])
+            assert args[args.index("--metrics-port") + 1] == str(ports["metrics"])
+
+
+def test_evolver_keeps_checkpoints_on_its_own_volume(rendered):
+    _, docs, _ = rendered
+    (sts,) = [d for d in of_kind(docs, "StatefulSet") if d["metadata"]["name"] == "evolver"]
+    claims = {t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]}
+    c = sts["spec"]["template"]["spec"]["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    checkpoint_dir = c["args"][c["args"].index("--checkpoint-dir") + 1]
+    assert "checkpoints" in claims and checkpoint_dir.startswith(mounts["checkpoints"] + "/")
+    (svc,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"] == sts["spec"]["serviceName"]]
+    assert svc["spec"]["clusterIP"] == "None"
+
+
+def test_evolver_balances_over_the_headless_evaluator_service(rendered):
+    _, docs, _ = rendered
+    (sts,) = [d for d in of_kind(docs, "StatefulSet") if d["metadata"]["name"] == "evolver"]
+    args = sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    target = args[args.index("--evaluators") + 1]
+    m = re.fullmatch(r"dns:///(\w[\w-]*)\.\$\(POD_NAMESPACE\)\.svc\.cluster\.local:(\d+)", target)
+    assert m, target
+    (svc,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"] == m.group(1)]
+    assert svc["spec"]["clusterIP"] == "None", "round_robin needs one DNS record per pod"
+    grpc_port = {p["name"]: p for p in svc["spec"]["ports"]}["grpc"]
+    assert grpc_port["port"] == grpc_port["targetPort"] == int(m.group(2))
+
+
+def test_services_select_workloads_and_name_their_ports(rendered):
+    _, docs, _ = rendered
+    pods = [d["spec"]["template"]["metadata"]["labels"] for d in docs if d["kind"] in WORKLOADS]
+    for svc in of_kind(docs, "Service"):
+        assert any(selects(svc["spec"]["selector"], labels) for labels in pods), svc["metadata"]["name"]
+        assert all(p.get("name") for p in svc["spec"]["ports"])
+
+
+def test_pdb_and_hpa_target_the_evaluator(rendered):
+    _, docs, _ = rendered
+    deployments = {d["metadata"]["name"]: d for d in of_kind(docs, "Deployment")}
+    (pdb,) = of_kind(docs, "PodDisruptionBudget")
+    assert selects(pdb["spec"]["selector"]["matchLabels"], deployments["evaluator"]["spec"]["template"]["metadata"]["labels"])
+    (hpa,) = of_kind(docs, "HorizontalPodAutoscaler")
+    target = deployments[hpa["spec"]["scaleTargetRef"]["name"]]
+    assert hpa["spec"]["scaleTargetRef"]["kind"] == "Deployment"
+    assert hpa["spec"]["metrics"][0]["resource"]["name"] == "cpu"
+    assert target["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"]
+    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"] or hpa["spec"]["minReplicas"] == 1
+
+
+def test_service_monitors_match_services_and_ports(rendered):
+    target, docs, _ = rendered
+    monitors = of_kind(docs, "ServiceMonitor")
+    if "overlays" not in target.parts:
+        return  # scenarios without the monitoring component
+    assert {m["metadata"]["name"] for m in monitors} == {"evaluator", "evolver"}
+    services = of_kind(docs, "Service")
+    for m in monitors:
+        matched = [s for s in services if selects(m["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
+        assert len(matched) == 1, m["metadata"]["name"]
+        port_names = {p["name"] for p in matched[0]["spec"]["ports"]}
+        assert {e["port"] for e in m["spec"]["endpoints"]} <= port_names
+        assert m["metadata"]["namespace"] == matched[0]["metadata"]["namespace"]
+
+
+def test_dashboard_config_map(rendered):
+    target, docs, _ = rendered
+    if "overlays" not in target.parts:
+        return
+    (cm,) = [d for d in of_kind(docs, "ConfigMap") if d["metadata"]["name"] == "neatai-dashboards"]
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    source = K8S / "components" / "monitoring" / "dashboards" / "neatai.json"
+    assert json.loads(cm["data"]["neatai.json"]) == json.loads(source.read_text())
+
+
+def test_tracing_only_where_the_component_is(rendered):
+    target, docs, _ = rendered
+    for w in (d for d in docs if d["kind"] in WORKLOADS):
+        env = {e["name"]: e.get("value") for e in w["spec"]["template"]["spec"]["containers"][0]["env"]}
+        if target.name == "prod":
+            assert env["OTEL_TRACES_EXPORTER"] == "otlp" and env["OTEL_EXPORTER_OTLP_ENDPOINT"].endswith(":4317")
+        else:
+            assert not any(k.startswith("OTEL_") for k in env)
+
+
+def test_gpu_component_requests_a_gpu_only_where_asked(rendered):
+    target, docs, _ = rendered
+    for w in (d for d in docs if d["kind"] in WORKLOADS):
+        pod = w["spec"]["template"]["spec"]
+        wants = w["metadata"]["labels"].get("neatai.dev/accelerator") == "gpu"
+        has = "nvidia.com/gpu" in pod["containers"][0]["resources"]["limits"]
+        assert wants == has, w["metadata"]["name"]
+        if has:
+            assert pod["nodeSelector"]["nvidia.com/gpu.present"] == "true"
+            assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    if target.name == "gpu-evaluator":
+        assert any(w["metadata"]["labels"].get("neatai.dev/accelerator") == "gpu" for w in of_kind(docs, "Deployment"))
+
+
+def test_dockerfile_matches_the_pods():
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM .+ AS builder$", text, re.M) and re.search(r"^FROM .+ AS runtime$", text, re.M)
+    runtime = text.split(" AS runtime", 1)[1]
+    assert "build-essential" not in runtime, "no compiler in the runtime image"
+    assert f"USER {RUN_AS}:{RUN_AS}" in runtime
+    assert 'ENTRYPOINT ["neatai", "serve"]' in runtime and 'CMD ["evaluator"]' in runtime
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "shared/v1", "node_modules"} <= set(ignored)
