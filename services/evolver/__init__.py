@@ -1,0 +1,2 @@
+"""The evolver: NEAT on NEAT-AI creatures (config, operators, crossover, distance, species, the
+generation loop) and the service around it."""

@@ -1,0 +1,289 @@
+"""Every option of an evolution run, by NEAT-AI's names, validated in one place.
+
+`EvolverConfig.from_dict` reads NEAT-AI's camelCase options (reference/neat-ai.md §3.5, seeds
+000 and 002), `from_proto` reads a `neatai.v1.RunConfig`. Validation collects every problem as
+a `Problem(path, message)` and raises one `ConfigError`, which the servicer turns into
+INVALID_ARGUMENT field violations. Values that are legal but unusual (seed 002: CT > 1000,
+CP > 10) are reported by `warnings()` instead.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from neatai.creature import Problem
+
+COST_NAMES = ("MSE", "RMSE", "MAE", "MAPE", "MSLE", "CROSS_ENTROPY", "HINGE")
+# neatai.v1.CostFunction numbers (0 = unspecified = MSE).
+_COST_PB = {name: i + 1 for i, name in enumerate(COST_NAMES)}
+_COST_NAME = {v: k for k, v in _COST_PB.items()}
+
+
+class ConfigError(ValueError):
+    """The config is invalid; `problems` lists every problem with its option path."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("invalid config: " + "; ".join(str(p) for p in self.problems))
+
+
+@dataclass(frozen=True)
+class EvolverConfig:
+    population_size: int = 50
+    elitism: int = 1
+    mutation_rate: float = 0.3
+    mutation_amount: int = 1
+    cost_name: str = "MSE"
+    target_error: float = 0.05
+    iterations: int | None = None  # generations; None = unlimited
+    max_evaluations: int | None = None
+    timeout_seconds: float | None = None
+    seed: int | None = None
+    cost_of_growth: float = 1e-7
+    fitness_sample_rate: float = 1.0
+    # Classic NEAT distance (seed 002): d = c1*E/N + c2*D/N + c3*W, N = 1 below ct; same species when d < cp.
+    ct: float = 20.0
+    cp: float | None = None  # None = max(population_size / 20, 1)
+    c1: float = 1.0
+    c2: float = 1.0
+    c3: float = 0.1
+    distance_cache_max_size: int = 10_000
+    # Adaptive size preference of the mutator (reference/neat-ai.md §3.2).
+    medium_threshold: int = 100
+    large_threshold: int = 300
+    large_topology_weight: float = 0.1
+    species_stagnation: int = 15  # generations without improvement before a species is dropped
+    survival_threshold: float = 0.2  # fraction of each species allowed to breed
+    feedback_loop: bool = False
+    island_peers: tuple[str, ...] = ()
+    migration_interval: int = 10  # generations between island exchanges
+    migration_fraction: float = 0.05  # share of the population sent (top 5-10 %)
+    peer_run_id: str = ""
+    evaluation_batch_size: int = 64  # creatures per Evaluate call
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ConfigError(problems)
+
+    # ---- derived -----------------------------------------------------------------------------
+
+    @property
+    def compatibility_threshold(self) -> float:
+        """CP as used: the configured value or max(population / 20, 1)."""
+        return self.cp if self.cp is not None else max(self.population_size / 20, 1.0)
+
+    # ---- validation --------------------------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        p: list[Problem] = []
+
+        def check(ok: bool, name: str, message: str) -> None:
+            if not ok:
+                p.append(Problem(_CAMEL[name], message))
+
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in _INTS and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                check(False, f.name, f"expected an integer, got {value!r}")
+            elif f.name in _FLOATS and value is not None and (
+                    isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+                check(False, f.name, f"expected a finite number, got {value!r}")
+        if p:
+            return p
+        check(self.population_size >= 2, "population_size", f"must be at least 2, got {self.population_size}")
+        check(0 <= self.elitism < self.population_size, "elitism",
+              f"must be between 0 and populationSize - 1 ({self.population_size - 1}), got {self.elitism}")
+        check(0.001 < self.mutation_rate <= 1, "mutation_rate", f"must be in (0.001, 1], got {self.mutation_rate}")
+        check(self.mutation_amount >= 1, "mutation_amount", f"must be at least 1, got {self.mutation_amount}")
+        check(self.cost_name in COST_NAMES, "cost_name",
+              f"unknown cost {self.cost_name!r} (expected one of {', '.join(COST_NAMES)})")
+        check(0 <= self.target_error <= 1, "target_error", f"must be in [0, 1], got {self.target_error}")
+        check(self.iterations is None or self.iterations >= 1, "iterations", f"must be at least 1, got {self.iterations}")
+        check(self.max_evaluations is None or self.max_evaluations >= 1, "max_evaluations",
+              f"must be at least 1, got {self.max_evaluations}")
+        check(self.timeout_seconds is None or self.timeout_seconds > 0, "timeout_seconds",
+              f"must be positive, got {self.timeout_seconds}")
+        check(self.seed is None or 0 <= self.seed < 2 ** 64, "seed", f"must be in [0, 2^64), got {self.seed}")
+        check(self.cost_of_growth >= 0, "cost_of_growth", f"must be >= 0, got {self.cost_of_growth}")
+        check(0 < self.fitness_sample_rate <= 1, "fitness_sample_rate",
+              f"must be in (0, 1], got {self.fitness_sample_rate}")
+        check(self.ct > 0, "ct", f"must be positive, got {self.ct}")
+        check(self.cp is None or self.cp > 0, "cp", f"must be positive, got {self.cp}")
+        for name in ("c1", "c2", "c3"):
+            check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
+        check(self.distance_cache_max_size >= 1, "distance_cache_max_size",
+              f"must be at least 1, got {self.distance_cache_max_size}")
+        check(self.medium_threshold >= 1, "medium_threshold", f"must be at least 1, got {self.medium_threshold}")
+        check(self.large_threshold > self.medium_threshold, "large_threshold",
+              f"must exceed medium ({self.medium_threshold}), got {self.large_threshold}")
+        check(0 <= self.large_topology_weight <= 1, "large_topology_weight",
+              f"must be in [0, 1], got {self.large_topology_weight}")
+        check(self.species_stagnation >= 1, "species_stagnation", f"must be at least 1, got {self.species_stagnation}")
+        check(0 < self.survival_threshold <= 1, "survival_threshold",
+              f"must be in (0, 1], got {self.survival_threshold}")
+        check(self.migration_interval >= 1, "migration_interval", f"must be at least 1, got {self.migration_interval}")
+        check(0 < self.migration_fraction <= 1, "migration_fraction",
+              f"must be in (0, 1], got {self.migration_fraction}")
+        for i, peer in enumerate(self.island_peers):
+            if not isinstance(peer, str) or ":" not in peer:
+                p.append(Problem(f"islands.peers[{i}]", f"expected host:port, got {peer!r}"))
+        check(self.evaluation_batch_size >= 1, "evaluation_batch_size",
+              f"must be at least 1, got {self.evaluation_batch_size}")
+        return p
+
+    def warnings(self) -> list[Problem]:
+        """Legal but unusual values (seed 002's console warnings)."""
+        w = []
+        if self.ct > 1000:
+            w.append(Problem("compatibility.CT", f"{self.ct} is unusually high (> 1000): distances are never normalised"))
+        if self.compatibility_threshold > 10:
+            w.append(Problem("compatibility.CP",
+                             f"{self.compatibility_threshold} is unusually high (> 10): few, large species"))
+        if self.island_peers and not 0.05 <= self.migration_fraction <= 0.10:
+            w.append(Problem("islands.migrationFraction",
+                             f"{self.migration_fraction} is outside the recommended 0.05-0.10"))
+        return w
+
+    # ---- NEAT-AI option dictionaries -----------------------------------------------------------
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any]) -> EvolverConfig:
+        """Read NEAT-AI camelCase options; nested `compatibility`, `distanceCache`,
+        `adaptiveMutationThresholds` and `islands` objects as in the seeds."""
+        if not isinstance(options, dict):
+            raise ConfigError([Problem("$", f"expected an object, got {type(options).__name__}")])
+        kwargs: dict[str, Any] = {}
+        problems: list[Problem] = []
+        for key, value in options.items():
+            if key in _NESTED:
+                if not isinstance(value, dict):
+                    problems.append(Problem(key, f"expected an object, got {type(value).__name__}"))
+                    continue
+                for sub, v in value.items():
+                    name = _NESTED[key].get(sub) or _NESTED[key].get(sub.lower())
+                    if name is None:
+                        problems.append(Problem(f"{key}.{sub}", "unknown option"))
+                    else:
+                        kwargs[name] = tuple(v) if name == "island_peers" and isinstance(v, list) else v
+            elif key in _FLAT:
+                kwargs[_FLAT[key]] = value
+            elif key == "timeoutMinutes" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                kwargs["timeout_seconds"] = value * 60.0
+            else:
+                problems.append(Problem(key, "unknown option"))
+        if problems:
+            raise ConfigError(problems)
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            path = _CAMEL[f.name].split(".")
+            if len(path) == 1:
+                d[path[0]] = value
+            else:
+                d.setdefault(path[0], {})[path[1]] = list(value) if isinstance(value, tuple) else value
+        return d
+
+    def replace(self, **changes: Any) -> EvolverConfig:
+        return replace(self, **changes)
+
+    # ---- neatai.v1.RunConfig -----------------------------------------------------------------
+
+    @classmethod
+    def from_proto(cls, msg) -> EvolverConfig:
+        kwargs: dict[str, Any] = {}
+        for name, pb in _PROTO_OPTIONAL.items():
+            if msg.HasField(pb):
+                kwargs[name] = getattr(msg, pb)
+        if msg.cost:
+            if msg.cost not in _COST_NAME:
+                raise ConfigError([Problem("cost", f"unknown cost function {msg.cost}")])
+            kwargs["cost_name"] = _COST_NAME[msg.cost]
+        kwargs["feedback_loop"] = msg.feedback_loop
+        for sub, mapping in (("compatibility", _PB_COMPAT), ("adaptive_mutation_thresholds", _PB_ADAPTIVE),
+                             ("islands", _PB_ISLANDS)):
+            if msg.HasField(sub):
+                part = getattr(msg, sub)
+                for name, pb in mapping.items():
+                    if part.HasField(pb):
+                        kwargs[name] = getattr(part, pb)
+        if msg.HasField("islands"):
+            kwargs["island_peers"] = tuple(msg.islands.peers)
+            kwargs["peer_run_id"] = msg.islands.peer_run_id
+        return cls(**kwargs)
+
+    def to_proto(self):
+        from neatai.v1 import evolver_pb2 as pb
+
+        msg = pb.RunConfig(cost=_COST_PB[self.cost_name], feedback_loop=self.feedback_loop)
+        for name, pbname in _PROTO_OPTIONAL.items():
+            value = getattr(self, name)
+            if value is not None:
+                setattr(msg, pbname, value)
+        for sub, mapping in (("compatibility", _PB_COMPAT), ("adaptive_mutation_thresholds", _PB_ADAPTIVE),
+                             ("islands", _PB_ISLANDS)):
+            part = getattr(msg, sub)
+            for name, pbname in mapping.items():
+                value = getattr(self, name)
+                if value is not None:
+                    setattr(part, pbname, value)
+        msg.islands.peers.extend(self.island_peers)
+        msg.islands.peer_run_id = self.peer_run_id
+        return msg
+
+
+_INTS = {"population_size", "elitism", "mutation_amount", "iterations", "max_evaluations", "seed",
+         "distance_cache_max_size", "medium_threshold", "large_threshold", "species_stagnation",
+         "migration_interval", "evaluation_batch_size"}
+_FLOATS = {"mutation_rate", "target_error", "timeout_seconds", "cost_of_growth", "fitness_sample_rate", "ct", "cp",
+           "c1", "c2", "c3", "large_topology_weight", "survival_threshold", "migration_fraction"}
+
+_FLAT = {
+    "populationSize": "population_size", "elitism": "elitism", "mutationRate": "mutation_rate",
+    "mutationAmount": "mutation_amount", "costName": "cost_name", "targetError": "target_error",
+    "iterations": "iterations", "maxEvaluations": "max_evaluations", "timeoutSeconds": "timeout_seconds",
+    "seed": "seed", "costOfGrowth": "cost_of_growth", "fitnessSampleRate": "fitness_sample_rate",
+    "speciesStagnation": "species_stagnation", "survivalThreshold": "survival_threshold",
+    "feedbackLoop": "feedback_loop", "evaluationBatchSize": "evaluation_batch_size",
+}
+_NESTED = {
+    "compatibility": {"CT": "ct", "CP": "cp", "C1": "c1", "C2": "c2", "C3": "c3",
+                      "ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"},
+    "distanceCache": {"maxSize": "distance_cache_max_size", "maxsize": "distance_cache_max_size"},
+    "adaptiveMutationThresholds": {"medium": "medium_threshold", "large": "large_threshold",
+                                   "largeTopologyWeight": "large_topology_weight",
+                                   "largetopologyweight": "large_topology_weight"},
+    "islands": {"peers": "island_peers", "migrationInterval": "migration_interval",
+                "migrationFraction": "migration_fraction", "peerRunId": "peer_run_id",
+                "migrationinterval": "migration_interval", "migrationfraction": "migration_fraction",
+                "peerrunid": "peer_run_id"},
+}
+# Field -> the option path reported in problems and written by to_dict.
+_CAMEL = {v: k for k, v in _FLAT.items()}
+_CAMEL.update({"ct": "compatibility.CT", "cp": "compatibility.CP", "c1": "compatibility.C1",
+               "c2": "compatibility.C2", "c3": "compatibility.C3",
+               "distance_cache_max_size": "distanceCache.maxSize",
+               "medium_threshold": "adaptiveMutationThresholds.medium",
+               "large_threshold": "adaptiveMutationThresholds.large",
+               "large_topology_weight": "adaptiveMutationThresholds.largeTopologyWeight",
+               "island_peers": "islands.peers", "migration_interval": "islands.migrationInterval",
+               "migration_fraction": "islands.migrationFraction", "peer_run_id": "islands.peerRunId"})
+
+_PROTO_OPTIONAL = {
+    "population_size": "population_size", "elitism": "elitism", "mutation_rate": "mutation_rate",
+    "mutation_amount": "mutation_amount", "target_error": "target_error", "iterations": "iterations",
+    "max_evaluations": "max_evaluations", "timeout_seconds": "timeout_seconds", "seed": "seed",
+    "cost_of_growth": "cost_of_growth", "fitness_sample_rate": "fitness_sample_rate",
+    "distance_cache_max_size": "distance_cache_max_size", "species_stagnation": "species_stagnation",
+    "survival_threshold": "survival_threshold", "evaluation_batch_size": "evaluation_batch_size",
+}
+_PB_COMPAT = {"ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"}
+_PB_ADAPTIVE = {"medium_threshold": "medium", "large_threshold": "large",
+                "large_topology_weight": "large_topology_weight"}
+_PB_ISLANDS = {"migration_interval": "migration_interval", "migration_fraction": "migration_fraction"}

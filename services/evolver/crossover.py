@@ -1,0 +1,44 @@
+"""Crossover aligned by innovation number (classic NEAT, on NEAT-AI creatures).
+
+The child has the fitter parent's topology: its disjoint and excess genes come from the fitter
+parent, and each matching gene (same innovation number and IF role) takes its weight from either
+parent at random. Neurons both parents have take bias and squash from either parent at random;
+a squash that would change whether the neuron is an IF is not taken, so the child's IF roles
+stay those of the fitter parent. The topology being the fitter parent's, the child is valid and
+forward-only whenever that parent is.
+"""
+from __future__ import annotations
+
+import random
+
+from neatai.creature import Creature, Neuron, Synapse
+
+from .innovation import InnovationTracker
+
+
+def gene_key(s: Synapse, tracker: InnovationTracker) -> tuple[int, str | None]:
+    return tracker.number(s.from_uuid, s.to_uuid), s.type
+
+
+def crossover(fitter: Creature, other: Creature, tracker: InnovationTracker, rng: random.Random) -> Creature:
+    if (fitter.input, fitter.output) != (other.input, other.output):
+        raise ValueError(f"parents differ in shape: {fitter.input}x{fitter.output} vs {other.input}x{other.output}")
+    genes = {gene_key(s, tracker): s.weight for s in other.synapses}
+    synapses = []
+    for s in fitter.synapses:
+        w = genes.get(gene_key(s, tracker))
+        weight = w if w is not None and not s.frozen and rng.random() < 0.5 else s.weight
+        synapses.append(Synapse(s.from_uuid, s.to_uuid, weight, s.type, s.frozen, s.tags))
+    theirs = {n.uuid: n for n in other.neurons}
+    neurons = []
+    for n in fitter.neurons:
+        m = theirs.get(n.uuid)
+        bias, squash = n.bias, n.squash
+        if m is not None and not n.frozen and m.type == n.type:
+            if rng.random() < 0.5:
+                bias = m.bias
+            if rng.random() < 0.5 and (m.squash == "IF") == (n.squash == "IF"):
+                squash = m.squash
+        neurons.append(Neuron(n.uuid, n.type, bias, squash, n.frozen, n.tags))
+    return Creature(fitter.input, fitter.output, neurons, synapses, fitter.semantic_version,
+                    fitter.forward_only, None, None, fitter.hyperparameters)

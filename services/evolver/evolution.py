@@ -1,0 +1,357 @@
+"""The generation loop with an ask/tell interface, so creatures can be scored anywhere.
+
+    evo = Evolution(config, inputs=2, outputs=1)
+    while not evo.done:
+        creatures = evo.ask()                   # the creatures this generation still needs scored
+        errors, scores = evaluate(creatures)     # in process, or on remote evaluators
+        stats = evo.tell(errors, scores)         # speciate, then breed the next generation
+
+A creature carried unchanged into the next generation (an elite or a species champion) keeps its
+score and is not asked for again, so `evaluations` counts creatures actually scored. All
+randomness comes from one seeded `random.Random`; `state_dict()` (JSON-serialisable, taken
+between generations) holds it with the population, species and innovation numbers, so a run
+resumed with `Evolution.from_state` continues exactly as the uninterrupted run would.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+from neatai.creature import Creature, CreatureError
+
+from .config import EvolverConfig
+from .crossover import crossover
+from .distance import DistanceCache, Genome
+from .innovation import InnovationTracker
+from .operators import copy_creature, initial_creature, mutate, sort_synapses
+from .species import Species, allocate, breeding, rank, speciate
+
+STATE_VERSION = 1
+CHAMPION_MIN_SPECIES_SIZE = 5  # species this large keep their champion unchanged (classic NEAT)
+DEDUPE_TRIES = 8
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    generation: int
+    best_score: float
+    best_error: float
+    mean_score: float
+    mean_error: float
+    species: int
+    evaluations: int
+    hidden_neurons: int  # of the best creature so far
+    synapses: int
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    solved: bool = False
+    done: bool = False
+
+
+class Evolution:
+    def __init__(self, config: EvolverConfig, inputs: int, outputs: int,
+                 seed_creatures: Sequence[Creature] | None = None):
+        self.config = config
+        self.inputs, self.outputs = inputs, outputs
+        self.seed = config.seed if config.seed is not None else random.SystemRandom().getrandbits(63)
+        self.rng = random.Random(self.seed)
+        self.tracker = InnovationTracker()
+        self.distance = DistanceCache.from_config(config)
+        self.species: list[Species] = []
+        self.next_species_id = 0
+        self.generation = 0
+        self.evaluations = 0
+        self.best: Creature | None = None
+        self.best_score = -math.inf
+        self.best_error = math.inf
+        self._imports: list[Creature] = []
+        self._scored: list[tuple[Creature, float, float]] = []
+        self._elapsed = 0.0
+        self._t0 = time.monotonic()
+        seeds = [self._admit(c) for c in (seed_creatures or ())][:config.population_size]
+        self.population: list[Creature] = seeds + [
+            initial_creature(inputs, outputs, self.rng) for _ in range(config.population_size - len(seeds))]
+        self.ids = [c.structural_hash() for c in self.population]
+        self.scores: list[float | None] = [None] * len(self.population)
+        self.errors: list[float | None] = [None] * len(self.population)
+
+    # ---- ask / tell ----------------------------------------------------------------------------
+
+    def ask(self) -> list[Creature]:
+        """The creatures of the current generation that still need a score, in a fixed order."""
+        return [self.population[i] for i in self._pending()]
+
+    def tell(self, errors: Sequence[float], scores: Sequence[float]) -> GenerationStats:
+        """Scores for `ask()`'s creatures, in its order; advances one generation."""
+        pending = self._pending()
+        if len(errors) != len(pending) or len(scores) != len(pending):
+            raise ValueError(f"expected {len(pending)} errors and scores, got {len(errors)} and {len(scores)}")
+        if self.done:
+            raise RuntimeError("the run is done")
+        for i, e, s in zip(pending, errors, scores):
+            e, s = float(e), float(s)
+            self.errors[i] = e if math.isfinite(e) else math.inf
+            self.scores[i] = s if math.isfinite(s) else -math.inf
+        self.evaluations += len(pending)
+        for i in range(len(self.population)):  # first best wins ties: deterministic
+            if self.scores[i] > self.best_score:
+                self.best, self.best_score, self.best_error = self.population[i], self.scores[i], self.errors[i]
+        self.generation += 1
+        means = (_mean(self.scores), _mean(self.errors))
+        order = sorted(range(len(self.population)), key=lambda i: (-self.scores[i], i))
+        self._scored = [(self.population[i], self.scores[i], self.errors[i]) for i in order]
+        phases = {}
+        t = time.perf_counter()
+        genomes = [Genome.of(c, self.tracker, cid) for c, cid in zip(self.population, self.ids)]
+        self.species, self.next_species_id = speciate(
+            genomes, self.population, self.species, self.config.compatibility_threshold, self.distance,
+            self.next_species_id, self.generation)
+        rank(self.species, self.scores, self.generation, self.population, genomes)
+        phases["speciate"] = time.perf_counter() - t
+        stats_species = len(self.species)
+        done = self.done
+        if not done:
+            t = time.perf_counter()
+            self._reproduce()
+            phases["reproduce"] = time.perf_counter() - t
+        return self._stats(phases, stats_species, done, means)
+
+    def run(self, evaluate: Callable[[list[Creature]], tuple[Sequence[float], Sequence[float]]],
+            on_generation: Callable[[GenerationStats], None] | None = None) -> GenerationStats:
+        """ask/evaluate/tell until done; the last generation's stats."""
+        stats = None
+        while not self.done:
+            errors, scores = evaluate(self.ask())
+            stats = self.tell(errors, scores)
+            if on_generation:
+                on_generation(stats)
+        return stats
+
+    # ---- status ----------------------------------------------------------------------------------
+
+    @property
+    def solved(self) -> bool:
+        return self.best_error <= self.config.target_error
+
+    @property
+    def elapsed(self) -> float:
+        return self._elapsed + time.monotonic() - self._t0
+
+    @property
+    def done(self) -> bool:
+        c = self.config
+        return (self.solved
+                or (c.iterations is not None and self.generation >= c.iterations)
+                or (c.max_evaluations is not None and self.evaluations >= c.max_evaluations)
+                or (c.timeout_seconds is not None and self.elapsed >= c.timeout_seconds))
+
+    def ranked(self) -> list[tuple[Creature, float, float]]:
+        """(creature, score, error) of the last scored generation, best first (empty before the first)."""
+        return list(self._scored)
+
+    # ---- islands -------------------------------------------------------------------------------
+
+    def import_creatures(self, creatures: Sequence[Creature]) -> int:
+        """Migrants (or seeds) join the next population in place of the last offspring; before
+        the first generation is scored they replace the last initial creatures at once."""
+        admitted = [self._admit(c) for c in creatures][:self.config.population_size - self.config.elitism]
+        if all(s is None for s in self.scores) and self.generation == 0:
+            keep = len(self.population) - len(admitted)
+            self.population[keep:] = admitted
+            self.ids[keep:] = [c.structural_hash() for c in admitted]
+        else:
+            self._imports.extend(admitted)
+            self._imports = self._imports[:self.config.population_size - self.config.elitism]
+        return len(admitted)
+
+    def emigrants(self) -> list[Creature]:
+        """The best `migration_fraction` of the scored population, for island exchange."""
+        n = max(1, round(self.config.migration_fraction * len(self.population)))
+        return [c for c, _, _ in self._scored[:n]]
+
+    def _admit(self, c: Creature) -> Creature:
+        if (c.input, c.output) != (self.inputs, self.outputs):
+            raise ValueError(f"creature has {c.input} inputs/{c.output} outputs, the run {self.inputs}/{self.outputs}")
+        if c.recurrent and not self.config.feedback_loop:
+            raise ValueError("recurrent creature in a forward-only run (feedbackLoop is off)")
+        c = copy_creature(c)
+        sort_synapses(c)
+        return c
+
+    # ---- reproduction ----------------------------------------------------------------------------
+
+    def _pending(self) -> list[int]:
+        return [i for i, s in enumerate(self.scores) if s is None]
+
+    def _reproduce(self) -> None:
+        cfg, rng, scores = self.config, self.rng, self.scores
+        size = cfg.population_size
+        order = sorted(range(len(self.population)), key=lambda i: (-scores[i], i))
+        nxt: list[int | Creature] = list(order[:cfg.elitism])  # ints: carried unchanged with their score
+        seen = {self.ids[i] for i in nxt}
+        imports, self._imports = self._imports, []
+        breeders = breeding(self.species, self.generation, cfg.species_stagnation)
+        counts = allocate(breeders, scores, size - len(nxt) - len(imports))
+        children: list[tuple[Creature, str]] = []
+        for s, n in zip(breeders, counts):
+            members = s.members
+            champion = members[0]
+            if n and len(members) >= CHAMPION_MIN_SPECIES_SIZE and self.ids[champion] not in seen:
+                nxt.append(champion)
+                seen.add(self.ids[champion])
+                n -= 1
+            parents = members[:max(min(2, len(members)), math.ceil(cfg.survival_threshold * len(members)))]
+            for _ in range(n):
+                child = self._child(parents)
+                cid = child.structural_hash()
+                for _ in range(DEDUPE_TRIES):  # NEAT-AI DeDuplicator: a duplicate is bred anew
+                    if cid not in seen:
+                        break
+                    mutate(child, cfg, rng, 1)
+                    cid = child.structural_hash()
+                seen.add(cid)
+                children.append((child, cid))
+        population, ids, new_scores, new_errors = [], [], [], []
+        for i in nxt:
+            population.append(self.population[i])
+            ids.append(self.ids[i])
+            new_scores.append(scores[i])
+            new_errors.append(self.errors[i])
+        for child, cid in children + [(c, c.structural_hash()) for c in imports]:
+            population.append(child)
+            ids.append(cid)
+            new_scores.append(None)
+            new_errors.append(None)
+        self.population, self.ids, self.scores, self.errors = population, ids, new_scores, new_errors
+
+    def _child(self, parents: list[int]) -> Creature:
+        rng, cfg = self.rng, self.config
+        a, b = rng.choice(parents), rng.choice(parents)
+        if a == b:
+            child = copy_creature(self.population[a])
+            mutate(child, cfg, rng)
+            return child
+        if (self.scores[b], -b) > (self.scores[a], -a):
+            a, b = b, a
+        child = crossover(self.population[a], self.population[b], self.tracker, rng)
+        if rng.random() < cfg.mutation_rate:
+            mutate(child, cfg, rng)
+        return child
+
+    def _stats(self, phases: dict[str, float], species: int, done: bool,
+               means: tuple[float, float]) -> GenerationStats:
+        best = self.best
+        return GenerationStats(
+            generation=self.generation, best_score=self.best_score, best_error=self.best_error,
+            mean_score=means[0], mean_error=means[1], species=species, evaluations=self.evaluations,
+            hidden_neurons=best.hidden_count if best else 0, synapses=len(best.synapses) if best else 0,
+            phase_seconds=phases, solved=self.solved, done=done)
+
+    # ---- checkpoints -----------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume between generations, as JSON-compatible values."""
+        version, internal, gauss = self.rng.getstate()
+        return {
+            "version": STATE_VERSION,
+            "config": self.config.to_dict(),
+            "inputs": self.inputs, "outputs": self.outputs, "seed": self.seed,
+            "rng": [version, list(internal), gauss],
+            "innovation": self.tracker.state_dict(),
+            "population": [c.to_dict() for c in self.population],
+            "scores": [_num_out(s) for s in self.scores],
+            "errors": [_num_out(e) for e in self.errors],
+            "species": [s.state_dict() for s in self.species],
+            "nextSpeciesId": self.next_species_id,
+            "generation": self.generation, "evaluations": self.evaluations,
+            "best": self.best.to_dict() if self.best else None,
+            "bestScore": _num_out(self.best_score), "bestError": _num_out(self.best_error),
+            "imports": [c.to_dict() for c in self._imports],
+            "scored": [{"creature": c.to_dict(), "score": _num_out(sc), "error": _num_out(e)}
+                       for c, sc, e in self._scored],
+            "elapsedSeconds": self.elapsed,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> Evolution:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported evolution state version {state.get('version')!r}")
+        self = cls.__new__(cls)
+        self.config = EvolverConfig.from_dict(state["config"])
+        self.inputs, self.outputs, self.seed = state["inputs"], state["outputs"], state["seed"]
+        self.rng = random.Random()
+        version, internal, gauss = state["rng"]
+        self.rng.setstate((version, tuple(internal), gauss))
+        self.tracker = InnovationTracker.from_state(state["innovation"])
+        self.distance = DistanceCache.from_config(self.config)
+        self.population = [_load(d) for d in state["population"]]
+        self.ids = [c.structural_hash() for c in self.population]
+        self.scores = [_num_in(s) for s in state["scores"]]
+        self.errors = [_num_in(e) for e in state["errors"]]
+        self.species = []
+        for d in state["species"]:
+            rep = _load(d["representative"])
+            cid = rep.structural_hash()
+            self.species.append(Species(d["id"], rep, Genome.of(rep, self.tracker, cid), d["created"],
+                                        -math.inf if d["bestScore"] is None else d["bestScore"], d["lastImproved"]))
+        self.next_species_id = state["nextSpeciesId"]
+        self.generation, self.evaluations = state["generation"], state["evaluations"]
+        self.best = _load(state["best"]) if state["best"] else None
+        self.best_score = _num_in(state["bestScore"])
+        self.best_error = _num_in(state["bestError"])
+        self._imports = [_load(d) for d in state["imports"]]
+        self._scored = [(_load(d["creature"]), _num_in(d["score"]), _num_in(d["error"]))
+                        for d in state["scored"]]
+        self._elapsed = state["elapsedSeconds"]
+        self._t0 = time.monotonic()
+        return self
+
+
+def _load(d: dict) -> Creature:
+    try:
+        return Creature.from_json(d)
+    except CreatureError as e:
+        raise ValueError(f"corrupt evolution state: {e}") from None
+
+
+def _num_out(v: float | None) -> float | str | None:
+    """JSON has no infinities: they travel as strings."""
+    if v is None or math.isfinite(v):
+        return v
+    return "inf" if v > 0 else "-inf"
+
+
+def _num_in(v) -> float | None:
+    return float(v) if isinstance(v, str) else v
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return math.fsum(finite) / len(finite) if finite else math.nan
+
+
+def evaluate_in_process(creatures: Sequence[Creature], X, Y, cost: str = "MSE", cost_of_growth: float = 1e-7,
+                        sample_rate: float = 1.0, feedback_loop: bool = False,
+                        compiler=None) -> tuple[list[float], list[float]]:
+    """(errors, scores) of `creatures` with the evaluator's compiled kernels, in this process."""
+    from neatai.evaluator import evaluate_population, score
+
+    compiler = compiler or _compiler()
+    networks = [compiler.compile(c)[0] for c in creatures]
+    errors = evaluate_population(networks, X, Y, cost, sample_rate, feedback_loop)
+    errors = [float(e) for e in errors]
+    return errors, [score(c, e, cost_of_growth) for c, e in zip(creatures, errors)]
+
+
+_COMPILER = None
+
+
+def _compiler():
+    global _COMPILER
+    if _COMPILER is None:
+        from neatai.evaluator import NetworkCompiler
+
+        _COMPILER = NetworkCompiler(network_cache_size=4096)
+    return _COMPILER
