@@ -16,6 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .grpc_metrics import PrometheusServerInterceptor
+from .tracing import shutdown_tracing
 
 log = logging.getLogger(__name__)
 
@@ -123,4 +124,5 @@ def serve_until_signal(running: RunningServer, on_stop: Callable[[], None] | Non
     running.stop()
     if on_stop is not None:
         on_stop()
+    shutdown_tracing()  # flush the spans of the drained calls
     return 0

@@ -26,7 +26,9 @@ import grpc
 from neatai.creature import Creature
 from neatai.datasets import Dataset
 from neatai.datasets_servicer import upload_dataset
+from neatai.grpc_metrics import instrumented_channel
 from neatai.pool import PoolStats, WorkStealingPool
+from neatai.tracing import carry_context
 from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,8 @@ class _Endpoint:
 
     def __init__(self, target: str, options: list[tuple[str, object]]):
         self.target = target
-        self.channel = grpc.insecure_channel(target, options=options)
+        # Counted in grpc_client_* and traced (W3C traceparent) when tracing is on.
+        self.channel = instrumented_channel(target, options)
         self.evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(self.channel)
         self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
         self.registered: set[str] = set()
@@ -158,7 +161,8 @@ class EvaluatorPool:
                 request.cost_of_growth = cost_of_growth
             if sample_rate is not None:
                 request.fitness_sample_rate = sample_rate
-            futures.append(self.pool.submit(self._run_batch, dataset, request, affinity=k))
+            # Worker threads do not inherit the caller's trace context: bind it to the batch.
+            futures.append(self.pool.submit(carry_context(self._run_batch), dataset, request, affinity=k))
         errors: list[float] = []
         scores: list[float] = []
         failure: BaseException | None = None
