@@ -1,0 +1,398 @@
+"""The run manager: evolution runs in background threads, their history, checkpoints and resumption.
+
+A run loops ask → evaluate (through the evaluator pool) → tell, one generation at a time. After
+every generation it appends a `GenerationReport` to its history (what WatchRun streams), saves an
+atomic checkpoint (config, dataset, `Evolution.state_dict()`, history), and sends its best
+creatures to island peers when due. A manager started on a state directory that holds unfinished
+runs resumes them from their last checkpoint; since the checkpoint holds the complete evolution
+state (random generator included), the resumed run ends exactly as an uninterrupted one would.
+
+Nothing here knows gRPC: the servicer adapts these types to `neatai.v1` messages.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterator, Sequence
+
+from neatai.creature import Creature, Problem
+from neatai.datasets import Dataset, DatasetStore
+
+from .checkpoint import CheckpointError, CheckpointStore, valid_run_id
+from .config import EvolverConfig
+from .evaluator_pool import EvaluatorError
+from .evolution import Evolution
+from .islands import Migrator
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_VERSION = 1
+
+
+class RunState(enum.Enum):
+    RUNNING = 1
+    SOLVED = 2  # reached target_error
+    EXHAUSTED = 3  # used up generations, evaluations or time
+    STOPPED = 4
+    FAILED = 5
+
+    @property
+    def finished(self) -> bool:
+        return self is not RunState.RUNNING
+
+
+class RunNotFound(KeyError):
+    def __init__(self, run_id: str):
+        super().__init__(run_id)
+        self.run_id = run_id
+
+    def __str__(self) -> str:
+        return f"no run {self.run_id!r}"
+
+
+class RunExists(ValueError):
+    """The client-chosen run id is taken."""
+
+
+class RunFinished(RuntimeError):
+    """The run has ended; it no longer accepts creatures."""
+
+
+class InvalidRequest(ValueError):
+    """Bad input other than the config; `problems` carry field paths for the servicer."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+
+@dataclass
+class GenerationReport:
+    run_id: str
+    generation: int
+    state: RunState
+    best_score: float
+    best_error: float
+    mean_score: float
+    mean_error: float
+    species: int
+    evaluations: int
+    hidden_neurons: int
+    synapses: int
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["state"] = self.state.name
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GenerationReport:
+        return cls(**{**d, "state": RunState[d["state"]]})
+
+
+class Run:
+    """One evolution run: its inputs, its evolution, and what it has reported so far."""
+
+    def __init__(self, run_id: str, config: EvolverConfig, dataset: Dataset, evolution: Evolution,
+                 state: RunState = RunState.RUNNING, message: str = "", history: Sequence[GenerationReport] = ()):
+        self.id = run_id
+        self.config = config
+        self.dataset = dataset
+        self.evolution = evolution
+        self.state = state
+        self.message = message
+        self.history: list[GenerationReport] = list(history)
+        self.cond = threading.Condition()
+        self.stop_requested = False
+        self.halted = False  # abandon without writing anything more (crash simulation, hard shutdown)
+        self.pending_imports: list[Creature] = []
+        self.thread: threading.Thread | None = None
+        self.migrator: Migrator | None = None
+
+    @property
+    def latest(self) -> GenerationReport | None:
+        with self.cond:
+            return self.history[-1] if self.history else None
+
+    def population_best_first(self) -> list[Creature]:
+        with self.cond:
+            return [c for c, _, _ in self.evolution.ranked()]
+
+    def emigrants(self) -> list[Creature]:
+        with self.cond:
+            return self.evolution.emigrants()
+
+
+class RunManager:
+    """Owns every run of one evolver."""
+
+    def __init__(self, pool, datasets: DatasetStore, checkpoints: CheckpointStore | None = None,
+                 rpc_timeout: float = 30.0):
+        self.pool = pool
+        self.datasets = datasets
+        self.checkpoints = checkpoints
+        self.rpc_timeout = rpc_timeout
+        self._runs: dict[str, Run] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def start_run(self, config: EvolverConfig, dataset_id: str, run_id: str = "",
+                  seed_creatures: Sequence[Creature] = ()) -> Run:
+        """Validate and start a run. Raises DatasetNotFound, InvalidRequest, RunExists."""
+        dataset = self.datasets.get(dataset_id)
+        problems = []
+        if run_id and not valid_run_id(run_id):
+            problems.append(Problem("run_id", "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+        problems += shape_problems(seed_creatures, dataset, "seed_creatures", config.feedback_loop)
+        if problems:
+            raise InvalidRequest(problems)
+        run_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
+        evolution = Evolution(config, dataset.inputs, dataset.outputs, seed_creatures=list(seed_creatures) or None)
+        run = Run(run_id, config, dataset, evolution)
+        with self._lock:
+            if run_id in self._runs or (self.checkpoints and (self.checkpoints.run_dir(run_id) / "run.json").exists()):
+                raise RunExists(f"run {run_id!r} already exists")
+            self._runs[run_id] = run
+        if self.checkpoints:
+            self.checkpoints.save_dataset(run_id, dataset)
+            self._save(run)
+        self._launch(run)
+        return run
+
+    def resume_all(self) -> list[str]:
+        """Load every checkpointed run; continue those that were still running. Returns their ids."""
+        if not self.checkpoints:
+            return []
+        resumed = []
+        for run_id, cp in self.checkpoints.load_all():
+            if run_id in self._runs:
+                continue
+            try:
+                run = self._restore(run_id, cp)
+            except (CheckpointError, ValueError, KeyError, TypeError) as e:
+                log.error("cannot restore run %s: %s", run_id, e)
+                continue
+            with self._lock:
+                self._runs[run_id] = run
+            if run.state is RunState.RUNNING:
+                log.info("resuming run %s at generation %d", run_id, run.evolution.generation)
+                self._launch(run)
+                resumed.append(run_id)
+        return resumed
+
+    def _restore(self, run_id: str, cp: dict) -> Run:
+        if cp.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"unknown checkpoint version {cp.get('version')!r}")
+        dataset = self.checkpoints.load_dataset(run_id)
+        if dataset.id != cp["dataset_id"]:
+            raise ValueError(f"dataset file holds {dataset.id}, checkpoint names {cp['dataset_id']}")
+        self.datasets.register(dataset)
+        config = EvolverConfig.from_dict(cp["config"])
+        evolution = Evolution.from_state(cp["evolution"])
+        history = [GenerationReport.from_dict(h) for h in cp["history"]]
+        return Run(run_id, config, dataset, evolution, RunState[cp["state"]], cp.get("message", ""), history)
+
+    def _launch(self, run: Run) -> None:
+        if run.config.island_peers:
+            run.migrator = Migrator(run.config.island_peers, run.config.peer_run_id or run.id,
+                                    run.config.migration_interval, timeout=self.rpc_timeout)
+        run.thread = threading.Thread(target=self._loop, args=(run,), name=f"run-{run.id}", daemon=True)
+        run.thread.start()
+
+    def stop(self, run_id: str, wait_s: float = 10.0) -> RunState:
+        run = self.get(run_id)
+        with run.cond:
+            run.stop_requested = True
+            run.cond.notify_all()
+        if run.thread is not None:
+            run.thread.join(wait_s)
+        return run.state
+
+    def close(self, wait_s: float = 30.0) -> None:
+        """Graceful shutdown: each run finishes its generation and stays RUNNING on disk, to resume later."""
+        self._end_all(halt=False, wait_s=wait_s)
+
+    def halt(self, wait_s: float = 10.0) -> None:
+        """Abandon every run at once without writing another checkpoint (what a crash leaves)."""
+        self._end_all(halt=True, wait_s=wait_s)
+
+    def _end_all(self, halt: bool, wait_s: float) -> None:
+        self._closed = True
+        runs = self.list()
+        for run in runs:
+            with run.cond:
+                run.halted = True if halt else run.halted
+                run.cond.notify_all()
+        deadline = time.monotonic() + wait_s
+        for run in runs:
+            if run.thread is not None:
+                run.thread.join(max(0.0, deadline - time.monotonic()))
+            if run.migrator is not None:
+                run.migrator.close()
+
+    # ---- queries -------------------------------------------------------------------------------
+
+    def get(self, run_id: str) -> Run:
+        with self._lock:
+            run = self._runs.get(run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return run
+
+    def list(self) -> list[Run]:
+        with self._lock:
+            return list(self._runs.values())
+
+    def watch(self, run_id: str, from_generation: int = 0, active: Callable[[], bool] = lambda: True,
+              poll_s: float = 0.25) -> Iterator[GenerationReport]:
+        """Every report from `from_generation` on, history first, until the run ends or `active()` fails.
+        Raises RunNotFound at once (not on first iteration)."""
+        return self._watch(self.get(run_id), from_generation, active, poll_s)
+
+    def _watch(self, run: Run, from_generation: int, active: Callable[[], bool],
+               poll_s: float) -> Iterator[GenerationReport]:
+        cursor = 0
+        while True:
+            with run.cond:
+                while cursor < len(run.history) and run.history[cursor].generation < from_generation:
+                    cursor += 1
+                if cursor >= len(run.history):
+                    if run.state.finished or run.halted or self._closed:
+                        return
+                    run.cond.wait(poll_s)
+                    batch = []
+                else:
+                    batch = run.history[cursor:]
+                    cursor = len(run.history)
+            for report in batch:
+                if not active():
+                    return
+                yield report
+            if not active():
+                return
+
+    def export(self, run_id: str, limit: int = 0) -> tuple[int, list[Creature]]:
+        run = self.get(run_id)
+        creatures = run.population_best_first()
+        return run.evolution.generation, creatures[:limit] if limit > 0 else creatures
+
+    def import_creatures(self, run_id: str, creatures: Sequence[Creature]) -> int:
+        """Queue creatures (seeds or island migrants) for the run's next generation."""
+        run = self.get(run_id)
+        problems = shape_problems(creatures, run.dataset, "creatures", run.config.feedback_loop)
+        if problems:
+            raise InvalidRequest(problems)
+        with run.cond:
+            if run.state.finished:
+                raise RunFinished(f"run {run_id!r} has ended ({run.state.name}); it accepts no creatures")
+            run.pending_imports.extend(c.copy() for c in creatures)
+        return len(creatures)
+
+    # ---- the generation loop -----------------------------------------------------------------
+
+    def _loop(self, run: Run) -> None:
+        config = run.config
+        try:
+            while True:
+                with run.cond:
+                    if run.halted or (self._closed and not run.stop_requested):
+                        return
+                    if run.stop_requested:
+                        self._finish(run, RunState.STOPPED, "stopped by request")
+                        return
+                    imports, run.pending_imports = run.pending_imports, []
+                    if imports:  # between generations, so tell() scores the creatures ask() gave out
+                        run.evolution.import_creatures(imports)
+                t0 = time.perf_counter()
+                with run.cond:
+                    creatures = run.evolution.ask()
+                t1 = time.perf_counter()
+                errors, scores = self.pool.evaluate(
+                    run.dataset, creatures, cost=config.cost_name, cost_of_growth=config.cost_of_growth,
+                    sample_rate=config.fitness_sample_rate, feedback_loop=config.feedback_loop,
+                    batch_size=config.evaluation_batch_size)
+                t2 = time.perf_counter()
+                with run.cond:
+                    if run.halted:
+                        return
+                    stats = run.evolution.tell(errors, scores)
+                t3 = time.perf_counter()
+                state = RunState.SOLVED if stats.solved else RunState.EXHAUSTED if stats.done else RunState.RUNNING
+                phases = {"ask": t1 - t0, "evaluate": t2 - t1, **stats.phase_seconds, "tell": t3 - t2}
+                report = _report(run.id, stats, state, phases, run.evolution.elapsed)
+                with run.cond:
+                    if run.halted:
+                        return
+                    run.history.append(report)
+                    run.state = state
+                    t4 = time.perf_counter()
+                    self._save(run)
+                    report.phase_seconds["checkpoint"] = time.perf_counter() - t4
+                    run.cond.notify_all()
+                if run.migrator is not None:
+                    run.migrator.maybe_send(report.generation, run.emigrants)
+                if state.finished:
+                    log.info("run %s %s at generation %d (best error %.6g)", run.id, state.name.lower(),
+                             report.generation, report.best_error)
+                    return
+        except EvaluatorError as e:
+            self._fail(run, str(e))
+        except Exception as e:  # noqa: BLE001 — a broken run must not take the evolver down
+            log.exception("run %s failed", run.id)
+            self._fail(run, f"{type(e).__name__}: {e}")
+
+    def _fail(self, run: Run, message: str) -> None:
+        with run.cond:
+            if not run.halted:
+                self._finish(run, RunState.FAILED, message)
+
+    def _finish(self, run: Run, state: RunState, message: str) -> None:
+        """Record a terminal state (caller holds run.cond)."""
+        run.state = state
+        run.message = message
+        self._save(run)
+        run.cond.notify_all()
+
+    def _save(self, run: Run) -> None:
+        if not self.checkpoints:
+            return
+        self.checkpoints.save(run.id, {
+            "version": CHECKPOINT_VERSION,
+            "run_id": run.id,
+            "config": run.config.to_dict(),
+            "dataset_id": run.dataset.id,
+            "state": run.state.name,
+            "message": run.message,
+            "evolution": run.evolution.state_dict(),
+            "history": [h.to_dict() for h in run.history],
+        })
+
+
+def shape_problems(creatures: Sequence[Creature], dataset: Dataset, prefix: str, feedback_loop: bool) -> list[Problem]:
+    """Creatures must have the dataset's numbers of inputs and outputs, and be forward-only
+    unless the run carries recurrent state (feedbackLoop)."""
+    problems = []
+    for i, c in enumerate(creatures):
+        if c.recurrent and not feedback_loop:
+            problems.append(Problem(f"{prefix}[{i}].synapses", "recurrent creature in a run without feedbackLoop"))
+        if c.input != dataset.inputs:
+            problems.append(Problem(f"{prefix}[{i}].input", f"is {c.input}, the dataset has {dataset.inputs} inputs"))
+        if c.output != dataset.outputs:
+            problems.append(Problem(f"{prefix}[{i}].output", f"is {c.output}, the dataset has {dataset.outputs} outputs"))
+    return problems
+
+
+def _report(run_id: str, stats, state: RunState, phases: dict, wall: float) -> GenerationReport:
+    return GenerationReport(
+        run_id=run_id, generation=stats.generation, state=state, best_score=stats.best_score,
+        best_error=stats.best_error, mean_score=stats.mean_score, mean_error=stats.mean_error,
+        species=stats.species, evaluations=stats.evaluations, hidden_neurons=stats.hidden_neurons,
+        synapses=stats.synapses, phase_seconds=phases, wall_seconds=wall)

@@ -1,0 +1,168 @@
+"""`neatai serve evolver`: EvolverService + DatasetService with health, reflection, limits, a
+Prometheus port and a graceful SIGTERM drain. Runs checkpoint under `--state-dir`; an evolver
+restarted on the same directory resumes its unfinished runs. `start()` runs one in-process
+(tests, `neatai run`)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client import REGISTRY
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from neatai import metrics
+from neatai.datasets import MiB, DatasetLimits, DatasetStore
+from neatai.datasets_servicer import DatasetServicer
+from neatai.server import RunningServer, ServerConfig, serve_until_signal, start_server
+
+from .checkpoint import CheckpointStore
+from .evaluator_pool import EvaluatorPool, parse_targets
+from .runs import RunManager
+from .servicer import add_to_server, cache_stats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvolverServer(RunningServer):
+    """A running evolver; `stop()` lets runs finish their generation (they resume on restart),
+    `kill()` abandons them mid-generation as a crash would."""
+
+    manager: RunManager | None = None
+    pool: EvaluatorPool | None = None
+    registrations: tuple = ()
+
+    def stop(self, grace: float | None = None):
+        if self.manager is not None:  # runs end their generation and checkpoint; watchers see the end
+            self.manager.close()
+        done = super().stop(grace)
+        self._release()
+        return done
+
+    def kill(self) -> None:
+        if self.manager is not None:
+            self.manager.halt()
+        super().stop(0)
+        self._release()
+
+    def _release(self) -> None:
+        for r in self.registrations:
+            r.close()
+        if self.pool is not None:
+            self.pool.close()
+
+
+def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig | None = None, *,
+          rpc_timeout: float = 30.0, dns_workers: int = 4, dataset_limits: DatasetLimits | None = None,
+          dataset_store_bytes: int = 1024 * MiB, resume: bool = True) -> EvolverServer:
+    """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
+    checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume."""
+    server = server or ServerConfig()
+    pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, dns_workers=dns_workers,
+                         max_message_bytes=server.max_message_bytes)
+    datasets = DatasetStore(dataset_store_bytes)
+    checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
+    manager = RunManager(pool, datasets, checkpoints, rpc_timeout=rpc_timeout)
+    dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
+    try:
+        running = start_server("evolver", lambda s: add_to_server(s, manager, datasets, dataset_servicer), server)
+    except BaseException:
+        pool.close()
+        raise
+    registrations = (metrics.register_pools(lambda: [pool.stats()]),
+                     metrics.register_caches(lambda: cache_stats(manager, datasets)))
+    _EVOLUTION.managers.add(manager)
+    fields = {f.name: getattr(running, f.name) for f in dataclasses.fields(RunningServer)}
+    evolver = EvolverServer(**fields, manager=manager, pool=pool, registrations=registrations)
+    if resume:
+        resumed = manager.resume_all()
+        if resumed:
+            log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
+    return evolver
+
+
+class _EvolutionCollector(Collector):
+    """Per-run gauges of every evolver in this process (DESIGN §5 evolution gauges)."""
+
+    def __init__(self):
+        self.managers: weakref.WeakSet[RunManager] = weakref.WeakSet()
+
+    def collect(self):
+        gen = GaugeMetricFamily("neatai_evolution_generation", "Generations completed by the run.", labels=["run"])
+        score = GaugeMetricFamily("neatai_evolution_best_score", "Best score so far (higher is better).", labels=["run"])
+        error = GaugeMetricFamily("neatai_evolution_best_error", "Error of the best creature so far.", labels=["run"])
+        species = GaugeMetricFamily("neatai_evolution_species", "Species in the latest generation.", labels=["run"])
+        evals = CounterMetricFamily("neatai_evolution_evaluations", "Creatures scored by the run.", labels=["run"])
+        running = GaugeMetricFamily("neatai_evolution_runs", "Runs on this evolver by state.", labels=["state"])
+        states: dict[str, int] = {}
+        for manager in list(self.managers):
+            for run in manager.list():
+                states[run.state.name.lower()] = states.get(run.state.name.lower(), 0) + 1
+                r = run.latest
+                if r is None:
+                    continue
+                gen.add_metric([run.id], r.generation)
+                score.add_metric([run.id], r.best_score)
+                error.add_metric([run.id], r.best_error)
+                species.add_metric([run.id], r.species)
+                evals.add_metric([run.id], r.evaluations)
+        for state, n in sorted(states.items()):
+            running.add_metric([state], n)
+        yield from (gen, score, error, species, evals, running)
+
+
+_EVOLUTION = _EvolutionCollector()
+REGISTRY.register(_EVOLUTION)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="neatai serve evolver",
+                                description="Evolve NEAT populations over gRPC (EvolverService, DatasetService), "
+                                            "scoring on a pool of evaluators.")
+    p.add_argument("--host", default="[::]", help="address to listen on (default: all interfaces)")
+    p.add_argument("--port", type=int, default=50052, help="gRPC port (0 picks a free one)")
+    p.add_argument("--metrics-port", default="9465", help="Prometheus /metrics port; -1 or 'none' disables it")
+    p.add_argument("--evaluators", default="127.0.0.1:50051",
+                   help="evaluator endpoints: host:port[,host:port…] or one dns:///name:port (round_robin)")
+    p.add_argument("--dns-workers", type=int, default=4,
+                   help="concurrent batches on a dns:/// target (one channel, round_robin)")
+    p.add_argument("--state-dir", default="./state", help="where runs checkpoint; restarts resume from here")
+    p.add_argument("--rpc-timeout", type=float, default=30.0, help="deadline (s) of each Evaluate/ImportCreatures call")
+    p.add_argument("--dataset-cache-mb", type=float, default=1024, help="bytes of registered datasets kept (LRU)")
+    p.add_argument("--max-upload-mb", type=float, default=256, help="largest dataset upload accepted")
+    p.add_argument("--max-message-mb", type=float, default=64, help="largest gRPC message accepted or sent")
+    p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="calls beyond this get RESOURCE_EXHAUSTED")
+    p.add_argument("--grace", type=float, default=20.0, help="seconds in-flight calls get on SIGTERM")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    metrics_port = str(args.metrics_port).lower()
+    args.metrics_port = None if metrics_port in ("-1", "none", "off", "") else int(metrics_port)
+    try:
+        args.evaluators = parse_targets(args.evaluators)
+    except ValueError as e:
+        p.error(f"--evaluators: {e}")
+    if args.rpc_timeout <= 0:
+        p.error("--rpc-timeout must be positive")
+    if args.dns_workers < 1:
+        p.error("--dns-workers must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(list(argv or []))
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port,
+                          max_concurrent_rpcs=args.max_concurrent_rpcs,
+                          max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace)
+    running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
+                    dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
+                    dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
+    log.info("evolver: port %d, metrics %s, evaluators %s, state %s", running.port, running.metrics_port,
+             ", ".join(args.evaluators), args.state_dir)
+    # serve_until_signal stops the server; EvolverServer.stop also lets runs end their generation.
+    return serve_until_signal(running)

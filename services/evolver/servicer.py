@@ -1,0 +1,181 @@
+"""gRPC adapter over the run manager: validate requests, translate domain errors into precise
+status codes, convert messages. No evolution logic lives here."""
+from __future__ import annotations
+
+import grpc
+
+from neatai.creature import Creature, CreatureError, Limits, Problem
+from neatai.datasets import DatasetNotFound, DatasetStore
+from neatai.errors import abort_invalid
+from neatai.lru import CacheStats
+from neatai.v1 import evolver_pb2, evolver_pb2_grpc, stats_pb2
+
+from .config import ConfigError, EvolverConfig
+from .runs import GenerationReport, InvalidRequest, Run, RunExists, RunFinished, RunManager, RunNotFound
+
+
+def report_pb(r: GenerationReport) -> evolver_pb2.GenerationReport:
+    return evolver_pb2.GenerationReport(
+        run_id=r.run_id, generation=r.generation, state=r.state.value, best_score=r.best_score,
+        best_error=r.best_error, mean_score=r.mean_score, mean_error=r.mean_error, species=r.species,
+        evaluations=r.evaluations, hidden_neurons=r.hidden_neurons, synapses=r.synapses,
+        phase_seconds=r.phase_seconds, wall_seconds=r.wall_seconds)
+
+
+def run_info_pb(run: Run) -> evolver_pb2.RunInfo:
+    info = evolver_pb2.RunInfo(run_id=run.id, state=run.state.value, config=run.config.to_proto(),
+                               dataset_id=run.dataset.id, message=run.message)
+    latest = run.latest
+    if latest is not None:
+        info.latest.CopyFrom(report_pb(latest))
+    best = run.evolution.best
+    if best is not None:
+        info.best.CopyFrom(best.to_proto())
+    return info
+
+
+def cache_pb(c: CacheStats) -> stats_pb2.CacheStats:
+    return stats_pb2.CacheStats(name=c.name, hits=c.hits, misses=c.misses, evictions=c.evictions,
+                                current_size=c.current_size, max_size=c.max_size)
+
+
+def _not_found(context, run_id: str):
+    context.abort(grpc.StatusCode.NOT_FOUND, f"no run {run_id!r} on this evolver")
+
+
+class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
+    def __init__(self, manager: RunManager, datasets: DatasetStore, limits: Limits = Limits()):
+        self.manager = manager
+        self.datasets = datasets
+        self.limits = limits
+
+    # ---- runs ----------------------------------------------------------------------------------
+
+    def StartRun(self, request: evolver_pb2.StartRunRequest, context):
+        problems: list[Problem] = []
+        config = None
+        try:
+            config = EvolverConfig.from_proto(request.config)
+        except ConfigError as e:
+            problems += [Problem(f"config.{p.path}", p.message) for p in e.problems]
+        if not request.dataset_id:
+            problems.append(Problem("dataset_id", "required: register the dataset with DatasetService first"))
+        seeds = self._creatures(request.seed_creatures, (), "seed_creatures", problems)
+        if problems:
+            abort_invalid(context, "invalid StartRunRequest", problems)
+        try:
+            run = self.manager.start_run(config, request.dataset_id, request.run_id, seeds)
+        except DatasetNotFound:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"dataset {request.dataset_id} is not registered on this "
+                                                     "evolver; upload it with DatasetService.RegisterDataset")
+        except InvalidRequest as e:
+            abort_invalid(context, "invalid StartRunRequest", e.problems)
+        except RunExists as e:
+            context.abort(grpc.StatusCode.ALREADY_EXISTS, str(e))
+        return evolver_pb2.StartRunResponse(run_id=run.id)
+
+    def WatchRun(self, request: evolver_pb2.WatchRunRequest, context):
+        if request.from_generation < 0:
+            abort_invalid(context, "invalid WatchRunRequest", [Problem("from_generation", "must be >= 0")])
+        try:
+            reports = self.manager.watch(request.run_id, request.from_generation, active=context.is_active)
+        except RunNotFound:
+            _not_found(context, request.run_id)
+        for report in reports:
+            yield evolver_pb2.WatchRunResponse(report=report_pb(report))
+
+    def GetRun(self, request, context):
+        try:
+            return evolver_pb2.GetRunResponse(run=run_info_pb(self.manager.get(request.run_id)))
+        except RunNotFound:
+            _not_found(context, request.run_id)
+
+    def ListRuns(self, request, context):
+        return evolver_pb2.ListRunsResponse(runs=[run_info_pb(r) for r in self.manager.list()])
+
+    def StopRun(self, request, context):
+        try:
+            return evolver_pb2.StopRunResponse(state=self.manager.stop(request.run_id).value)
+        except RunNotFound:
+            _not_found(context, request.run_id)
+
+    # ---- populations ---------------------------------------------------------------------------
+
+    def ExportPopulation(self, request, context):
+        if request.limit < 0:
+            abort_invalid(context, "invalid ExportPopulationRequest", [Problem("limit", "must be >= 0")])
+        try:
+            generation, creatures = self.manager.export(request.run_id, request.limit)
+        except RunNotFound:
+            _not_found(context, request.run_id)
+        return evolver_pb2.ExportPopulationResponse(creatures_json=[c.to_json() for c in creatures],
+                                                    generation=generation)
+
+    def ImportCreatures(self, request, context):
+        problems: list[Problem] = []
+        creatures = self._creatures(request.creatures, request.creatures_json, "creatures", problems)
+        if not problems and not creatures:
+            problems.append(Problem("creatures", "no creatures given"))
+        if problems:
+            abort_invalid(context, "invalid ImportCreaturesRequest", problems)
+        try:
+            accepted = self.manager.import_creatures(request.run_id, creatures)
+        except RunNotFound:
+            _not_found(context, request.run_id)
+        except InvalidRequest as e:
+            abort_invalid(context, "invalid ImportCreaturesRequest", e.problems)
+        except RunFinished as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        return evolver_pb2.ImportCreaturesResponse(accepted=accepted)
+
+    def _creatures(self, messages, texts, field: str, problems: list[Problem]) -> list[Creature]:
+        """Validate creatures given as messages and/or JSON; problems are `field[i].path`."""
+        out = []
+        for i, msg in enumerate(messages):
+            try:
+                out.append(Creature.from_proto(msg, self.limits))
+            except CreatureError as e:
+                problems += [Problem(f"{field}[{i}].{p.path}", p.message) for p in e.problems]
+        for i, text in enumerate(texts):
+            try:
+                out.append(Creature.from_json(text, self.limits))
+            except CreatureError as e:
+                problems += [Problem(f"{field}_json[{i}].{p.path}", p.message) for p in e.problems]
+        return out
+
+    # ---- stats ---------------------------------------------------------------------------------
+
+    def GetEvolverStats(self, request, context):
+        pool = self.manager.pool
+        p = pool.stats()
+        return evolver_pb2.GetEvolverStatsResponse(
+            caches=[cache_pb(c) for c in cache_stats(self.manager, self.datasets)],
+            pools=[stats_pb2.PoolStats(name=p.name, total_workers=p.total_workers, busy_workers=p.busy_workers,
+                                       idle_workers=p.idle_workers, total_queued_tasks=p.total_queued_tasks,
+                                       steal_attempts=p.steal_attempts, successful_steals=p.successful_steals,
+                                       steal_success_rate=p.steal_success_rate)],
+            evaluators=[evolver_pb2.EvaluatorEndpointStats(
+                target=e.target, batches=e.batches, creatures=e.creatures, failures=e.failures,
+                dataset_uploads=e.dataset_uploads, healthy=e.healthy) for e in pool.endpoint_stats()],
+        )
+
+
+def cache_stats(manager: RunManager, datasets: DatasetStore) -> list[CacheStats]:
+    """The distance caches of every run (summed into one "distance" entry) and the dataset store."""
+    runs = [r.evolution.distance.stats() for r in manager.list()]
+    out = []
+    if runs:
+        out.append(CacheStats("distance", *(sum(getattr(s, f) for s in runs)
+                                            for f in ("hits", "misses", "evictions", "current_size", "max_size"))))
+    out.append(datasets.stats())
+    return out
+
+
+def add_to_server(server: grpc.Server, manager: RunManager, datasets: DatasetStore, dataset_servicer) -> list[str]:
+    """Register EvolverService and DatasetService; returns their full names."""
+    from neatai.v1 import dataset_pb2, dataset_pb2_grpc
+
+    evolver_pb2_grpc.add_EvolverServiceServicer_to_server(EvolverServicer(manager, datasets), server)
+    dataset_pb2_grpc.add_DatasetServiceServicer_to_server(dataset_servicer, server)
+    return [evolver_pb2.DESCRIPTOR.services_by_name["EvolverService"].full_name,
+            dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name]

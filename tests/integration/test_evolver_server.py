@@ -1,0 +1,302 @@
+"""The evolver end to end: real evolver and evaluator servers on 127.0.0.1:0, real channels, a
+deadline on every call. Runs solve XOR through the evaluator pool, stream every generation,
+survive a crash of the evolver (resuming to the same result as an uninterrupted run) and a dead
+evaluator endpoint (no batch lost), and every bad request gets a precise status code."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import grpc
+import pytest
+
+from neatai.creature import Creature
+from neatai.datasets import xor
+from neatai.datasets_servicer import upload_dataset
+from neatai.errors import field_violations
+from neatai.evaluator.server import start as start_evaluator
+from neatai.evaluator.service import EvaluatorConfig
+from neatai.evolver.server import start as start_evolver
+from neatai.server import ServerConfig
+from neatai.v1 import dataset_pb2_grpc, evolver_pb2, evolver_pb2_grpc
+
+T = 30  # seconds: the deadline of every unary call
+S = evolver_pb2
+
+
+def loopback() -> ServerConfig:
+    return ServerConfig(host="127.0.0.1", port=0, grace_s=0)
+
+
+@pytest.fixture(scope="module")
+def evaluator():
+    running = start_evaluator(EvaluatorConfig(threads=2, memory_check_interval_s=60), loopback())
+    yield running
+    running.stop(0)
+
+
+@pytest.fixture
+def evolver(evaluator, tmp_path):
+    running = start_evolver([evaluator.address], tmp_path / "state", loopback(), rpc_timeout=10)
+    yield running
+    running.stop(0)
+
+
+class Client:
+    def __init__(self, address: str):
+        self.channel = grpc.insecure_channel(address)
+        self.stub = evolver_pb2_grpc.EvolverServiceStub(self.channel)
+        self.dataset_id = upload_dataset(dataset_pb2_grpc.DatasetServiceStub(self.channel), xor(), timeout=T).dataset_id
+
+    def start(self, run_id: str = "", **config) -> str:
+        request = S.StartRunRequest(config=S.RunConfig(**config), dataset_id=self.dataset_id, run_id=run_id)
+        return self.stub.StartRun(request, timeout=T).run_id
+
+    def watch(self, run_id: str, from_generation: int = 0) -> list:
+        return [m.report for m in self.stub.WatchRun(S.WatchRunRequest(run_id=run_id, from_generation=from_generation),
+                                                      timeout=120)]
+
+    def get(self, run_id: str):
+        return self.stub.GetRun(S.GetRunRequest(run_id=run_id), timeout=T).run
+
+    def wait_finished(self, run_id: str, timeout: float = 120):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.get(run_id)
+            if run.state != S.RUN_STATE_RUNNING:
+                return run
+            time.sleep(0.05)
+        raise AssertionError(f"run {run_id} did not finish in {timeout}s")
+
+    def close(self):
+        self.channel.close()
+
+
+@pytest.fixture
+def client(evolver):
+    c = Client(evolver.address)
+    yield c
+    c.close()
+
+
+# A run that cannot reach its target: it ends EXHAUSTED after exactly `iterations` generations.
+LONG = dict(population_size=30, seed=7, target_error=0.0, iterations=25)
+
+
+def test_a_run_solves_xor_through_the_evaluator(client):
+    run_id = client.start(seed=1, population_size=50, target_error=0.025, iterations=300)
+    reports = client.watch(run_id)
+    assert [r.generation for r in reports] == list(range(1, len(reports) + 1))  # every generation, no gaps
+    assert all(r.run_id == run_id for r in reports)
+    last = reports[-1]
+    assert last.state == S.RUN_STATE_SOLVED and last.best_error <= 0.025
+    assert set(last.phase_seconds) >= {"evaluate", "checkpoint"}
+    run = client.get(run_id)
+    assert run.state == S.RUN_STATE_SOLVED and run.latest.generation == last.generation
+    assert run.config.seed == 1 and run.dataset_id == client.dataset_id
+    assert Creature.from_proto(run.best).input == 2
+    # The winner exported as NEAT-AI JSON, best first.
+    exported = client.stub.ExportPopulation(S.ExportPopulationRequest(run_id=run_id, limit=3), timeout=T)
+    assert len(exported.creatures_json) == 3 and exported.generation == last.generation
+    assert Creature.from_json(exported.creatures_json[0]).output == 1
+    # Every evaluation went through the pool.
+    stats = client.stub.GetEvolverStats(S.GetEvolverStatsRequest(), timeout=T)
+    assert sum(e.creatures for e in stats.evaluators) == last.evaluations
+    assert stats.pools[0].total_workers == 1
+    assert {c.name for c in stats.caches} >= {"distance", "datasets"}
+
+
+def test_watch_replays_history_from_any_generation(client):
+    run_id = client.start(**LONG)
+    late = client.watch(run_id, from_generation=20)
+    assert [r.generation for r in late] == list(range(20, 26))
+    assert late[-1].state == S.RUN_STATE_EXHAUSTED
+    assert [r.generation for r in client.watch(run_id)] == list(range(1, 26))
+    assert {r.run_id for r in client.stub.ListRuns(S.ListRunsRequest(), timeout=T).runs} == {run_id}
+
+
+def test_a_killed_evolver_resumes_its_run_to_the_same_result(evaluator, tmp_path):
+    # Reference: the same run, never interrupted.
+    reference = start_evolver([evaluator.address], tmp_path / "a", loopback())
+    c = Client(reference.address)
+    try:
+        expected = c.wait_finished(c.start(run_id="same", **LONG))
+    finally:
+        c.close()
+        reference.stop(0)
+
+    first = start_evolver([evaluator.address], tmp_path / "b", loopback())
+    # Hold the 9th generation's evaluation until the crash, so the kill lands mid-run.
+    gate, calls, evaluate = threading.Event(), [], first.pool.evaluate
+    first.pool.evaluate = lambda *a, **k: (calls.append(1), len(calls) > 8 and gate.wait(30), evaluate(*a, **k))[-1]
+    c = Client(first.address)
+    c.start(run_id="same", **LONG)
+    for message in c.stub.WatchRun(S.WatchRunRequest(run_id="same"), timeout=120):
+        if message.report.generation >= 8:
+            break
+    c.close()
+    threading.Timer(0.2, gate.set).start()
+    first.kill()  # mid-run, without a final checkpoint
+    on_disk = json.loads((tmp_path / "b" / "runs" / "same" / "run.json").read_text())
+    assert on_disk["state"] == "RUNNING" and on_disk["history"][-1]["generation"] == 8
+
+    second = start_evolver([evaluator.address], tmp_path / "b", loopback())
+    c = Client(second.address)
+    try:
+        resumed = c.wait_finished("same")
+        history = c.watch("same")
+    finally:
+        c.close()
+        second.stop(0)
+    assert resumed.state == expected.state == S.RUN_STATE_EXHAUSTED
+    assert resumed.latest.generation == expected.latest.generation == 25
+    assert resumed.latest.evaluations == expected.latest.evaluations
+    assert resumed.latest.best_error == expected.latest.best_error
+    assert Creature.from_proto(resumed.best).to_dict() == Creature.from_proto(expected.best).to_dict()
+    assert [r.generation for r in history] == list(range(1, 26))
+
+
+def _dead_address() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"127.0.0.1:{port}"
+
+
+def test_a_dead_evaluator_endpoint_loses_no_batch(evaluator, tmp_path):
+    dead = _dead_address()
+    running = start_evolver([dead, evaluator.address], tmp_path / "s", loopback(), rpc_timeout=5)
+    c = Client(running.address)
+    try:
+        run = c.wait_finished(c.start(**{**LONG, "iterations": 10, "evaluation_batch_size": 4}))
+        assert run.state == S.RUN_STATE_EXHAUSTED and run.latest.generation == 10
+        stats = {e.target: e for e in c.stub.GetEvolverStats(S.GetEvolverStatsRequest(), timeout=T).evaluators}
+        assert stats[dead].creatures == 0 and stats[dead].failures >= 1
+        assert stats[evaluator.address].creatures == run.latest.evaluations
+    finally:
+        c.close()
+        running.stop(0)
+
+
+def test_stop_run(client):
+    run_id = client.start(population_size=30, seed=3, target_error=0.0)  # would run forever
+    for message in client.stub.WatchRun(S.WatchRunRequest(run_id=run_id), timeout=60):
+        if message.report.generation >= 2:
+            break
+    assert client.stub.StopRun(S.StopRunRequest(run_id=run_id), timeout=T).state == S.RUN_STATE_STOPPED
+    run = client.get(run_id)
+    assert run.state == S.RUN_STATE_STOPPED and "stopped" in run.message
+    with pytest.raises(grpc.RpcError) as e:
+        client.stub.ImportCreatures(S.ImportCreaturesRequest(run_id=run_id, creatures=[run.best]), timeout=T)
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_import_creatures_into_a_running_run(client, fixtures_dir):
+    run_id = client.start(population_size=30, seed=3, target_error=0.0, iterations=200)
+    for message in client.stub.WatchRun(S.WatchRunRequest(run_id=run_id), timeout=60):
+        break  # the first generation is scored: the population can be exported
+    xor_json = (fixtures_dir / "XOR.json").read_text()
+    feedback_off = Creature.from_json(xor_json)
+    try:
+        if feedback_off.recurrent:
+            # The fixture has a self synapse: a forward-only run refuses it with a field violation.
+            with pytest.raises(grpc.RpcError) as e:
+                client.stub.ImportCreatures(S.ImportCreaturesRequest(run_id=run_id, creatures_json=[xor_json]),
+                                            timeout=T)
+            assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert field_violations(e.value)[0][0] == "creatures[0].synapses"
+        best = client.stub.ExportPopulation(S.ExportPopulationRequest(run_id=run_id, limit=1), timeout=T)
+        accepted = client.stub.ImportCreatures(
+            S.ImportCreaturesRequest(run_id=run_id, creatures_json=list(best.creatures_json)), timeout=T).accepted
+        assert accepted == 1
+    finally:
+        client.stub.StopRun(S.StopRunRequest(run_id=run_id), timeout=T)
+
+
+def test_islands_send_their_best_to_peer_runs(evaluator, tmp_path):
+    peer = start_evolver([evaluator.address], tmp_path / "peer", loopback())
+    home = start_evolver([evaluator.address], tmp_path / "home", loopback())
+    p, h = Client(peer.address), Client(home.address)
+    try:
+        p.start(run_id="island", population_size=30, seed=5, target_error=0.0, iterations=400)
+        islands = S.IslandConfig(peers=[peer.address, _dead_address()], migration_interval=2, migration_fraction=0.1)
+        h.wait_finished(h.start(run_id="island", population_size=30, seed=6, target_error=0.0, iterations=8,
+                                islands=islands))
+        migrator = home.manager.get("island").migrator
+        deadline = time.monotonic() + 20
+        while migrator.sent < 4 * 3 and time.monotonic() < deadline:  # 4 exchanges of 3 creatures
+            time.sleep(0.05)
+        assert migrator.sent == 12 and migrator.failures >= 1  # the dead peer is logged, not fatal
+        assert h.get("island").state == S.RUN_STATE_EXHAUSTED
+    finally:
+        p.stub.StopRun(S.StopRunRequest(run_id="island"), timeout=T)
+        p.close()
+        h.close()
+        home.stop(0)
+        peer.stop(0)
+
+
+# ---- bad requests ---------------------------------------------------------------------------------
+
+
+def test_bad_config_is_invalid_argument_with_field_violations(client):
+    with pytest.raises(grpc.RpcError) as e:
+        client.start(population_size=1, mutation_rate=2.0)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    fields = {f for f, _ in field_violations(e.value)}
+    assert {"config.populationSize", "config.mutationRate"} <= fields
+
+
+def test_missing_and_unknown_dataset(client):
+    with pytest.raises(grpc.RpcError) as e:
+        client.stub.StartRun(S.StartRunRequest(config=S.RunConfig(seed=1)), timeout=T)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert ("dataset_id", "required: register the dataset with DatasetService first") in field_violations(e.value)
+    with pytest.raises(grpc.RpcError) as e:
+        client.stub.StartRun(S.StartRunRequest(dataset_id="sha256:" + "0" * 64), timeout=T)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_seed_creatures_must_fit_the_dataset(client, fixtures_dir):
+    narx = Creature.from_json((fixtures_dir / "NARX.json").read_text())
+    with pytest.raises(grpc.RpcError) as e:
+        client.stub.StartRun(S.StartRunRequest(config=S.RunConfig(seed=1, feedback_loop=True),
+                                               dataset_id=client.dataset_id, seed_creatures=[narx.to_proto()]),
+                             timeout=T)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert any(f.startswith("seed_creatures[0].") for f, _ in field_violations(e.value))
+    broken = json.loads((fixtures_dir / "XOR.json").read_text())
+    broken["synapses"][0]["toUUID"] = "nowhere"
+    with pytest.raises(grpc.RpcError) as e:
+        client.stub.ImportCreatures(S.ImportCreaturesRequest(run_id="x", creatures_json=[json.dumps(broken)]),
+                                    timeout=T)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(e.value)[0][0].startswith("creatures_json[0].synapses[0]")
+
+
+def test_taken_and_malformed_run_ids(client):
+    client.start(run_id="taken", **{**LONG, "iterations": 2})
+    with pytest.raises(grpc.RpcError) as e:
+        client.start(run_id="taken", **LONG)
+    assert e.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.RpcError) as e:
+        client.start(run_id="../escape", **LONG)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(e.value)[0][0] == "run_id"
+
+
+@pytest.mark.parametrize("call", [
+    lambda s: s.GetRun(S.GetRunRequest(run_id="nope"), timeout=T),
+    lambda s: s.StopRun(S.StopRunRequest(run_id="nope"), timeout=T),
+    lambda s: s.ExportPopulation(S.ExportPopulationRequest(run_id="nope"), timeout=T),
+    lambda s: list(s.WatchRun(S.WatchRunRequest(run_id="nope"), timeout=T)),
+])
+def test_unknown_run_is_not_found(client, call):
+    with pytest.raises(grpc.RpcError) as e:
+        call(client.stub)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    assert "nope" in e.value.details()
+    assert client.stub.ListRuns(S.ListRunsRequest(), timeout=T) is not None  # still serving
