@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from neatai.creature import Creature, CreatureError
+from neatai.tracing import span
 
 from .config import EvolverConfig
 from .crossover import crossover
@@ -104,17 +105,19 @@ class Evolution:
         self._scored = [(self.population[i], self.scores[i], self.errors[i]) for i in order]
         phases = {}
         t = time.perf_counter()
-        genomes = [Genome.of(c, self.tracker, cid) for c, cid in zip(self.population, self.ids)]
-        self.species, self.next_species_id = speciate(
-            genomes, self.population, self.species, self.config.compatibility_threshold, self.distance,
-            self.next_species_id, self.generation)
-        rank(self.species, self.scores, self.generation, self.population, genomes)
+        with span("speciate"):
+            genomes = [Genome.of(c, self.tracker, cid) for c, cid in zip(self.population, self.ids)]
+            self.species, self.next_species_id = speciate(
+                genomes, self.population, self.species, self.config.compatibility_threshold, self.distance,
+                self.next_species_id, self.generation)
+            rank(self.species, self.scores, self.generation, self.population, genomes)
         phases["speciate"] = time.perf_counter() - t
         stats_species = len(self.species)
         done = self.done
         if not done:
             t = time.perf_counter()
-            self._reproduce()
+            with span("reproduce"):
+                self._reproduce()
             phases["reproduce"] = time.perf_counter() - t
         return self._stats(phases, stats_species, done, means)
 

@@ -21,6 +21,7 @@ from typing import Callable, Iterator, Sequence
 
 from neatai.creature import Creature, Problem
 from neatai.datasets import Dataset, DatasetStore
+from neatai.tracing import span
 
 from .checkpoint import CheckpointError, CheckpointStore, valid_run_id
 from .config import EvolverConfig
@@ -311,32 +312,37 @@ class RunManager:
                     imports, run.pending_imports = run.pending_imports, []
                     if imports:  # between generations, so tell() scores the creatures ask() gave out
                         run.evolution.import_creatures(imports)
-                t0 = time.perf_counter()
-                with run.cond:
-                    creatures = run.evolution.ask()
-                t1 = time.perf_counter()
-                errors, scores = self.pool.evaluate(
-                    run.dataset, creatures, cost=config.cost_name, cost_of_growth=config.cost_of_growth,
-                    sample_rate=config.fitness_sample_rate, feedback_loop=config.feedback_loop,
-                    batch_size=config.evaluation_batch_size)
-                t2 = time.perf_counter()
-                with run.cond:
-                    if run.halted:
-                        return
-                    stats = run.evolution.tell(errors, scores)
-                t3 = time.perf_counter()
-                state = RunState.SOLVED if stats.solved else RunState.EXHAUSTED if stats.done else RunState.RUNNING
-                phases = {"ask": t1 - t0, "evaluate": t2 - t1, **stats.phase_seconds, "tell": t3 - t2}
-                report = _report(run.id, stats, state, phases, run.evolution.elapsed)
-                with run.cond:
-                    if run.halted:
-                        return
-                    run.history.append(report)
-                    run.state = state
-                    t4 = time.perf_counter()
-                    self._save(run)
-                    report.phase_seconds["checkpoint"] = time.perf_counter() - t4
-                    run.cond.notify_all()
+                # One trace per generation: evaluate (→ evaluator calls), speciate, reproduce, checkpoint.
+                with span("generation", run_id=run.id) as generation_span:
+                    t0 = time.perf_counter()
+                    with run.cond:
+                        creatures = run.evolution.ask()
+                    t1 = time.perf_counter()
+                    with span("evaluate", creatures=len(creatures)):
+                        errors, scores = self.pool.evaluate(
+                            run.dataset, creatures, cost=config.cost_name, cost_of_growth=config.cost_of_growth,
+                            sample_rate=config.fitness_sample_rate, feedback_loop=config.feedback_loop,
+                            batch_size=config.evaluation_batch_size)
+                    t2 = time.perf_counter()
+                    with run.cond:
+                        if run.halted:
+                            return
+                        stats = run.evolution.tell(errors, scores)
+                    t3 = time.perf_counter()
+                    state = RunState.SOLVED if stats.solved else RunState.EXHAUSTED if stats.done else RunState.RUNNING
+                    phases = {"ask": t1 - t0, "evaluate": t2 - t1, **stats.phase_seconds, "tell": t3 - t2}
+                    report = _report(run.id, stats, state, phases, run.evolution.elapsed)
+                    generation_span.set_attribute("neatai.generation", report.generation)
+                    with run.cond:
+                        if run.halted:
+                            return
+                        run.history.append(report)
+                        run.state = state
+                        t4 = time.perf_counter()
+                        with span("checkpoint"):
+                            self._save(run)
+                        report.phase_seconds["checkpoint"] = time.perf_counter() - t4
+                        run.cond.notify_all()
                 if run.migrator is not None:
                     run.migrator.maybe_send(report.generation, run.emigrants)
                 if state.finished:

@@ -86,3 +86,31 @@ def test_one_trace_from_generation_span_to_server_span():
     assert generation["attributes"] == {"neatai.run_id": "r1", "neatai.generation": 3}
     assert generation["service"] == "neatai-probe"
     assert not [s for s in spans if "Health" in s["name"]], "health checks must not be traced"
+
+
+def test_evolver_generation_traces_into_the_evaluator():
+    out = subprocess.run(
+        [sys.executable, str(HERE / "trace_run_probe.py")], capture_output=True, text=True, timeout=180
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    spans = [json.loads(line) for line in out.stdout.splitlines()]
+    by_id = {s["span_id"]: s for s in spans}
+    generations = [s for s in spans if s["name"] == "generation"]
+    assert sorted(g["attributes"]["neatai.generation"] for g in generations) == [1, 2]
+    for g in generations:
+        assert g["parent_id"] is None and g["attributes"]["neatai.run_id"]
+        children = {s["name"] for s in spans if s["parent_id"] == g["span_id"]}
+        assert {"evaluate", "speciate", "checkpoint"} <= children, children
+    assert any(s["name"] == "reproduce" for s in spans)  # every generation but the last
+
+    evaluate_method = "/neatai.v1.EvaluatorService/Evaluate"
+    servers = [s for s in spans if s["name"] == evaluate_method and s["kind"] == "SERVER"]
+    assert servers
+    for server in servers:
+        client = by_id[server["parent_id"]]
+        evaluate = by_id[client["parent_id"]]
+        generation = by_id[evaluate["parent_id"]]
+        assert (client["name"], client["kind"]) == (evaluate_method, "CLIENT")
+        assert (evaluate["name"], generation["name"]) == ("evaluate", "generation")
+        assert server["trace_id"] == client["trace_id"] == evaluate["trace_id"] == generation["trace_id"]
+    assert not [s for s in spans if "grpc.health" in s["name"]]
