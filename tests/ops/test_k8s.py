@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from neatai.server import ServerConfig
+from neatai.evaluator.server import parse_args as evaluator_args
+from neatai.evolver.server import parse_args as evolver_args
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -91,11 +92,15 @@ def test_workloads(rendered):
             assert "emptyDir" in volumes[mounts["/tmp"]], f"{name}: /tmp must be a writable emptyDir"
             # The drain must fit: preStop sleep + the server's grace period, with room to flush.
             pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
-            assert pod["terminationGracePeriodSeconds"] >= pre_stop + ServerConfig().grace_s + 10, name
             args = c["args"]
+            grace = float(args[args.index("--grace") + 1])
+            assert pod["terminationGracePeriodSeconds"] >= pre_stop + grace + 10, name
             assert args[0] == w["metadata"]["name"], f"{name}: image entrypoint is `neatai serve <service>`"
             assert args[args.index("--port") + 1] == str(ports["grpc"])
             assert args[args.index("--metrics-port") + 1] == str(ports["metrics"])
+            # The flags exist: the service's own parser accepts them (POD_NAMESPACE is expanded by k8s).
+            parse = {"evaluator": evaluator_args, "evolver": evolver_args}[args[0]]
+            parse([a.replace("$(POD_NAMESPACE)", "ns") for a in args[1:]])
 
 
 def test_evolver_keeps_checkpoints_on_its_own_volume(rendered):
@@ -104,7 +109,7 @@ def test_evolver_keeps_checkpoints_on_its_own_volume(rendered):
     claims = {t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]}
     c = sts["spec"]["template"]["spec"]["containers"][0]
     mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
-    checkpoint_dir = c["args"][c["args"].index("--checkpoint-dir") + 1]
+    checkpoint_dir = c["args"][c["args"].index("--state-dir") + 1]
     assert "checkpoints" in claims and checkpoint_dir.startswith(mounts["checkpoints"] + "/")
     (svc,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"] == sts["spec"]["serviceName"]]
     assert svc["spec"]["clusterIP"] == "None"
