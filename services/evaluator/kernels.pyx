@@ -56,6 +56,158 @@ cdef float SELU_A = 1.6732632423543772
 cdef float GELU_C = 0.7978845608028654  # sqrt(2/pi)
 
 
+# Vectorisable inner loops, in C so that every loop is a plain counted loop gcc can turn
+# into SIMD (cloned for AVX2 and dispatched at load time; the baseline build is SSE2). The
+# exponential is Cephes' expf (range reduction + degree-6 polynomial, ~1 ulp), written
+# branch-free so that it vectorises; tanh is an odd Taylor polynomial near 0 (no
+# cancellation) and 1 - 2/(e^2|x| + 1) elsewhere. Tile remainders run the same arithmetic
+# scalar, so results do not depend on the tile width. Inside the loops both arms of a select
+# are computed (no conditional calls, no clamped exp arguments): gcc's AVX2 if-conversion
+# gives up on those.
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <string.h>
+    /* FP exception flags are never read, so selects may evaluate both arms (if-conversion) */
+    #pragma GCC push_options
+    #pragma GCC optimize ("no-trapping-math")
+    #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    #define NEATAI_SIMD __attribute__((target_clones("avx2", "default")))
+    #else
+    #define NEATAI_SIMD
+    #endif
+
+    static inline float neatai_exp(float x) {
+        /* out-of-range (and NaN) x make garbage here that the selects at the end replace;
+           clamping x first instead stops gcc from vectorising the AVX2 clone */
+        float c = x;
+        float t = c * 1.44269504088896341f + 0.5f;
+        float fx = (float)(int)t;
+        fx = fx > t ? fx - 1.0f : fx;            /* floor */
+        int i = (int)fx;
+        float r = c - fx * 0.693359375f;
+        r = r - fx * -2.12194440e-4f;
+        float z = r * r;
+        float y = ((((1.9875691500E-4f * r + 1.3981999507E-3f) * r + 8.3334519073E-3f) * r
+                    + 4.1665795894E-2f) * r + 1.6666665459E-1f) * r + 5.0000001201E-1f;
+        y = y * z + r + 1.0f;
+        int bits = (i + 127) << 23;
+        float scale;
+        memcpy(&scale, &bits, sizeof scale);
+        y = y * scale;
+        y = x > 88.3762626647949f ? INFINITY : y;
+        y = x < -87.3365447504f ? 0.0f : y;
+        return x != x ? x : y;
+    }
+
+    static inline float neatai_tanh(float x) {
+        float a = fabsf(x);
+        float z = x * x;
+        /* odd Taylor series to x^15 for |x| < 0.625 (relative error < 2e-7) */
+        float p = x + x * z * (-0.333333333333f + z * (0.133333333333f + z * (-0.0539682539683f
+                  + z * (0.0218694885362f + z * (-0.00886323552990f + z * (0.00359212803657f
+                  + z * (-0.00145583438705f)))))));
+        float e = neatai_exp(2.0f * a);          /* inf above 44: q = 1 */
+        float q = 1.0f - 2.0f / (e + 1.0f);
+        q = x < 0 ? -q : q;
+        return a < 0.625f ? p : q;
+    }
+
+    static inline float neatai_limit(float r, float lo, float hi) {
+        r = r != r ? 0.0f : r;
+        r = r < lo ? lo : r;
+        return r > hi ? hi : r;
+    }
+
+    /* acc[0:T] += sum over synapses s0..s1 of w[s] * acts[src[s]][0:T], four at a time */
+    NEATAI_SIMD static void neatai_accumulate(float *restrict acc, const float *restrict acts,
+                                              const int *src, const float *w, int s0, int s1, int T) {
+        int s = s0;
+        for (; s + 4 <= s1; s += 4) {
+            const float *a0 = acts + (long)src[s] * T, *a1 = acts + (long)src[s + 1] * T;
+            const float *a2 = acts + (long)src[s + 2] * T, *a3 = acts + (long)src[s + 3] * T;
+            float w0 = w[s], w1 = w[s + 1], w2 = w[s + 2], w3 = w[s + 3];
+            for (int j = 0; j < T; j++)
+                acc[j] = acc[j] + ((w0 * a0[j] + w1 * a1[j]) + (w2 * a2[j] + w3 * a3[j]));
+        }
+        for (; s < s1; s++) {
+            const float *a = acts + (long)src[s] * T;
+            float wv = w[s];
+            for (int j = 0; j < T; j++)
+                acc[j] = acc[j] + wv * a[j];
+        }
+    }
+
+    /* out = limit(f(x)) over a tile for the squashes with a vectorisable form; 0 if none */
+    NEATAI_SIMD static int neatai_squash_tile(int op, const float *restrict x, float *restrict out, int T,
+                                              float lo, float hi) {
+        int j;
+        switch (op) {
+        case 0:  /* IDENTITY */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(x[j], lo, hi);
+            return 1;
+        case 1:  /* ReLU */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(x[j] > 0 ? x[j] : 0.0f, lo, hi);
+            return 1;
+        case 2:  /* ReLU6 */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(x[j] <= 0 ? 0.0f : (x[j] >= 6 ? 6.0f : x[j]), lo, hi);
+            return 1;
+        case 3:  /* LeakyReLU */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(x[j] >= 0 ? x[j] : 0.01f * x[j], lo, hi);
+            return 1;
+        case 5:  /* ELU */
+            for (j = 0; j < T; j++) {
+                float e = neatai_exp(x[j]) - 1.0f;
+                out[j] = neatai_limit(x[j] > 0 ? x[j] : e, lo, hi);
+            }
+            return 1;
+        case 6: case 38:  /* LOGISTIC, SOFTMAX */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(1.0f / (1.0f + neatai_exp(-x[j])), lo, hi);
+            return 1;
+        case 7:  /* TANH */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(neatai_tanh(x[j]), lo, hi);
+            return 1;
+        case 8:  /* HARD_TANH */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(x[j] <= -1 ? -1.0f : (x[j] >= 1 ? 1.0f : x[j]), lo, hi);
+            return 1;
+        case 11:  /* Swish */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(x[j] / (1.0f + neatai_exp(-x[j])), lo, hi);
+            return 1;
+        case 13:  /* GELU */
+            for (j = 0; j < T; j++) {
+                float v = x[j];
+                out[j] = neatai_limit(0.5f * v * (1.0f + neatai_tanh(0.7978845608028654f * (v + 0.044715f * v * v * v))),
+                                      lo, hi);
+            }
+            return 1;
+        case 18:  /* GAUSSIAN */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(neatai_exp(-x[j] * x[j]), lo, hi);
+            return 1;
+        case 20:  /* BIPOLAR_SIGMOID */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(2.0f / (1.0f + neatai_exp(-x[j])) - 1.0f, lo, hi);
+            return 1;
+        case 21:  /* BIPOLAR */
+            for (j = 0; j < T; j++) out[j] = x[j] > 0 ? 1.0f : -1.0f;
+            return 1;
+        case 22:  /* STEP */
+            for (j = 0; j < T; j++) out[j] = x[j] > 0 ? 1.0f : 0.0f;
+            return 1;
+        case 23:  /* COMPLEMENT */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(1.0f - x[j], lo, hi);
+            return 1;
+        case 24:  /* ABSOLUTE */
+            for (j = 0; j < T; j++) out[j] = neatai_limit(fabsf(x[j]), lo, hi);
+            return 1;
+        }
+        return 0;
+    }
+    #pragma GCC pop_options
+    """
+    void neatai_accumulate(float* acc, const float* acts, const int* src, const float* w,
+                           int s0, int s1, int T) noexcept nogil
+    int neatai_squash_tile(int op, const float* x, float* out, int T, float lo, float hi) noexcept nogil
+
+
 cdef struct Net:
     int n_in
     int n_out
@@ -207,15 +359,8 @@ cdef void forward_tile(const Net* net, float* acts, float* scratch, int T) noexc
         elif op < OP_MINIMUM or op == OP_SOFTMAX:
             for j in range(T):
                 acc[j] = b
-            for s in range(s0, s1):
-                wv = net.w[s]
-                a = acts + <Py_ssize_t>net.src[s] * T
-                for j in range(T):
-                    acc[j] = acc[j] + wv * a[j]
-            if op == OP_IDENTITY:
-                for j in range(T):
-                    out[j] = limit(acc[j], lo, hi)
-            else:
+            neatai_accumulate(acc, acts, net.src, net.w, s0, s1, T)
+            if not neatai_squash_tile(op, acc, out, T, lo, hi):
                 for j in range(T):
                     out[j] = limit(squash(op, acc[j]), lo, hi)
         elif op == OP_MINIMUM or op == OP_MAXIMUM:
