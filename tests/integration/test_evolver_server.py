@@ -5,9 +5,14 @@ evaluator endpoint (no batch lost), and every bad request gets a precise status 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import pytest
@@ -181,6 +186,31 @@ def test_a_dead_evaluator_endpoint_loses_no_batch(evaluator, tmp_path):
         running.stop(0)
 
 
+def test_a_run_without_any_live_evaluator_fails_with_a_clear_message(tmp_path):
+    running = start_evolver([_dead_address()], tmp_path / "s", loopback(), rpc_timeout=2)
+    c = Client(running.address)
+    try:
+        run = c.wait_finished(c.start(**LONG))
+        assert run.state == S.RUN_STATE_FAILED
+        assert "failed on every evaluator" in run.message and "UNAVAILABLE" in run.message
+        assert c.watch(run.run_id) == []  # no generation was completed; the stream just ends
+    finally:
+        c.close()
+        running.stop(0)
+
+
+def test_prometheus_shows_the_pool_the_caches_and_the_runs(client, evolver):
+    from neatai.metrics import exposition
+
+    run_id = client.start(**{**LONG, "iterations": 3})
+    client.wait_finished(run_id)
+    text = exposition()
+    assert 'neatai_pool_workers{pool="evaluators",state="idle"}' in text
+    assert 'neatai_cache_entries{cache="distance"}' in text
+    assert f'neatai_evolution_generation{{run="{run_id}"}} 3.0' in text
+    assert f'neatai_evolution_evaluations_total{{run="{run_id}"}}' in text
+
+
 def test_stop_run(client):
     run_id = client.start(population_size=30, seed=3, target_error=0.0)  # would run forever
     for message in client.stub.WatchRun(S.WatchRunRequest(run_id=run_id), timeout=60):
@@ -300,3 +330,73 @@ def test_unknown_run_is_not_found(client, call):
     assert e.value.code() == grpc.StatusCode.NOT_FOUND
     assert "nope" in e.value.details()
     assert client.stub.ListRuns(S.ListRunsRequest(), timeout=T) is not None  # still serving
+
+
+# ---- a real crash: `neatai serve evolver` in a subprocess, SIGKILLed mid-run ----------------------
+
+
+def _serve_evolver(port: int, evaluator: str, state: Path) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "neatai.cli", "serve", "evolver", "--host", "127.0.0.1", "--port", str(port),
+         "--metrics-port", "none", "--evaluators", evaluator, "--state-dir", str(state), "--grace", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _connect(address: str, proc: subprocess.Popen) -> Client:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with grpc.insecure_channel(address) as ch:
+                grpc.channel_ready_future(ch).result(timeout=1)
+            return Client(address)
+        except grpc.FutureTimeoutError:
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "evolver did not start"
+
+
+def test_sigkilled_evolver_process_resumes_to_the_same_result(evaluator, tmp_path):
+    config = dict(population_size=30, seed=11, target_error=0.0, iterations=120)
+    reference = start_evolver([evaluator.address], tmp_path / "ref", loopback())
+    c = Client(reference.address)
+    try:
+        expected = c.wait_finished(c.start(run_id="crash", **config))
+    finally:
+        c.close()
+        reference.stop(0)
+
+    port = int(_dead_address().rsplit(":", 1)[1])
+    address = f"127.0.0.1:{port}"
+    proc = _serve_evolver(port, evaluator.address, tmp_path / "state")
+    try:
+        c = _connect(address, proc)
+        c.start(run_id="crash", **config)
+        for message in c.stub.WatchRun(S.WatchRunRequest(run_id="crash"), timeout=120):
+            if message.report.generation >= 5:
+                break
+        c.close()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    on_disk = json.loads((tmp_path / "state" / "runs" / "crash" / "run.json").read_text())
+    killed_at = on_disk["history"][-1]["generation"]
+
+    proc = _serve_evolver(port, evaluator.address, tmp_path / "state")
+    try:
+        c = _connect(address, proc)
+        resumed = c.wait_finished("crash")
+        history = c.watch("crash")
+        c.close()
+        proc.send_signal(signal.SIGTERM)  # graceful drain: exit status 0
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert resumed.latest.generation == expected.latest.generation == 120
+    assert resumed.latest.evaluations == expected.latest.evaluations
+    assert resumed.latest.best_error == expected.latest.best_error
+    assert Creature.from_proto(resumed.best).to_dict() == Creature.from_proto(expected.best).to_dict()
+    assert [r.generation for r in history] == list(range(1, 121))
+    assert 5 <= killed_at < 120, "the kill should land mid-run"
