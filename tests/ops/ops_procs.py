@@ -36,7 +36,7 @@ class Service:
             m = LISTENING.search(line)
             if m and m.group(1) == name:
                 self.port = int(m.group(2))
-                self.metrics_port = int(m.group(3))
+                self.metrics_port = None if m.group(3) == "None" else int(m.group(3))
                 break
         self.address = f"127.0.0.1:{self.port}"
 
