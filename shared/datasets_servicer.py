@@ -60,8 +60,11 @@ class DatasetServicer(dataset_pb2_grpc.DatasetServiceServicer):
             parts.append(message.chunk)
         if header is None:
             abort_invalid(context, "malformed upload", [Problem("header", "empty stream: no header")])
-        if header.inputs > self.limits.max_inputs or header.outputs > self.limits.max_outputs:
-            abort_invalid(context, "malformed upload", [Problem("header.inputs", "exceeds the configured limit")])
+        problems = [Problem(f"header.{name}", f"{value} exceeds the limit of {limit}")
+                    for name, value, limit in (("inputs", header.inputs, self.limits.max_inputs),
+                                               ("outputs", header.outputs, self.limits.max_outputs)) if value > limit]
+        if problems:
+            abort_invalid(context, "malformed upload", problems)
         try:
             dataset = decode_upload(header, b"".join(parts))
             dataset_id, present = self.store.register(dataset)

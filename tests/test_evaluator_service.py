@@ -107,3 +107,19 @@ def test_stats_and_memory_capped_threads():
         ev.close()
     with pytest.raises(TypeError, match="unknown evaluator option"):
         Evaluator(thread=1)
+
+
+def test_memory_pressure_clears_compiled_networks_but_keeps_datasets():
+    # A 1-byte budget puts any process at the critical level on the first check.
+    ev = Evaluator(threads=1, memory_budget_bytes=1, memory_check_interval_s=60)
+    try:
+        ev.register_dataset(xor())
+        ev.evaluate(xor().id, population(5))
+        stats = ev.stats()
+        networks, templates, datasets = stats.caches
+        assert stats.memory.critical_events == 1 and stats.memory.level == "critical"
+        assert networks.current_size == templates.current_size == 0 and networks.evictions >= 5
+        assert datasets.current_size == xor().nbytes
+        assert len(ev.evaluate(xor().id, population(5))) == 5  # recompiles on demand
+    finally:
+        ev.close()

@@ -58,6 +58,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--estimated-memory-per-worker-mb", type=float, default=2048)
     p.add_argument("--memory-budget-mb", type=float, default=0,
                    help="memory monitor budget (0 = the container's limit, else total RAM)")
+    p.add_argument("--memory-warning", type=float, default=0.70,
+                   help="budget fraction at which caches are shrunk to half")
+    p.add_argument("--memory-critical", type=float, default=0.85, help="budget fraction at which caches are cleared")
     p.add_argument("--network-cache-size", type=int, default=512, help="compiled networks kept (LRU)")
     p.add_argument("--template-cache-size", type=int, default=100, help="topology templates kept (LRU)")
     p.add_argument("--dataset-cache-mb", type=float, default=1024, help="bytes of registered datasets kept (LRU)")
@@ -69,6 +72,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     metrics = str(args.metrics_port).lower()
     args.metrics_port = None if metrics in ("-1", "none", "off", "") else int(metrics)
+    if not 0 < args.memory_warning < args.memory_critical <= 1:
+        p.error("need 0 < --memory-warning < --memory-critical <= 1")
     for name in ("threads", "network_cache_size", "template_cache_size", "max_concurrent_rpcs"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         network_cache_size=args.network_cache_size, template_cache_size=args.template_cache_size,
         dataset_store_bytes=int(args.dataset_cache_mb * MiB),
         memory_budget_bytes=int(args.memory_budget_mb * MiB) or None,
+        memory_warning=args.memory_warning, memory_critical=args.memory_critical,
     )
     server = ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port,
                           max_concurrent_rpcs=args.max_concurrent_rpcs,

@@ -72,6 +72,9 @@ class EvaluatorConfig:
     # None: the container's memory limit (cgroup), else the machine's RAM.
     memory_budget_bytes: int | None = None
     memory_check_interval_s: float = 1.0
+    # Fractions of the budget where caches are shrunk (warning) and cleared (critical).
+    memory_warning: float = 0.70
+    memory_critical: float = 0.85
     limits: Limits = DEFAULT_LIMITS
 
 
@@ -90,7 +93,8 @@ class Evaluator:
         self.pool = WorkStealingPool("evaluator", self.threads)
         # Compiled networks can be rebuilt at will; datasets cannot (callers re-upload on
         # NOT_FOUND), so only the compiler's caches give memory back under pressure.
-        self.memory = MemoryMonitor(config.memory_budget_bytes, interval_s=config.memory_check_interval_s)
+        self.memory = MemoryMonitor(config.memory_budget_bytes, config.memory_warning, config.memory_critical,
+                                    interval_s=config.memory_check_interval_s)
         self.memory.register(self.compiler.caches)
         self.memory.start()
         self._metrics = [

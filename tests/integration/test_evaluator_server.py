@@ -71,6 +71,15 @@ def test_health_reports_serving(channel):
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_reflection_lists_the_services(channel):
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    replies = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=T)
+    names = {s.name for r in replies for s in r.list_services_response.service}
+    assert {"neatai.v1.EvaluatorService", "neatai.v1.DatasetService", "grpc.health.v1.Health"} <= names
+
+
 def test_register_xor_then_again_is_already_present(stubs, xor_id):
     reply = upload_dataset(stubs[1], xor(), timeout=T, chunk_bytes=7)
     assert reply.dataset_id == xor_id == xor().id and reply.already_present
