@@ -1,6 +1,7 @@
 """A real `neatai serve evaluator` process on SIGTERM: reports NOT_SERVING to health watchers,
 refuses new calls, lets the call in flight finish, and exits 0 within the grace period. Its
-/metrics endpoint passes `promtool check metrics`."""
+/metrics endpoint passes `promtool check metrics`. A real evolver stopped the same way mid-run
+resumes the run when restarted on the same state directory."""
 from __future__ import annotations
 
 import queue
@@ -97,3 +98,51 @@ def test_sigterm_drains_in_flight_call_and_exits_0(evaluator):
     assert time.monotonic() - finished < GRACE_S / 2
     watcher.join(5)
     channel.close()
+
+
+def test_evolver_sigterm_checkpoints_and_a_restart_resumes(tmp_path):
+    """What a StatefulSet rollout does: SIGTERM mid-run, exit 0, a new pod on the same volume
+    carries the run on from its checkpoint."""
+    from neatai.datasets import xor
+    from neatai.datasets_servicer import upload_dataset
+    from neatai.v1 import evolver_pb2, evolver_pb2_grpc
+
+    evaluator = Service("evaluator", "--threads", "1", "--metrics-port", "none")
+    args = ("--evaluators", evaluator.address, "--state-dir", str(tmp_path / "state"), "--metrics-port", "none",
+            "--grace", str(GRACE_S))
+    evolver = Service("evolver", *args)
+    try:
+        channel = grpc.insecure_channel(evolver.address)
+        dataset_id = upload_dataset(dataset_pb2_grpc.DatasetServiceStub(channel), xor(), timeout=30).dataset_id
+        stub = evolver_pb2_grpc.EvolverServiceStub(channel)
+        run_id = stub.StartRun(evolver_pb2.StartRunRequest(
+            config=evolver_pb2.RunConfig(population_size=30, seed=3, target_error=0.0, iterations=100_000),
+            dataset_id=dataset_id), timeout=30).run_id
+        deadline = time.monotonic() + 30
+        while stub.GetRun(evolver_pb2.GetRunRequest(run_id=run_id), timeout=10).run.latest.generation < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        channel.close()
+
+        evolver.terminate()
+        assert evolver.wait(timeout=GRACE_S + 5) == 0, evolver.log()
+
+        restarted = Service("evolver", *args)
+        try:
+            channel = grpc.insecure_channel(restarted.address)
+            stub = evolver_pb2_grpc.EvolverServiceStub(channel)
+            run = stub.GetRun(evolver_pb2.GetRunRequest(run_id=run_id), timeout=10).run
+            stopped_at = run.latest.generation
+            assert run.state == evolver_pb2.RUN_STATE_RUNNING and stopped_at >= 3
+            deadline = time.monotonic() + 30
+            while stub.GetRun(evolver_pb2.GetRunRequest(run_id=run_id), timeout=10).run.latest.generation <= stopped_at:
+                assert time.monotonic() < deadline, "the resumed run does not advance"
+                time.sleep(0.05)
+            stub.StopRun(evolver_pb2.StopRunRequest(run_id=run_id), timeout=30)
+            channel.close()
+        finally:
+            restarted.terminate()
+            assert restarted.wait(timeout=GRACE_S + 5) == 0, restarted.log()
+    finally:
+        evolver.kill()
+        evaluator.kill()
