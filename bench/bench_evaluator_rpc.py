@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -222,7 +221,6 @@ def main() -> None:
 
     server = ServerProcess("--threads", str(threads), "--network-cache-size", "4096")
     try:
-        base_rss = server.rss()
         data = xor()
         dataset_id = upload_dataset(server.datasets, data, timeout=TIMEOUT).dataset_id
         neat, config, genomes = neat_python()
