@@ -15,7 +15,7 @@ cimport cython
 cimport numpy as cnp
 from libc.math cimport (atanf, cosf, expf, expm1f, fabsf, floor, log, log1pf, logf, sinf,
                         sqrt, sqrtf, tanf, tanhf, isfinite, INFINITY)
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 
 import numpy as np
@@ -534,50 +534,78 @@ cdef double run_error(const Net* net, const float* X, const float* Y, const int*
 cdef class Network:
     """One compiled creature: flat contiguous arrays the kernels read without the GIL.
 
-    Build it with `neatai.evaluator.compile_network` (or `NetworkCompiler.compile`);
-    `n_neurons` counts the non-input neurons.
+    Build it with `neatai.evaluator.compile_network` (or `NetworkCompiler.compile`); the
+    constructor validates arrays given by hand. `n_neurons` counts the non-input neurons.
     """
     cdef Net net
     cdef readonly int n_inputs, n_outputs, n_neurons, n_synapses
     cdef readonly bint recurrent
-    cdef readonly object squash, constant, bias, lo, hi, offsets, sources, weights, roles, ops
+    cdef readonly object bias, lo, hi, offsets, sources, weights, roles, ops
 
-    def __cinit__(self, int n_inputs, int n_outputs, ops, bias, lo, hi, offsets, sources,
-                  weights, roles, bint recurrent):
-        self.ops = np.ascontiguousarray(ops, dtype=np.int32)
-        self.bias = np.ascontiguousarray(bias, dtype=np.float32)
-        self.lo = np.ascontiguousarray(lo, dtype=np.float32)
-        self.hi = np.ascontiguousarray(hi, dtype=np.float32)
-        self.offsets = np.ascontiguousarray(offsets, dtype=np.int32)
-        self.sources = np.ascontiguousarray(sources, dtype=np.int32)
-        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
-        self.roles = np.ascontiguousarray(roles, dtype=np.int8)
-        cdef Py_ssize_t n_nodes = self.ops.shape[0], n_syn = self.sources.shape[0]
-        if (self.bias.shape[0] != n_nodes or self.lo.shape[0] != n_nodes or self.hi.shape[0] != n_nodes
-                or self.offsets.shape[0] != n_nodes + 1 or self.weights.shape[0] != n_syn
-                or self.roles.shape[0] != n_syn):
+    def __init__(self, int n_inputs, int n_outputs, ops, bias, lo, hi, offsets, sources, weights, roles):
+        arrays = [np.ascontiguousarray(a, dtype=t) for a, t in (
+            (ops, np.int32), (bias, np.float32), (lo, np.float32), (hi, np.float32), (offsets, np.int32),
+            (sources, np.int32), (weights, np.float32), (roles, np.int8))]
+        ops, bias, lo, hi, offsets, sources, weights, roles = arrays
+        cdef Py_ssize_t n_nodes = ops.shape[0], n_syn = sources.shape[0]
+        if any(a.ndim != 1 for a in arrays):
+            raise ValueError("network arrays must be one-dimensional")
+        if (bias.shape[0] != n_nodes or lo.shape[0] != n_nodes or hi.shape[0] != n_nodes
+                or offsets.shape[0] != n_nodes + 1 or weights.shape[0] != n_syn or roles.shape[0] != n_syn):
             raise ValueError("network arrays disagree in length")
         if n_inputs < 1 or n_outputs < 1 or n_outputs > n_nodes:
             raise ValueError(f"bad network shape: {n_inputs} inputs, {n_outputs} outputs, {n_nodes} neurons")
-        self.n_inputs, self.n_outputs, self.n_neurons, self.n_synapses = n_inputs, n_outputs, n_nodes, n_syn
+        if offsets[0] != 0 or offsets[n_nodes] != n_syn or np.any(np.diff(offsets) < 0):
+            raise ValueError("offsets must rise from 0 to the synapse count")
+        if not np.all(((ops >= 0) & (ops < len(_squash.SQUASHES))) | (ops == OP_CONST)):
+            raise ValueError("unknown op in ops")
+        if n_syn and (sources.min() < 0 or sources.max() >= n_inputs + n_nodes):
+            raise ValueError("synapse source out of range")
+        if n_syn and (roles.min() < 0 or roles.max() > ROLE_CONDITION):
+            raise ValueError("synapse role out of range")
+        targets = np.repeat(np.arange(n_inputs, n_inputs + n_nodes), np.diff(offsets))
+        self._set(n_inputs, n_outputs, ops, bias, lo, hi, offsets, sources, weights, roles,
+                  bool(np.any(sources >= targets)))
+
+    cdef void _set(self, int n_inputs, int n_outputs, ops, bias, lo, hi, offsets, sources, weights, roles,
+                   bint recurrent):
+        self.ops, self.bias, self.lo, self.hi = ops, bias, lo, hi
+        self.offsets, self.sources, self.weights, self.roles = offsets, sources, weights, roles
+        self.n_inputs, self.n_outputs = n_inputs, n_outputs
+        self.n_neurons, self.n_synapses = ops.shape[0], sources.shape[0]
         self.recurrent = recurrent
-        self.squash = np.where(self.ops == OP_CONST, 0, self.ops).astype(np.int8)
-        self.constant = self.ops == OP_CONST
-        self.net.n_in, self.net.n_out, self.net.n_nodes = n_inputs, n_outputs, n_nodes
+        self.net.n_in, self.net.n_out, self.net.n_nodes = n_inputs, n_outputs, self.n_neurons
         self.net.recurrent = recurrent
-        self.net.op = <const int*>cnp.PyArray_DATA(self.ops)
-        self.net.bias = <const float*>cnp.PyArray_DATA(self.bias)
-        self.net.lo = <const float*>cnp.PyArray_DATA(self.lo)
-        self.net.hi = <const float*>cnp.PyArray_DATA(self.hi)
-        self.net.off = <const int*>cnp.PyArray_DATA(self.offsets)
-        self.net.src = <const int*>cnp.PyArray_DATA(self.sources)
-        self.net.w = <const float*>cnp.PyArray_DATA(self.weights)
-        self.net.role = <const signed char*>cnp.PyArray_DATA(self.roles)
+        self.net.op = <const int*>cnp.PyArray_DATA(ops)
+        self.net.bias = <const float*>cnp.PyArray_DATA(bias)
+        self.net.lo = <const float*>cnp.PyArray_DATA(lo)
+        self.net.hi = <const float*>cnp.PyArray_DATA(hi)
+        self.net.off = <const int*>cnp.PyArray_DATA(offsets)
+        self.net.src = <const int*>cnp.PyArray_DATA(sources)
+        self.net.w = <const float*>cnp.PyArray_DATA(weights)
+        self.net.role = <const signed char*>cnp.PyArray_DATA(roles)
+
+    @property
+    def squash(self):
+        """`neatai.squash` id per non-input neuron (IDENTITY for constants)."""
+        return np.where(self.ops == OP_CONST, 0, self.ops).astype(np.int8)
+
+    @property
+    def constant(self):
+        return self.ops == OP_CONST
 
     def with_parameters(self, bias, weights):
-        """A network of the same topology with other biases and weights (template hit)."""
-        return Network(self.n_inputs, self.n_outputs, self.ops, bias, self.lo, self.hi,
-                       self.offsets, self.sources, weights, self.roles, self.recurrent)
+        """A network of this topology with other biases and weights (a template hit): the
+        index arrays are shared, only the two parameter arrays are new."""
+        bias = np.ascontiguousarray(bias, dtype=np.float32)
+        weights = np.ascontiguousarray(weights, dtype=np.float32)
+        if bias.shape != (self.n_neurons,) or weights.shape != (self.n_synapses,):
+            raise ValueError(f"expected {self.n_neurons} biases and {self.n_synapses} weights, "
+                             f"got {bias.shape} and {weights.shape}")
+        cdef Network other = Network.__new__(Network)
+        other._set(self.n_inputs, self.n_outputs, self.ops, bias, self.lo, self.hi, self.offsets,
+                   self.sources, weights, self.roles, self.recurrent)
+        return other
 
     def activate(self, X, bint feedback_loop=False, int tile=TILE):
         """Outputs float32[n, outputs] for inputs float32[n, inputs] (records in order)."""
@@ -606,6 +634,148 @@ cdef class Network:
     def __repr__(self):
         return (f"Network(inputs={self.n_inputs}, outputs={self.n_outputs}, neurons={self.n_neurons}, "
                 f"synapses={self.n_synapses}, recurrent={bool(self.recurrent)})")
+
+
+cdef struct Edge:
+    int to
+    int frm
+    int role
+    int pos
+
+
+cdef int edge_order(const void* a, const void* b) noexcept nogil:
+    cdef const Edge* x = <const Edge*>a
+    cdef const Edge* y = <const Edge*>b
+    if x.to != y.to:
+        return -1 if x.to < y.to else 1
+    if x.frm != y.frm:
+        return -1 if x.frm < y.frm else 1
+    if x.role != y.role:
+        return -1 if x.role < y.role else 1
+    return -1 if x.pos < y.pos else (1 if x.pos > y.pos else 0)
+
+
+_OP_OF = {s.name: s.id for s in _squash.SQUASHES}
+_ROLE_OF = {None: ROLE_STANDARD, "positive": ROLE_POSITIVE, "negative": ROLE_NEGATIVE,
+            "condition": ROLE_CONDITION}
+_LO = np.array([s.lo for s in _squash.SQUASHES], dtype=np.float32)
+_HI = np.array([s.hi for s in _squash.SQUASHES], dtype=np.float32)
+_HEADER = np.empty(2, dtype=np.int32)
+
+
+def flatten(creature):
+    """The creature's compiled arrays in one pass, and two exact cache keys.
+
+    Returns (topology_key, structure_key, arrays) where arrays are the arguments of
+    `Network(...)` after the input/output counts: ops, bias, lo, hi, offsets, sources,
+    weights, roles, plus `recurrent`. Synapses are in canonical CSR order (target, source,
+    role), so creatures of one topology fill the same slots. `topology_key` is the bytes of
+    the counts, ops and index arrays (what a template shares); `structure_key` adds the float32
+    biases and weights, i.e. everything the kernels read — uuids and listing order do not matter.
+    """
+    cdef int n_in = creature.input, n_out = creature.output
+    cdef list neurons = creature.neurons
+    cdef list synapses = creature.synapses
+    cdef int n_nodes = len(neurons), n_syn = len(synapses), k, i, op
+    cdef dict index = {}
+    cdef cnp.ndarray ops = np.empty(n_nodes, dtype=np.int32)
+    cdef cnp.ndarray bias = np.empty(n_nodes, dtype=np.float32)
+    cdef cnp.ndarray lo = np.empty(n_nodes, dtype=np.float32)
+    cdef cnp.ndarray hi = np.empty(n_nodes, dtype=np.float32)
+    cdef cnp.ndarray offsets = np.zeros(n_nodes + 1, dtype=np.int32)
+    cdef cnp.ndarray sources = np.empty(n_syn, dtype=np.int32)
+    cdef cnp.ndarray weights = np.empty(n_syn, dtype=np.float32)
+    cdef cnp.ndarray roles = np.empty(n_syn, dtype=np.int8)
+    cdef int* op_p = <int*>cnp.PyArray_DATA(ops)
+    cdef float* bias_p = <float*>cnp.PyArray_DATA(bias)
+    cdef float* lo_p = <float*>cnp.PyArray_DATA(lo)
+    cdef float* hi_p = <float*>cnp.PyArray_DATA(hi)
+    cdef const float* range_lo = <const float*>cnp.PyArray_DATA(_LO)
+    cdef const float* range_hi = <const float*>cnp.PyArray_DATA(_HI)
+    cdef int* off_p = <int*>cnp.PyArray_DATA(offsets)
+    cdef int* src_p = <int*>cnp.PyArray_DATA(sources)
+    cdef float* w_p = <float*>cnp.PyArray_DATA(weights)
+    cdef signed char* role_p = <signed char*>cnp.PyArray_DATA(roles)
+    cdef double* raw_w = NULL
+    cdef Edge* edges = NULL
+    cdef bint recurrent = False
+    if n_in < 1 or n_out < 1 or n_out > n_nodes:
+        raise ValueError(f"bad creature shape: {n_in} inputs, {n_out} outputs, {n_nodes} neurons")
+    for k in range(n_nodes):
+        n = neurons[k]
+        index[n.uuid] = n_in + k
+        if n.type == "constant":
+            op_p[k] = OP_CONST
+            lo_p[k] = range_lo[OP_IDENTITY]   # a constant is limited as IDENTITY
+            hi_p[k] = range_hi[OP_IDENTITY]
+        else:
+            name = n.squash
+            op = _OP_OF.get("IDENTITY" if name is None else name, -1)
+            if op < 0:
+                raise ValueError(f"neurons[{k}]: unknown squash {name!r}")
+            op_p[k] = op
+            lo_p[k] = range_lo[op]
+            hi_p[k] = range_hi[op]
+        bias_p[k] = n.bias
+    edges = <Edge*>malloc((n_syn if n_syn else 1) * sizeof(Edge))
+    raw_w = <double*>malloc((n_syn if n_syn else 1) * sizeof(double))
+    if edges == NULL or raw_w == NULL:
+        free(edges)
+        free(raw_w)
+        raise MemoryError()
+    try:
+        for i in range(n_syn):
+            s = synapses[i]
+            edges[i].to = _neuron_index(index, s.to_uuid, n_in, i, "toUUID")
+            edges[i].frm = _neuron_index(index, s.from_uuid, n_in, i, "fromUUID")
+            if edges[i].to < n_in:
+                raise ValueError(f"synapses[{i}]: targets input {s.to_uuid!r}")
+            edges[i].role = _ROLE_OF[s.type]
+            edges[i].pos = i
+            raw_w[i] = s.weight
+        qsort(edges, n_syn, sizeof(Edge), edge_order)
+        for i in range(n_syn):
+            src_p[i] = edges[i].frm
+            w_p[i] = <float>raw_w[edges[i].pos]
+            role_p[i] = <signed char>edges[i].role
+            off_p[edges[i].to - n_in + 1] += 1
+            if edges[i].frm >= edges[i].to:
+                recurrent = True
+    finally:
+        free(edges)
+        free(raw_w)
+    for k in range(n_nodes):
+        off_p[k + 1] += off_p[k]
+    _HEADER[0] = n_in
+    _HEADER[1] = n_out
+    topology_key = b"".join((_HEADER.tobytes(), ops.tobytes(), offsets.tobytes(), sources.tobytes(),
+                             roles.tobytes()))
+    structure_key = b"".join((topology_key, bias.tobytes(), weights.tobytes()))
+    return topology_key, structure_key, (ops, bias, lo, hi, offsets, sources, weights, roles, recurrent)
+
+
+cdef inline int _neuron_index(dict index, uuid, int n_in, int i, str field) except -1:
+    found = index.get(uuid)
+    if found is not None:
+        return found
+    if isinstance(uuid, str) and uuid.startswith("input-") and uuid[6:].isdigit():
+        k = int(uuid[6:])
+        if k < n_in:
+            return k
+    raise ValueError(f"synapses[{i}].{field}: unknown neuron {uuid!r}")
+
+
+def network_from_flat(int n_inputs, int n_outputs, tuple arrays, Network template=None):
+    """A Network from `flatten`'s arrays, trusted (they come from flatten), sharing the
+    template's index arrays when one is given."""
+    ops, bias, lo, hi, offsets, sources, weights, roles, recurrent = arrays
+    cdef Network net = Network.__new__(Network)
+    if template is None:
+        net._set(n_inputs, n_outputs, ops, bias, lo, hi, offsets, sources, weights, roles, recurrent)
+    else:
+        net._set(n_inputs, n_outputs, template.ops, bias, template.lo, template.hi, template.offsets,
+                 template.sources, weights, template.roles, template.recurrent)
+    return net
 
 
 def _check_inputs(X, int width, str name):
