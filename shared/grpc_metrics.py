@@ -86,6 +86,37 @@ class _Families:
         )
         self.received = Counter(f"{p}_msg_received", f"Stream messages received on the {side}.", _LABELS, registry=registry)
         self.sent = Counter(f"{p}_msg_sent", f"Stream messages sent on the {side}.", _LABELS, registry=registry)
+        self._methods: dict[tuple[str, str, str], _MethodSeries] = {}
+        self._lock = threading.Lock()
+
+    def method(self, service: str, method: str, kind: str) -> _MethodSeries:
+        """The labelled series of one method, resolved once: `.labels()` costs a locked dict
+        lookup per call, which is most of the interceptor's overhead on a trivial RPC."""
+        key = (service, method, kind)
+        series = self._methods.get(key)
+        if series is None:
+            with self._lock:
+                series = self._methods.setdefault(key, _MethodSeries(self, key))
+        return series
+
+
+class _MethodSeries:
+    __slots__ = ("fam", "labels", "started", "received", "sent", "seconds", "handled")
+
+    def __init__(self, fam: _Families, labels: tuple[str, str, str]):
+        self.fam = fam
+        self.labels = labels
+        self.started = fam.started.labels(*labels)
+        self.received = fam.received.labels(*labels)
+        self.sent = fam.sent.labels(*labels)
+        self.seconds = fam.seconds.labels(*labels)
+        self.handled: dict[grpc.StatusCode | None, Any] = {}
+
+    def handled_with(self, code: grpc.StatusCode | None):
+        child = self.handled.get(code)
+        if child is None:
+            child = self.handled[code] = self.fam.handled.labels(*self.labels, go_code(code))
+        return child
 
 
 class GrpcMetrics:
@@ -111,27 +142,26 @@ def default_metrics() -> GrpcMetrics:
 class _Call:
     """The bookkeeping of one call: started on creation, handled exactly once by finish()."""
 
-    __slots__ = ("fam", "labels", "t0", "done")
+    __slots__ = ("series", "t0", "done")
 
     def __init__(self, fam: _Families, service: str, method: str, kind: str):
-        self.fam = fam
-        self.labels = (service, method, kind)
+        self.series = fam.method(service, method, kind)
         self.t0 = time.perf_counter()
         self.done = False
-        fam.started.labels(*self.labels).inc()
+        self.series.started.inc()
 
     def received(self) -> None:
-        self.fam.received.labels(*self.labels).inc()
+        self.series.received.inc()
 
     def sent(self) -> None:
-        self.fam.sent.labels(*self.labels).inc()
+        self.series.sent.inc()
 
     def finish(self, code: grpc.StatusCode | None) -> None:
         if self.done:
             return
         self.done = True
-        self.fam.handled.labels(*self.labels, go_code(code)).inc()
-        self.fam.seconds.labels(*self.labels).observe(time.perf_counter() - self.t0)
+        self.series.handled_with(code).inc()
+        self.series.seconds.observe(time.perf_counter() - self.t0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,12 +182,22 @@ def _server_code(context: grpc.ServicerContext, failed: bool) -> grpc.StatusCode
 class PrometheusServerInterceptor(grpc.ServerInterceptor):
     def __init__(self, metrics: GrpcMetrics | None = None):
         self._fam = (metrics or default_metrics()).server
+        # method → (handler, its counting wrapper): the core asks for a handler on every call.
+        self._wrapped: dict[str, tuple[Any, Any]] = {}
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        service, method = split_method(handler_call_details.method)
+        cached = self._wrapped.get(handler_call_details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler_call_details.method, handler)
+        self._wrapped[handler_call_details.method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, full_method: str, handler):
+        service, method = split_method(full_method)
         kind = grpc_type(handler.request_streaming, handler.response_streaming)
         fam = self._fam
 
