@@ -126,7 +126,7 @@ def _drive(args: argparse.Namespace, dataset, address: str, out: Path) -> int:
         raise UsageError(f"{address}: {e.code().name}: {violations or e.details()}") from None
     reports = []
     try:
-        for message in _progress(stub.WatchRun(S.WatchRunRequest(run_id=run_id)), args):
+        for message in _progress(_watch(stub, run_id), args):
             reports.append(message.report)
     except KeyboardInterrupt:
         stub.StopRun(S.StopRunRequest(run_id=run_id), timeout=RPC_TIMEOUT)
@@ -167,6 +167,28 @@ def _drive(args: argparse.Namespace, dataset, address: str, out: Path) -> int:
     if run.message:
         print(f"neatai run: {run.message}", file=sys.stderr)
     return 1
+
+
+def _watch(stub, run_id: str, retries: int = 5):
+    """WatchRun, resumed from the next generation when the stream breaks: servers age connections
+    out (max_connection_age) and a restarted evolver resumes the run, so a long run outlives streams."""
+    import grpc
+
+    from .v1 import evolver_pb2 as S
+
+    next_generation, failures = 0, 0
+    while True:
+        try:
+            for message in stub.WatchRun(S.WatchRunRequest(run_id=run_id, from_generation=next_generation)):
+                failures = 0
+                next_generation = message.report.generation + 1
+                yield message
+            return
+        except grpc.RpcError as e:
+            if e.code() != grpc.StatusCode.UNAVAILABLE or failures >= retries:
+                raise
+            failures += 1
+            time.sleep(0.1 * 2 ** (failures - 1))
 
 
 def _progress(stream, args: argparse.Namespace):

@@ -93,3 +93,37 @@ def test_bad_input_is_one_clear_line(tmp_path, args, message):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_watching_outlives_streams_cut_by_connection_ageing(tmp_path):
+    import grpc
+
+    from neatai.datasets import xor
+    from neatai.datasets_servicer import upload_dataset
+    from neatai.runner import _watch
+    from neatai.v1 import dataset_pb2_grpc, evolver_pb2, evolver_pb2_grpc
+
+    evaluator = start_evaluator(EvaluatorConfig(threads=1), ServerConfig(host="127.0.0.1", grace_s=0))
+    # The server closes every connection after ~0.5 s: a run of 80 generations spans several streams.
+    evolver = start_evolver([evaluator.address], tmp_path / "state", ServerConfig(
+        host="127.0.0.1", grace_s=0, max_connection_age_s=0.3, max_connection_age_grace_s=0.2))
+    channel = grpc.insecure_channel(evolver.address)
+    try:
+        stub = evolver_pb2_grpc.EvolverServiceStub(channel)
+        dataset_id = upload_dataset(dataset_pb2_grpc.DatasetServiceStub(channel), xor(), timeout=30).dataset_id
+        config = evolver_pb2.RunConfig(population_size=50, seed=1, target_error=0.0, iterations=80)
+        run_id = stub.StartRun(evolver_pb2.StartRunRequest(config=config, dataset_id=dataset_id), timeout=30).run_id
+        resumed_from = []
+
+        class Counting:  # the stub, recording where each WatchRun call starts
+            def WatchRun(self, request):
+                resumed_from.append(request.from_generation)
+                return stub.WatchRun(request)
+
+        generations = [m.report.generation for m in _watch(Counting(), run_id, retries=20)]
+        assert generations == list(range(1, 81))
+        assert len(resumed_from) > 1 and resumed_from[0] == 0 and resumed_from == sorted(resumed_from)
+    finally:
+        channel.close()
+        evolver.stop(0)
+        evaluator.stop(0)
