@@ -309,9 +309,15 @@ class RunManager:
                     if run.stop_requested:
                         self._finish(run, RunState.STOPPED, "stopped by request")
                         return
+                    if run.evolution.done:  # e.g. resumed after its time budget ran out
+                        self._finish(run, RunState.SOLVED if run.evolution.solved else RunState.EXHAUSTED, "")
+                        return
                     imports, run.pending_imports = run.pending_imports, []
                     if imports:  # between generations, so tell() scores the creatures ask() gave out
-                        run.evolution.import_creatures(imports)
+                        try:
+                            run.evolution.import_creatures(imports)
+                        except ValueError as e:  # validated on arrival; a migrant is never worth the run
+                            log.warning("run %s: imported creatures refused: %s", run.id, e)
                 # One trace per generation: evaluate (→ evaluator calls), speciate, reproduce, checkpoint.
                 with span("generation", run_id=run.id) as generation_span:
                     t0 = time.perf_counter()

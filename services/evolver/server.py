@@ -159,9 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     server = ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port,
                           max_concurrent_rpcs=args.max_concurrent_rpcs,
                           max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace)
-    running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
-                    dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
-                    dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
+    try:
+        running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
+                        dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
+                        dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
+    except OSError as e:  # unwritable state dir, port in use
+        log.error("evolver cannot start: %s", e)
+        return 1
     log.info("evolver: port %d, metrics %s, evaluators %s, state %s", running.port, running.metrics_port,
              ", ".join(args.evaluators), args.state_dir)
     # serve_until_signal stops the server; EvolverServer.stop also lets runs end their generation.

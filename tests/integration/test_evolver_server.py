@@ -163,6 +163,27 @@ def test_a_killed_evolver_resumes_its_run_to_the_same_result(evaluator, tmp_path
     assert [r.generation for r in history] == list(range(1, 26))
 
 
+def test_a_run_checkpointed_as_running_but_already_done_ends_cleanly_on_resume(evaluator, tmp_path):
+    # E.g. its time budget ran out while the evolver was down.
+    first = start_evolver([evaluator.address], tmp_path / "s", loopback())
+    c = Client(first.address)
+    expected = c.wait_finished(c.start(run_id="done", **{**LONG, "iterations": 3}))
+    c.close()
+    first.stop(0)
+    path = tmp_path / "s" / "runs" / "done" / "run.json"
+    checkpoint = json.loads(path.read_text())
+    checkpoint["state"] = "RUNNING"
+    path.write_text(json.dumps(checkpoint))
+    second = start_evolver([evaluator.address], tmp_path / "s", loopback())
+    c = Client(second.address)
+    try:
+        run = c.wait_finished("done")
+        assert run.state == S.RUN_STATE_EXHAUSTED and run.latest.evaluations == expected.latest.evaluations
+    finally:
+        c.close()
+        second.stop(0)
+
+
 def _dead_address() -> str:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
