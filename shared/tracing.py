@@ -90,11 +90,14 @@ def init_tracing(service_name: str, exporter: Any = None) -> Any:
 
 def _instrument_grpc() -> None:
     from opentelemetry.instrumentation.grpc import GrpcInstrumentorClient, GrpcInstrumentorServer
-    from opentelemetry.instrumentation.grpc import filters
 
-    untraced = filters.negate(filters.any_of(*(filters.service_name(s) for s in UNTRACED_SERVICES)))
-    GrpcInstrumentorServer(filter_=untraced).instrument()
-    GrpcInstrumentorClient(filter_=untraced).instrument()
+    # The instrumentors OR a `filter_` argument with their env-var filter, so passing one would
+    # trace whatever either side allows; one exclusion list in the env var keeps both honoured.
+    configured = os.environ.get("OTEL_PYTHON_GRPC_EXCLUDED_SERVICES", "")
+    excluded = [s.strip() for s in configured.split(",") if s.strip()]
+    os.environ["OTEL_PYTHON_GRPC_EXCLUDED_SERVICES"] = ",".join(dict.fromkeys([*UNTRACED_SERVICES, *excluded]))
+    GrpcInstrumentorServer().instrument()
+    GrpcInstrumentorClient().instrument()
 
 
 def shutdown_tracing() -> None:

@@ -207,3 +207,18 @@ def test_dockerfile_matches_the_pods():
     assert 'ENTRYPOINT ["neatai", "serve"]' in runtime and 'CMD ["evaluator"]' in runtime
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", "shared/v1", "node_modules"} <= set(ignored)
+
+
+def test_dockerfile_copies_sources_the_build_context_keeps():
+    import fnmatch
+
+    ignored = [p for p in (ROOT / ".dockerignore").read_text().split() if not p.startswith("#")]
+    builder = (ROOT / "Dockerfile").read_text().split(" AS runtime", 1)[0]
+    sources = [src for line in builder.splitlines() if line.startswith("COPY ") and "--from" not in line
+               for src in line.split()[1:-1]]
+    assert {"requirements.txt", "pyproject.toml", "setup.py", "protos", "shared", "services"} <= set(sources)
+    for src in sources:
+        assert (ROOT / src).exists(), src
+        assert not any(fnmatch.fnmatch(src, pattern) for pattern in ignored), f"{src} is excluded by .dockerignore"
+    # What setup.py builds from must reach the builder: every .pyx and .proto is a tracked source.
+    assert list((ROOT / "protos").rglob("*.proto")) and list((ROOT / "services").rglob("*.pyx"))

@@ -114,3 +114,14 @@ def test_evolver_generation_traces_into_the_evaluator():
         assert (evaluate["name"], generation["name"]) == ("evaluate", "generation")
         assert server["trace_id"] == client["trace_id"] == evaluate["trace_id"] == generation["trace_id"]
     assert not [s for s in spans if "grpc.health" in s["name"]]
+
+
+def test_excluded_services_from_env_are_not_traced_and_health_still_is_not():
+    env = {**os.environ, "OTEL_PYTHON_GRPC_EXCLUDED_SERVICES": "neatai.test.EchoService"}
+    out = subprocess.run(
+        [sys.executable, str(HERE / "trace_probe.py")], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 0, out.stderr
+    names = {json.loads(line)["name"] for line in out.stdout.splitlines()}
+    assert {"generation", "evaluate", "speciate"} <= names
+    assert not [n for n in names if "EchoService" in n or "Health" in n], names
