@@ -63,6 +63,10 @@ class RunFinished(RuntimeError):
     """The run has ended; it no longer accepts creatures."""
 
 
+class ShuttingDown(RuntimeError):
+    """The evolver is draining: it starts no new runs."""
+
+
 class InvalidRequest(ValueError):
     """Bad input other than the config; `problems` carry field paths for the servicer."""
 
@@ -147,7 +151,9 @@ class RunManager:
 
     def start_run(self, config: EvolverConfig, dataset_id: str, run_id: str = "",
                   seed_creatures: Sequence[Creature] = ()) -> Run:
-        """Validate and start a run. Raises DatasetNotFound, InvalidRequest, RunExists."""
+        """Validate and start a run. Raises DatasetNotFound, InvalidRequest, RunExists, ShuttingDown."""
+        if self._closed:
+            raise ShuttingDown("this evolver is shutting down; start the run on another one")
         dataset = self.datasets.get(dataset_id)
         problems = []
         if run_id and not valid_run_id(run_id):
@@ -230,14 +236,13 @@ class RunManager:
         runs = self.list()
         for run in runs:
             with run.cond:
-                run.halted = True if halt else run.halted
+                if halt:
+                    run.halted = True
                 run.cond.notify_all()
         deadline = time.monotonic() + wait_s
         for run in runs:
             if run.thread is not None:
                 run.thread.join(max(0.0, deadline - time.monotonic()))
-            if run.migrator is not None:
-                run.migrator.close()
 
     # ---- queries -------------------------------------------------------------------------------
 
@@ -360,6 +365,9 @@ class RunManager:
         except Exception as e:  # noqa: BLE001 — a broken run must not take the evolver down
             log.exception("run %s failed", run.id)
             self._fail(run, f"{type(e).__name__}: {e}")
+        finally:
+            if run.migrator is not None:  # let the last exchange go out, unless crashing
+                run.migrator.close(wait=not run.halted)
 
     def _fail(self, run: Run, message: str) -> None:
         with run.cond:

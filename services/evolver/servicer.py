@@ -11,7 +11,9 @@ from neatai.lru import CacheStats
 from neatai.v1 import evolver_pb2, evolver_pb2_grpc, stats_pb2
 
 from .config import ConfigError, EvolverConfig
-from .runs import GenerationReport, InvalidRequest, Run, RunExists, RunFinished, RunManager, RunNotFound
+from .runs import (
+    GenerationReport, InvalidRequest, Run, RunExists, RunFinished, RunManager, RunNotFound, ShuttingDown,
+)
 
 
 def report_pb(r: GenerationReport) -> evolver_pb2.GenerationReport:
@@ -72,6 +74,8 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
             abort_invalid(context, "invalid StartRunRequest", e.problems)
         except RunExists as e:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, str(e))
+        except ShuttingDown as e:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
         return evolver_pb2.StartRunResponse(run_id=run.id)
 
     def WatchRun(self, request: evolver_pb2.WatchRunRequest, context):

@@ -328,6 +328,13 @@ def test_seed_creatures_must_fit_the_dataset(client, fixtures_dir):
     assert field_violations(e.value)[0][0].startswith("creatures_json[0].synapses[0]")
 
 
+def test_a_draining_evolver_refuses_new_runs_as_unavailable(client, evolver):
+    evolver.manager.close()  # what SIGTERM does first, before the server stops
+    with pytest.raises(grpc.RpcError) as e:
+        client.start(**LONG)
+    assert e.value.code() == grpc.StatusCode.UNAVAILABLE and "shutting down" in e.value.details()
+
+
 def test_taken_and_malformed_run_ids(client):
     client.start(run_id="taken", **{**LONG, "iterations": 2})
     with pytest.raises(grpc.RpcError) as e:
