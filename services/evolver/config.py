@@ -14,6 +14,7 @@ from typing import Any
 
 from neatai.creature import Problem
 
+INITIAL_WEIGHTS = ("neat-ai", "symmetric")
 COST_NAMES = ("MSE", "RMSE", "MAE", "MAPE", "MSLE", "CROSS_ENTROPY", "HINGE")
 # neatai.v1.CostFunction numbers (0 = unspecified = MSE).
 _COST_PB = {name: i + 1 for i, name in enumerate(COST_NAMES)}
@@ -61,6 +62,9 @@ class EvolverConfig:
     migration_fraction: float = 0.05  # share of the population sent (top 5-10 %)
     peer_run_id: str = ""
     evaluation_batch_size: int = 64  # creatures per Evaluate call
+    # "neat-ai": U[0,1)*i*sqrt(2/i), all positive (reference/neat-ai.md §1.1); it grows with the
+    # input count and saturates creatures with many inputs, hence "symmetric": U(-1,1)*sqrt(2/i).
+    initial_weights: str = "neat-ai"
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -129,6 +133,8 @@ class EvolverConfig:
         for i, peer in enumerate(self.island_peers):
             if not isinstance(peer, str) or ":" not in peer:
                 p.append(Problem(f"islands.peers[{i}]", f"expected host:port, got {peer!r}"))
+        check(self.initial_weights in INITIAL_WEIGHTS, "initial_weights",
+              f"unknown initial weights {self.initial_weights!r} (expected one of {', '.join(INITIAL_WEIGHTS)})")
         check(self.evaluation_batch_size >= 1, "evaluation_batch_size",
               f"must be at least 1, got {self.evaluation_batch_size}")
         return p
@@ -251,6 +257,7 @@ _FLAT = {
     "seed": "seed", "costOfGrowth": "cost_of_growth", "fitnessSampleRate": "fitness_sample_rate",
     "speciesStagnation": "species_stagnation", "survivalThreshold": "survival_threshold",
     "feedbackLoop": "feedback_loop", "evaluationBatchSize": "evaluation_batch_size",
+    "initialWeights": "initial_weights",
 }
 _NESTED = {
     "compatibility": {"CT": "ct", "CP": "cp", "C1": "c1", "C2": "c2", "C3": "c3",
@@ -282,6 +289,7 @@ _PROTO_OPTIONAL = {
     "cost_of_growth": "cost_of_growth", "fitness_sample_rate": "fitness_sample_rate",
     "distance_cache_max_size": "distance_cache_max_size", "species_stagnation": "species_stagnation",
     "survival_threshold": "survival_threshold", "evaluation_batch_size": "evaluation_batch_size",
+    "initial_weights": "initial_weights",
 }
 _PB_COMPAT = {"ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"}
 _PB_ADAPTIVE = {"medium_threshold": "medium", "large_threshold": "large",

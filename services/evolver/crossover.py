@@ -1,5 +1,7 @@
 """Crossover aligned by innovation number (classic NEAT, on NEAT-AI creatures).
 
+Innovation numbers are one-to-one with (fromUUID, toUUID) pairs, so genes are aligned here by
+(fromUUID, toUUID, IF role) directly, which is the same alignment without the lookups.
 The child has the fitter parent's topology: its disjoint and excess genes come from the fitter
 parent, and each matching gene (same innovation number and IF role) takes its weight from either
 parent at random. Neurons both parents have take bias and squash from either parent at random;
@@ -13,31 +15,26 @@ import random
 
 from neatai.creature import Creature, Neuron, Synapse
 
-from .innovation import InnovationTracker
 
-
-def gene_key(s: Synapse, tracker: InnovationTracker) -> tuple[int, str | None]:
-    return tracker.number(s.from_uuid, s.to_uuid), s.type
-
-
-def crossover(fitter: Creature, other: Creature, tracker: InnovationTracker, rng: random.Random) -> Creature:
+def crossover(fitter: Creature, other: Creature, rng: random.Random) -> Creature:
     if (fitter.input, fitter.output) != (other.input, other.output):
         raise ValueError(f"parents differ in shape: {fitter.input}x{fitter.output} vs {other.input}x{other.output}")
-    genes = {gene_key(s, tracker): s.weight for s in other.synapses}
+    genes = {(s.from_uuid, s.to_uuid, s.type): s.weight for s in other.synapses}
+    coin = rng.random
     synapses = []
     for s in fitter.synapses:
-        w = genes.get(gene_key(s, tracker))
-        weight = w if w is not None and not s.frozen and rng.random() < 0.5 else s.weight
-        synapses.append(Synapse(s.from_uuid, s.to_uuid, weight, s.type, s.frozen, s.tags))
+        w = genes.get((s.from_uuid, s.to_uuid, s.type))
+        synapses.append(Synapse(s.from_uuid, s.to_uuid, s.weight if w is None or s.frozen or coin() >= 0.5 else w,
+                                s.type, s.frozen, s.tags))
     theirs = {n.uuid: n for n in other.neurons}
     neurons = []
     for n in fitter.neurons:
         m = theirs.get(n.uuid)
         bias, squash = n.bias, n.squash
         if m is not None and not n.frozen and m.type == n.type:
-            if rng.random() < 0.5:
+            if coin() < 0.5:
                 bias = m.bias
-            if rng.random() < 0.5 and (m.squash == "IF") == (n.squash == "IF"):
+            if coin() < 0.5 and (m.squash == "IF") == (n.squash == "IF"):
                 squash = m.squash
         neurons.append(Neuron(n.uuid, n.type, bias, squash, n.frozen, n.tags))
     return Creature(fitter.input, fitter.output, neurons, synapses, fitter.semantic_version,

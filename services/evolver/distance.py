@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from neatai.creature import Creature
 from neatai.lru import CacheStats, LRUCache
 
-from .crossover import gene_key
 from .innovation import InnovationTracker
 
 
@@ -28,7 +27,8 @@ class Genome:
 
     @classmethod
     def of(cls, c: Creature, tracker: InnovationTracker, creature_id: str | None = None) -> Genome:
-        genes = {gene_key(s, tracker): s.weight for s in c.synapses}
+        number = tracker.number
+        genes = {(number(s.from_uuid, s.to_uuid), s.type): s.weight for s in c.synapses}
         return cls(creature_id or c.structural_hash(), genes, max((k[0] for k in genes), default=-1))
 
 

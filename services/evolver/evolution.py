@@ -73,7 +73,7 @@ class Evolution:
         self._t0 = time.monotonic()
         seeds = [self._admit(c) for c in (seed_creatures or ())][:config.population_size]
         self.population: list[Creature] = seeds + [
-            initial_creature(inputs, outputs, self.rng) for _ in range(config.population_size - len(seeds))]
+            initial_creature(inputs, outputs, self.rng, config.initial_weights) for _ in range(config.population_size - len(seeds))]
         self.ids = [c.structural_hash() for c in self.population]
         self.scores: list[float | None] = [None] * len(self.population)
         self.errors: list[float | None] = [None] * len(self.population)
@@ -87,10 +87,10 @@ class Evolution:
     def tell(self, errors: Sequence[float], scores: Sequence[float]) -> GenerationStats:
         """Scores for `ask()`'s creatures, in its order; advances one generation."""
         pending = self._pending()
+        if not pending:  # the last generation was scored and the run ended: nothing was bred
+            raise RuntimeError("the run is done: no creatures are waiting for scores")
         if len(errors) != len(pending) or len(scores) != len(pending):
             raise ValueError(f"expected {len(pending)} errors and scores, got {len(errors)} and {len(scores)}")
-        if self.done:
-            raise RuntimeError("the run is done")
         for i, e, s in zip(pending, errors, scores):
             e, s = float(e), float(s)
             self.errors[i] = e if math.isfinite(e) else math.inf
@@ -238,7 +238,7 @@ class Evolution:
             return child
         if (self.scores[b], -b) > (self.scores[a], -a):
             a, b = b, a
-        child = crossover(self.population[a], self.population[b], self.tracker, rng)
+        child = crossover(self.population[a], self.population[b], rng)
         if rng.random() < cfg.mutation_rate:
             mutate(child, cfg, rng)
         return child

@@ -59,18 +59,25 @@ def copy_creature(c: Creature) -> Creature:
     )
 
 
-def initial_creature(inputs: int, outputs: int, rng: random.Random) -> Creature:
-    """NEAT-AI `new Creature(i, o)`: every input wired to every output with weight
-    U[0,1)*i*sqrt(2/i), output bias U*0.2-0.1 and an output squash drawn from the weighted pool."""
-    scale = inputs * math.sqrt(2.0 / inputs)
+def initial_creature(inputs: int, outputs: int, rng: random.Random, weights: str = "neat-ai") -> Creature:
+    """NEAT-AI `new Creature(i, o)`: every input wired to every output, output bias U*0.2-0.1 and
+    an output squash drawn from the weighted pool (as NEAT-AI does; IF is redrawn, a fresh output
+    has no inputs for its roles). Weights: NEAT-AI's U[0,1)*i*sqrt(2/i), or with
+    `weights="symmetric"` U(-1,1)*sqrt(2/i), which keeps creatures with many inputs unsaturated."""
     neurons = []
     for k in range(outputs):
         name = rng.choice(POOL)
-        while name == "IF":  # a fresh output has one input per source: no IF roles to give
+        while name == "IF":
             name = rng.choice(POOL)
         neurons.append(Neuron(f"output-{k}", "output", random_weight(rng), name))
-    synapses = [Synapse(f"input-{i}", f"output-{k}", rng.random() * scale)
-                for i in range(inputs) for k in range(outputs)]
+    if weights == "symmetric":
+        scale = math.sqrt(2.0 / inputs)
+        synapses = [Synapse(f"input-{i}", f"output-{k}", rng.uniform(-1.0, 1.0) * scale)
+                    for i in range(inputs) for k in range(outputs)]
+    else:
+        scale = inputs * math.sqrt(2.0 / inputs)
+        synapses = [Synapse(f"input-{i}", f"output-{k}", rng.random() * scale)
+                    for i in range(inputs) for k in range(outputs)]
     c = Creature(inputs, outputs, neurons, synapses, CURRENT_SEMANTIC_VERSION, True)
     sort_synapses(c)
     return c

@@ -7,7 +7,6 @@ import pytest
 
 from neatai.creature import Creature, Neuron, Synapse
 from neatai.evolver.crossover import crossover
-from neatai.evolver.innovation import InnovationTracker
 
 
 def parents():
@@ -24,9 +23,8 @@ def parents():
 
 def test_child_has_the_fitter_parents_topology_and_is_valid():
     fitter, other = parents()
-    tracker = InnovationTracker()
     for seed in range(20):
-        child = crossover(fitter, other, tracker, random.Random(seed))
+        child = crossover(fitter, other, random.Random(seed))
         assert [(s.from_uuid, s.to_uuid, s.type) for s in child.synapses] == [
             (s.from_uuid, s.to_uuid, s.type) for s in fitter.synapses]
         assert [n.uuid for n in child.neurons] == ["h", "output-0"]
@@ -35,10 +33,9 @@ def test_child_has_the_fitter_parents_topology_and_is_valid():
 
 def test_matching_genes_take_either_parents_weight_others_the_fitter_parents():
     fitter, other = parents()
-    tracker = InnovationTracker()
     seen = {k: set() for k in range(4)}
     for seed in range(40):
-        child = crossover(fitter, other, tracker, random.Random(seed))
+        child = crossover(fitter, other, random.Random(seed))
         for k, s in enumerate(child.synapses):
             seen[k].add(s.weight)
     # input-0 -> h is typed "condition" in the other parent: a different gene (role), so not matching
@@ -47,27 +44,24 @@ def test_matching_genes_take_either_parents_weight_others_the_fitter_parents():
 
 def test_matching_neurons_mix_bias_and_squash_but_never_toggle_if():
     fitter, other = parents()
-    tracker = InnovationTracker()
     hidden, output = set(), set()
     for seed in range(40):
-        child = crossover(fitter, other, tracker, random.Random(seed))
+        child = crossover(fitter, other, random.Random(seed))
         hidden.add((child.neurons[0].bias, child.neurons[0].squash))
         output.add((child.neurons[1].bias, child.neurons[1].squash))
     assert {s for _, s in hidden} == {"TANH"} and {b for b, _ in hidden} == {0.1, -0.1}
     assert output == {(b, s) for b in (0.2, -0.2) for s in ("LOGISTIC", "SINE")}
 
 
-def test_alignment_is_by_innovation_number_not_by_position():
-    tracker = InnovationTracker()
+def test_alignment_is_by_gene_not_by_position():
     a = Creature(2, 1, [Neuron("output-0", "output", 0.0, "TANH")],
                  [Synapse("input-0", "output-0", 1.0), Synapse("input-1", "output-0", 2.0)])
     b = Creature(2, 1, [Neuron("output-0", "output", 0.0, "TANH")], [Synapse("input-1", "output-0", 20.0)])
-    weights = {tuple(s.weight for s in crossover(a, b, tracker, random.Random(seed)).synapses) for seed in range(30)}
+    weights = {tuple(s.weight for s in crossover(a, b, random.Random(seed)).synapses) for seed in range(30)}
     assert weights == {(1.0, 2.0), (1.0, 20.0)}
 
 
 def test_parents_must_share_inputs_and_outputs():
     fitter, _ = parents()
     with pytest.raises(ValueError):
-        crossover(fitter, Creature(3, 1, [Neuron("output-0", "output", 0.0)], []), InnovationTracker(),
-                  random.Random(0))
+        crossover(fitter, Creature(3, 1, [Neuron("output-0", "output", 0.0)], []), random.Random(0))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import time
 
 import numpy as np
 import pytest
@@ -104,6 +105,15 @@ def test_stops_at_iterations_or_max_evaluations():
     assert 50 <= evo.evaluations < 70
     with pytest.raises(RuntimeError):
         evo.tell([], [])
+
+
+def test_results_arriving_after_the_timeout_are_still_taken():
+    evo = Evolution(EvolverConfig(population_size=10, seed=0, target_error=0.0, timeout_seconds=0.05), 2, 1)
+    creatures = evo.ask()
+    time.sleep(0.06)  # the evaluation outlives the budget
+    assert evo.done
+    stats = evo.tell(*xor(creatures))
+    assert stats.done and evo.evaluations == 10
 
 
 def test_tell_needs_one_result_per_asked_creature():

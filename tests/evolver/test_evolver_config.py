@@ -48,7 +48,7 @@ def test_every_problem_is_reported_with_its_option_path():
     with pytest.raises(ConfigError) as e:
         EvolverConfig.from_dict({"populationSize": 1, "mutationRate": 0.001, "costName": "NOPE",
                                  "compatibility": {"CT": -1}, "distanceCache": {"maxSize": 0},
-                                 "survivalThreshold": 0})
+                                 "survivalThreshold": 0, "initialWeights": "zero"})
     paths = {p.path: p.message for p in e.value.problems}
     assert paths == {
         "populationSize": "must be at least 2, got 1",
@@ -58,6 +58,7 @@ def test_every_problem_is_reported_with_its_option_path():
         "compatibility.CT": "must be positive, got -1",
         "distanceCache.maxSize": "must be at least 1, got 0",
         "survivalThreshold": "must be in (0, 1], got 0",
+        "initialWeights": "unknown initial weights 'zero' (expected one of neat-ai, symmetric)",
     }
     assert isinstance(e.value, ValueError)
 
@@ -80,7 +81,8 @@ def test_proto_round_trip_and_unset_fields_take_defaults():
 
     assert EvolverConfig.from_proto(evolver_pb2.RunConfig()) == EvolverConfig()
     c = EvolverConfig(population_size=120, cost_name="RMSE", seed=3, cp=4.0, c3=0.2, medium_threshold=90,
-                      island_peers=("h:1",), migration_interval=3, feedback_loop=True, iterations=40)
+                      island_peers=("h:1",), migration_interval=3, feedback_loop=True, iterations=40,
+                      initial_weights="symmetric")
     assert EvolverConfig.from_proto(c.to_proto()) == c
     msg = evolver_pb2.RunConfig(population_size=1)
     with pytest.raises(ConfigError) as e:

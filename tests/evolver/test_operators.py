@@ -78,6 +78,15 @@ def test_initial_creature_fully_connects_inputs_to_outputs_with_positive_weights
     assert c.forward_only is True and c.semantic_version == "4.0.0"
 
 
+def test_symmetric_initial_weights_shrink_with_the_input_count():
+    rng = random.Random(5)
+    c = op.initial_creature(50, 2, rng, "symmetric")
+    assert_valid(c)
+    bound = (2 / 50) ** 0.5
+    assert all(-bound <= s.weight <= bound for s in c.synapses)
+    assert any(s.weight < 0 for s in c.synapses) and any(s.weight > 0 for s in c.synapses)
+
+
 def test_add_node_is_not_an_edge_split():
     rng = random.Random(2)
     c = op.initial_creature(2, 1, rng)
