@@ -75,3 +75,35 @@ def test_run_ids_are_safe_directory_names(tmp_path):
         with pytest.raises(ValueError):
             store.run_dir(bad)
     assert os.path.basename(store.run_dir("run_1.a-b")) == "run_1.a-b"
+
+
+def test_history_is_appended_and_read_back_to_the_named_length(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save("r", {"generation": 0})
+    for g in range(1, 4):
+        store.append_history("r", {"generation": g})
+    assert store.load_history("r", 3) == [{"generation": g} for g in (1, 2, 3)]
+    assert store.load_history("r", 0) == []
+
+
+@pytest.mark.parametrize("tail", [b'{"generation":4}\n', b'{"generation":4', b'{"gen'])
+def test_history_beyond_the_checkpoint_is_cut_off(tmp_path, tail):
+    # A crash after appending generation 4 (whole or torn) but before run.json named it.
+    store = CheckpointStore(tmp_path)
+    store.save("r", {"history_length": 3})
+    for g in range(1, 4):
+        store.append_history("r", {"generation": g})
+    path = tmp_path / "runs" / "r" / "history.jsonl"
+    with open(path, "ab") as f:
+        f.write(tail)
+    assert store.load_history("r", 3) == [{"generation": g} for g in (1, 2, 3)]
+    store.append_history("r", {"generation": 4})  # the resumed run appends after the cut
+    assert store.load_history("r", 4)[-1] == {"generation": 4}
+
+
+def test_history_shorter_than_the_checkpoint_is_an_error(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.save("r", {})
+    store.append_history("r", {"generation": 1})
+    with pytest.raises(CheckpointError, match="holds 1 complete entries, the checkpoint names 2"):
+        store.load_history("r", 2)

@@ -2,13 +2,18 @@
 
 Layout under the state directory:
 
-    runs/<run id>/run.json      config, dataset id, state, evolution state_dict, history
-    runs/<run id>/dataset.npz   the dataset (X, Y and column names), written once
+    runs/<run id>/run.json        config, dataset id, state, evolution state_dict, history length
+    runs/<run id>/history.jsonl   one generation report per line, appended
+    runs/<run id>/dataset.npz     the dataset (X, Y and column names), written once
 
-Every write goes to a temporary file in the same directory, is flushed and fsynced, then
-`os.replace`d over the previous file and the directory entry is fsynced: a reader sees either
-the old checkpoint or the new one, never a mix. A crash mid-write leaves only a `*.tmp` file,
-which loading ignores and removes.
+Every write of run.json goes to a temporary file in the same directory, is flushed and fsynced,
+then `os.replace`d over the previous file and the directory entry is fsynced: a reader sees
+either the old checkpoint or the new one, never a mix. A crash mid-write leaves only a `*.tmp`
+file, which loading ignores and removes.
+
+The history only grows, so it is appended (and fsynced) before run.json names its new length,
+instead of being rewritten every generation. Lines beyond that length (a crash between the two
+writes, or a torn last line) are cut off when the checkpoint is loaded.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from neatai.datasets import Dataset
 log = logging.getLogger(__name__)
 
 CHECKPOINT = "run.json"
+HISTORY = "history.jsonl"
 DATASET = "dataset.npz"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -105,6 +111,33 @@ class CheckpointStore:
     def save(self, run_id: str, checkpoint: dict[str, Any]) -> None:
         data = json.dumps(checkpoint, separators=(",", ":"), allow_nan=False).encode()
         atomic_write(self.run_dir(run_id) / CHECKPOINT, data)
+
+    def append_history(self, run_id: str, entry: dict[str, Any]) -> None:
+        line = json.dumps(entry, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        with open(self.run_dir(run_id) / HISTORY, "ab") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def load_history(self, run_id: str, length: int) -> list[dict[str, Any]]:
+        """The first `length` entries; anything after them is cut off the file."""
+        path = self.run_dir(run_id) / HISTORY
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        lines = data.split(b"\n")
+        if len(lines) <= length:  # the last complete line ends with "\n": one more (maybe empty) part
+            raise CheckpointError(f"{path}: holds {max(0, len(lines) - 1)} complete entries, the checkpoint names {length}")
+        kept = lines[:length]
+        try:
+            entries = [json.loads(line) for line in kept]
+        except ValueError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+        kept_bytes = sum(len(line) + 1 for line in kept)
+        if kept_bytes != len(data) or not path.exists():
+            atomic_write(path, data[:kept_bytes])
+        return entries
 
     def load(self, run_id: str) -> dict[str, Any]:
         directory = self.run_dir(run_id)

@@ -1,8 +1,9 @@
 """The run manager: evolution runs in background threads, their history, checkpoints and resumption.
 
 A run loops ask → evaluate (through the evaluator pool) → tell, one generation at a time. After
-every generation it appends a `GenerationReport` to its history (what WatchRun streams), saves an
-atomic checkpoint (config, dataset, `Evolution.state_dict()`, history), and sends its best
+every generation it appends a `GenerationReport` to its history (what WatchRun streams, persisted
+line by line), saves an atomic checkpoint (config, dataset, `Evolution.state_dict()`, history
+length), and sends its best
 creatures to island peers when due. A manager started on a state directory that holds unfinished
 runs resumes them from their last checkpoint; since the checkpoint holds the complete evolution
 state (random generator included), the resumed run ends exactly as an uninterrupted one would.
@@ -31,7 +32,7 @@ from .islands import Migrator
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 
 
 class RunState(enum.Enum):
@@ -204,7 +205,7 @@ class RunManager:
         self.datasets.register(dataset)
         config = EvolverConfig.from_dict(cp["config"])
         evolution = Evolution.from_state(cp["evolution"])
-        history = [GenerationReport.from_dict(h) for h in cp["history"]]
+        history = [GenerationReport.from_dict(h) for h in self.checkpoints.load_history(run_id, cp["history_length"])]
         return Run(run_id, config, dataset, evolution, RunState[cp["state"]], cp.get("message", ""), history)
 
     def _launch(self, run: Run) -> None:
@@ -351,7 +352,10 @@ class RunManager:
                         run.state = state
                         t4 = time.perf_counter()
                         with span("checkpoint"):
+                            if self.checkpoints:  # history first: run.json then names a length that exists
+                                self.checkpoints.append_history(run.id, report.to_dict())
                             self._save(run)
+                        # Live reports carry it; the persisted line was written before it was known.
                         report.phase_seconds["checkpoint"] = time.perf_counter() - t4
                         run.cond.notify_all()
                 if run.migrator is not None:
@@ -392,7 +396,7 @@ class RunManager:
             "state": run.state.name,
             "message": run.message,
             "evolution": run.evolution.state_dict(),
-            "history": [h.to_dict() for h in run.history],
+            "history_length": len(run.history),
         })
 
 

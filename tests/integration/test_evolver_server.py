@@ -145,7 +145,7 @@ def test_a_killed_evolver_resumes_its_run_to_the_same_result(evaluator, tmp_path
     threading.Timer(0.2, gate.set).start()
     first.kill()  # mid-run, without a final checkpoint
     on_disk = json.loads((tmp_path / "b" / "runs" / "same" / "run.json").read_text())
-    assert on_disk["state"] == "RUNNING" and on_disk["history"][-1]["generation"] == 8
+    assert on_disk["state"] == "RUNNING" and on_disk["history_length"] == 8
 
     second = start_evolver([evaluator.address], tmp_path / "b", loopback())
     c = Client(second.address)
@@ -409,7 +409,7 @@ def test_sigkilled_evolver_process_resumes_to_the_same_result(evaluator, tmp_pat
         if proc.poll() is None:
             proc.kill()
     on_disk = json.loads((tmp_path / "state" / "runs" / "crash" / "run.json").read_text())
-    killed_at = on_disk["history"][-1]["generation"]
+    killed_at = on_disk["history_length"]
 
     proc = _serve_evolver(port, evaluator.address, tmp_path / "state")
     try:
