@@ -6,9 +6,11 @@ usual XOR fitness loop — `FeedForwardNetwork.create` and 4 `activate` calls pe
 Both sides get the same 150 random genomes (2 inputs, 3 hidden, 1 output, 11 connections,
 random sigmoid/tanh/relu hidden activations), converted to NEAT-AI creatures for neatai.
 
-Three neatai cases: `cold` (fresh compiler: every network and template is built),
-`new weights` (same topologies, other weights: template hits, as after weight mutation),
-`cached` (the same creatures again: network-cache hits, e.g. elites), plus the kernel alone.
+neatai cases: `cold` (fresh compiler: every network and template is built), `new weights`
+(same topologies, other weights: template hits, as after weight mutation), `cached` (the
+same creatures again: network-cache hits, e.g. elites), `no caches` (compile without the
+two LRU caches: for creatures this small the cache bookkeeping costs about as much as
+compiling), and the kernel alone.
 
     .venv/bin/python bench/bench_population.py [--quick]
 """
@@ -25,6 +27,7 @@ import numpy as np
 
 from neatai.creature import Creature
 from neatai.evaluator import NetworkCompiler, evaluate_population
+from neatai.evaluator.kernels import flatten, network_from_keys
 
 POPULATION = 150
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
@@ -184,6 +187,8 @@ def main() -> None:
         "neatai cold (build every network)": lambda: neatai(creatures, NetworkCompiler(population_size=POPULATION)),
         "neatai new weights (template hits)": None,
         "neatai cached (network-cache hits)": lambda: neatai(creatures, warm),
+        "neatai no caches (flatten + kernel)": lambda: evaluate_population(
+            [network_from_keys(*flatten(c)) for c in creatures], XOR_X, XOR_Y, cost="MSE"),
         "neatai kernel only (compiled)": lambda: evaluate_population(nets, XOR_X, XOR_Y, cost="MSE"),
     }
 

@@ -17,6 +17,7 @@ from libc.math cimport (atanf, cosf, expf, expm1f, fabsf, floor, log, log1pf, lo
                         sqrt, sqrtf, tanf, tanhf, isfinite, INFINITY)
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 
 import numpy as np
 
@@ -531,16 +532,28 @@ cdef double run_error(const Net* net, const float* X, const float* Y, const int*
     return total if isfinite(total) else INFINITY
 
 
+# A compiled network lives in two byte strings, which double as the cache keys:
+#   parameters = bias f32[n] | weights f32[m] | index          (the structure key)
+#   index      = header i32[5] (inputs, outputs, n, m, recurrent) | ops i32[n] |
+#                offsets i32[n+1] | sources i32[m] | roles i8[m] (the topology key)
+# plus `ranges` = lo f32[n] | hi f32[n], derived from the ops. Every segment starts 4-byte
+# aligned. A template hit pairs new parameters with the template's index and ranges.
+DEF HEADER = 5
+
+
 cdef class Network:
     """One compiled creature: flat contiguous arrays the kernels read without the GIL.
 
     Build it with `neatai.evaluator.compile_network` (or `NetworkCompiler.compile`); the
-    constructor validates arrays given by hand. `n_neurons` counts the non-input neurons.
+    constructor takes the arrays and validates them. The arrays (`ops`, `bias`, `lo`, `hi`,
+    `offsets`, `sources`, `weights`, `roles`) are read-only views. `n_neurons` counts the
+    non-input neurons.
     """
     cdef Net net
     cdef readonly int n_inputs, n_outputs, n_neurons, n_synapses
     cdef readonly bint recurrent
-    cdef readonly object bias, lo, hi, offsets, sources, weights, roles, ops
+    cdef bytes _params, _index, _ranges
+    cdef Py_ssize_t _index_at   # where the index starts in _index
 
     def __init__(self, int n_inputs, int n_outputs, ops, bias, lo, hi, offsets, sources, weights, roles):
         arrays = [np.ascontiguousarray(a, dtype=t) for a, t in (
@@ -564,26 +577,66 @@ cdef class Network:
         if n_syn and (roles.min() < 0 or roles.max() > ROLE_CONDITION):
             raise ValueError("synapse role out of range")
         targets = np.repeat(np.arange(n_inputs, n_inputs + n_nodes), np.diff(offsets))
-        self._set(n_inputs, n_outputs, ops, bias, lo, hi, offsets, sources, weights, roles,
-                  bool(np.any(sources >= targets)))
+        header = np.array([n_inputs, n_outputs, n_nodes, n_syn, np.any(sources >= targets)], dtype=np.int32)
+        index = b"".join((header.tobytes(), ops.tobytes(), offsets.tobytes(), sources.tobytes(), roles.tobytes()))
+        self._attach(b"".join((bias.tobytes(), weights.tobytes())), index, 0,
+                     b"".join((lo.tobytes(), hi.tobytes())))
 
-    cdef void _set(self, int n_inputs, int n_outputs, ops, bias, lo, hi, offsets, sources, weights, roles,
-                   bint recurrent):
-        self.ops, self.bias, self.lo, self.hi = ops, bias, lo, hi
-        self.offsets, self.sources, self.weights, self.roles = offsets, sources, weights, roles
-        self.n_inputs, self.n_outputs = n_inputs, n_outputs
-        self.n_neurons, self.n_synapses = ops.shape[0], sources.shape[0]
-        self.recurrent = recurrent
-        self.net.n_in, self.net.n_out, self.net.n_nodes = n_inputs, n_outputs, self.n_neurons
-        self.net.recurrent = recurrent
-        self.net.op = <const int*>cnp.PyArray_DATA(ops)
-        self.net.bias = <const float*>cnp.PyArray_DATA(bias)
-        self.net.lo = <const float*>cnp.PyArray_DATA(lo)
-        self.net.hi = <const float*>cnp.PyArray_DATA(hi)
-        self.net.off = <const int*>cnp.PyArray_DATA(offsets)
-        self.net.src = <const int*>cnp.PyArray_DATA(sources)
-        self.net.w = <const float*>cnp.PyArray_DATA(weights)
-        self.net.role = <const signed char*>cnp.PyArray_DATA(roles)
+    cdef void _attach(self, bytes params, bytes index, Py_ssize_t index_at, bytes ranges):
+        cdef const char* ix = PyBytes_AS_STRING(index) + index_at
+        cdef const int* header = <const int*>ix
+        cdef const char* pp = PyBytes_AS_STRING(params)
+        cdef const char* rp = PyBytes_AS_STRING(ranges)
+        cdef int n = header[2], m = header[3]
+        self._params, self._index, self._index_at, self._ranges = params, index, index_at, ranges
+        self.n_inputs, self.n_outputs, self.n_neurons, self.n_synapses = header[0], header[1], n, m
+        self.recurrent = header[4]
+        self.net.n_in, self.net.n_out, self.net.n_nodes, self.net.recurrent = header[0], header[1], n, header[4]
+        self.net.bias = <const float*>pp
+        self.net.w = <const float*>(pp + 4 * n)
+        self.net.op = <const int*>(ix + 4 * HEADER)
+        self.net.off = <const int*>(ix + 4 * (HEADER + n))
+        self.net.src = <const int*>(ix + 4 * (HEADER + 2 * n + 1))
+        self.net.role = <const signed char*>(ix + 4 * (HEADER + 2 * n + 1 + m))
+        self.net.lo = <const float*>rp
+        self.net.hi = <const float*>(rp + 4 * n)
+
+    cdef _view(self, bytes owner, dtype, Py_ssize_t count, Py_ssize_t offset):
+        return np.frombuffer(owner, dtype=dtype, count=count, offset=offset)
+
+    @property
+    def bias(self):
+        return self._view(self._params, np.float32, self.n_neurons, 0)
+
+    @property
+    def weights(self):
+        return self._view(self._params, np.float32, self.n_synapses, 4 * self.n_neurons)
+
+    @property
+    def ops(self):
+        return self._view(self._index, np.int32, self.n_neurons, self._index_at + 4 * HEADER)
+
+    @property
+    def offsets(self):
+        return self._view(self._index, np.int32, self.n_neurons + 1, self._index_at + 4 * (HEADER + self.n_neurons))
+
+    @property
+    def sources(self):
+        return self._view(self._index, np.int32, self.n_synapses,
+                          self._index_at + 4 * (HEADER + 2 * self.n_neurons + 1))
+
+    @property
+    def roles(self):
+        return self._view(self._index, np.int8, self.n_synapses,
+                          self._index_at + 4 * (HEADER + 2 * self.n_neurons + 1 + self.n_synapses))
+
+    @property
+    def lo(self):
+        return self._view(self._ranges, np.float32, self.n_neurons, 0)
+
+    @property
+    def hi(self):
+        return self._view(self._ranges, np.float32, self.n_neurons, 4 * self.n_neurons)
 
     @property
     def squash(self):
@@ -594,17 +647,20 @@ cdef class Network:
     def constant(self):
         return self.ops == OP_CONST
 
+    def shares_topology(self, Network other):
+        """True when both networks read the very same index arrays (one came from the other's template)."""
+        return self._index is other._index and self._index_at == other._index_at
+
     def with_parameters(self, bias, weights):
-        """A network of this topology with other biases and weights (a template hit): the
-        index arrays are shared, only the two parameter arrays are new."""
+        """A network of this topology with other biases and weights (what a template hit
+        builds): the index and range arrays are shared, only the parameters are new."""
         bias = np.ascontiguousarray(bias, dtype=np.float32)
         weights = np.ascontiguousarray(weights, dtype=np.float32)
         if bias.shape != (self.n_neurons,) or weights.shape != (self.n_synapses,):
             raise ValueError(f"expected {self.n_neurons} biases and {self.n_synapses} weights, "
                              f"got {bias.shape} and {weights.shape}")
         cdef Network other = Network.__new__(Network)
-        other._set(self.n_inputs, self.n_outputs, self.ops, bias, self.lo, self.hi, self.offsets,
-                   self.sources, weights, self.roles, self.recurrent)
+        other._attach(bias.tobytes() + weights.tobytes(), self._index, self._index_at, self._ranges)
         return other
 
     def activate(self, X, bint feedback_loop=False, int tile=TILE):
@@ -655,86 +711,92 @@ cdef int edge_order(const void* a, const void* b) noexcept nogil:
     return -1 if x.pos < y.pos else (1 if x.pos > y.pos else 0)
 
 
-_OP_OF = {s.name: s.id for s in _squash.SQUASHES}
-_ROLE_OF = {None: ROLE_STANDARD, "positive": ROLE_POSITIVE, "negative": ROLE_NEGATIVE,
-            "condition": ROLE_CONDITION}
-_LO = np.array([s.lo for s in _squash.SQUASHES], dtype=np.float32)
-_HI = np.array([s.hi for s in _squash.SQUASHES], dtype=np.float32)
-_HEADER = np.empty(2, dtype=np.int32)
+cdef dict _OP_OF = {s.name: s.id for s in _squash.SQUASHES}
+cdef dict _ROLE_OF = {None: ROLE_STANDARD, "positive": ROLE_POSITIVE, "negative": ROLE_NEGATIVE,
+                      "condition": ROLE_CONDITION}
+cdef dict _INPUT_OF = {}   # "input-i" -> i, grown on demand (saves parsing the names of every creature)
+cdef float RANGE_LO[64]
+cdef float RANGE_HI[64]
+for _s in _squash.SQUASHES:
+    RANGE_LO[_s.id] = _s.lo
+    RANGE_HI[_s.id] = _s.hi
 
 
 def flatten(creature):
-    """The creature's compiled arrays in one pass, and two exact cache keys.
+    """The creature compiled into its two byte strings in one pass: (topology_key, structure_key).
 
-    Returns (topology_key, structure_key, arrays) where arrays are the arguments of
-    `Network(...)` after the input/output counts: ops, bias, lo, hi, offsets, sources,
-    weights, roles, plus `recurrent`. Synapses are in canonical CSR order (target, source,
-    role), so creatures of one topology fill the same slots. `topology_key` is the bytes of
-    the counts, ops and index arrays (what a template shares); `structure_key` adds the float32
-    biases and weights, i.e. everything the kernels read — uuids and listing order do not matter.
+    `topology_key` (counts, squash ops, CSR index arrays, roles) identifies the wiring — what
+    a template shares; `structure_key` adds the float32 biases and weights, i.e. everything
+    the kernels read. Both are exact (no digest, no collisions) and independent of uuids and
+    of the order synapses are listed in: synapses sit in canonical CSR order (target, source,
+    role), so creatures of one topology fill the same slots. `Network.from_keys` builds the
+    network from them without copying.
     """
     cdef int n_in = creature.input, n_out = creature.output
     cdef list neurons = creature.neurons
     cdef list synapses = creature.synapses
-    cdef int n_nodes = len(neurons), n_syn = len(synapses), k, i, op
+    cdef Py_ssize_t n = len(neurons), m = len(synapses), k, i, at
+    cdef int op, frm, to
     cdef dict index = {}
-    cdef cnp.ndarray ops = np.empty(n_nodes, dtype=np.int32)
-    cdef cnp.ndarray bias = np.empty(n_nodes, dtype=np.float32)
-    cdef cnp.ndarray lo = np.empty(n_nodes, dtype=np.float32)
-    cdef cnp.ndarray hi = np.empty(n_nodes, dtype=np.float32)
-    cdef cnp.ndarray offsets = np.zeros(n_nodes + 1, dtype=np.int32)
-    cdef cnp.ndarray sources = np.empty(n_syn, dtype=np.int32)
-    cdef cnp.ndarray weights = np.empty(n_syn, dtype=np.float32)
-    cdef cnp.ndarray roles = np.empty(n_syn, dtype=np.int8)
-    cdef int* op_p = <int*>cnp.PyArray_DATA(ops)
-    cdef float* bias_p = <float*>cnp.PyArray_DATA(bias)
-    cdef float* lo_p = <float*>cnp.PyArray_DATA(lo)
-    cdef float* hi_p = <float*>cnp.PyArray_DATA(hi)
-    cdef const float* range_lo = <const float*>cnp.PyArray_DATA(_LO)
-    cdef const float* range_hi = <const float*>cnp.PyArray_DATA(_HI)
-    cdef int* off_p = <int*>cnp.PyArray_DATA(offsets)
-    cdef int* src_p = <int*>cnp.PyArray_DATA(sources)
-    cdef float* w_p = <float*>cnp.PyArray_DATA(weights)
-    cdef signed char* role_p = <signed char*>cnp.PyArray_DATA(roles)
-    cdef double* raw_w = NULL
-    cdef Edge* edges = NULL
+    cdef dict fields
+    if n_in < 1 or n_out < 1 or n_out > n:
+        raise ValueError(f"bad creature shape: {n_in} inputs, {n_out} outputs, {n} neurons")
+    if n + n_in > 2147483647 or m > 2147483647:
+        raise ValueError("creature too large")
+    cdef Py_ssize_t index_at = 4 * (n + m)
+    cdef Py_ssize_t size = index_at + 4 * (HEADER + 2 * n + 1 + m) + m
+    cdef bytes structure = PyBytes_FromStringAndSize(NULL, size)
+    cdef char* buf = PyBytes_AS_STRING(structure)
+    cdef float* bias_p = <float*>buf
+    cdef float* w_p = <float*>(buf + 4 * n)
+    cdef int* header = <int*>(buf + index_at)
+    cdef int* op_p = header + HEADER
+    cdef int* off_p = op_p + n
+    cdef int* src_p = off_p + n + 1
+    cdef signed char* role_p = <signed char*>(src_p + m)
+    cdef Edge* edges = <Edge*>malloc((m if m else 1) * sizeof(Edge))
+    cdef double* raw_w = <double*>malloc((m if m else 1) * sizeof(double))
     cdef bint recurrent = False
-    if n_in < 1 or n_out < 1 or n_out > n_nodes:
-        raise ValueError(f"bad creature shape: {n_in} inputs, {n_out} outputs, {n_nodes} neurons")
-    for k in range(n_nodes):
-        n = neurons[k]
-        index[n.uuid] = n_in + k
-        if n.type == "constant":
-            op_p[k] = OP_CONST
-            lo_p[k] = range_lo[OP_IDENTITY]   # a constant is limited as IDENTITY
-            hi_p[k] = range_hi[OP_IDENTITY]
-        else:
-            name = n.squash
-            op = _OP_OF.get("IDENTITY" if name is None else name, -1)
-            if op < 0:
-                raise ValueError(f"neurons[{k}]: unknown squash {name!r}")
-            op_p[k] = op
-            lo_p[k] = range_lo[op]
-            hi_p[k] = range_hi[op]
-        bias_p[k] = n.bias
-    edges = <Edge*>malloc((n_syn if n_syn else 1) * sizeof(Edge))
-    raw_w = <double*>malloc((n_syn if n_syn else 1) * sizeof(double))
     if edges == NULL or raw_w == NULL:
         free(edges)
         free(raw_w)
         raise MemoryError()
     try:
-        for i in range(n_syn):
-            s = synapses[i]
-            edges[i].to = _neuron_index(index, s.to_uuid, n_in, i, "toUUID")
-            edges[i].frm = _neuron_index(index, s.from_uuid, n_in, i, "fromUUID")
-            if edges[i].to < n_in:
-                raise ValueError(f"synapses[{i}]: targets input {s.to_uuid!r}")
-            edges[i].role = _ROLE_OF[s.type]
+        if len(_INPUT_OF) < n_in:
+            for k in range(len(_INPUT_OF), n_in):
+                _INPUT_OF[f"input-{k}"] = k
+        for k in range(n):
+            fields = (<object>neurons[k]).__dict__   # dataclass fields: plain dict lookups
+            index[fields["uuid"]] = n_in + k
+            if fields["type"] == "constant":
+                op_p[k] = OP_CONST
+            else:
+                name = fields["squash"]
+                op = _OP_OF.get("IDENTITY" if name is None else name, -1)
+                if op < 0:
+                    raise ValueError(f"neurons[{k}]: unknown squash {name!r}")
+                op_p[k] = op
+            bias_p[k] = fields["bias"]
+        for i in range(m):
+            fields = (<object>synapses[i]).__dict__
+            found = index.get(fields["to_uuid"])
+            if found is None:
+                raise ValueError(f"synapses[{i}].toUUID: unknown or input neuron {fields['to_uuid']!r}")
+            to = found
+            found = index.get(fields["from_uuid"])
+            if found is None:
+                found = _INPUT_OF.get(fields["from_uuid"])
+                if found is None or found >= n_in:
+                    raise ValueError(f"synapses[{i}].fromUUID: unknown neuron {fields['from_uuid']!r}")
+            frm = found
+            edges[i].to = to
+            edges[i].frm = frm
+            edges[i].role = _ROLE_OF[fields["type"]]
             edges[i].pos = i
-            raw_w[i] = s.weight
-        qsort(edges, n_syn, sizeof(Edge), edge_order)
-        for i in range(n_syn):
+            raw_w[i] = fields["weight"]
+        qsort(edges, m, sizeof(Edge), edge_order)
+        memset(off_p, 0, (n + 1) * sizeof(int))
+        for i in range(m):
             src_p[i] = edges[i].frm
             w_p[i] = <float>raw_w[edges[i].pos]
             role_p[i] = <signed char>edges[i].role
@@ -744,37 +806,35 @@ def flatten(creature):
     finally:
         free(edges)
         free(raw_w)
-    for k in range(n_nodes):
+    for k in range(n):
         off_p[k + 1] += off_p[k]
-    _HEADER[0] = n_in
-    _HEADER[1] = n_out
-    topology_key = b"".join((_HEADER.tobytes(), ops.tobytes(), offsets.tobytes(), sources.tobytes(),
-                             roles.tobytes()))
-    structure_key = b"".join((topology_key, bias.tobytes(), weights.tobytes()))
-    return topology_key, structure_key, (ops, bias, lo, hi, offsets, sources, weights, roles, recurrent)
+    header[0], header[1], header[2], header[3], header[4] = n_in, n_out, n, m, recurrent
+    return structure[index_at:], structure
 
 
-cdef inline int _neuron_index(dict index, uuid, int n_in, int i, str field) except -1:
-    found = index.get(uuid)
-    if found is not None:
-        return found
-    if isinstance(uuid, str) and uuid.startswith("input-") and uuid[6:].isdigit():
-        k = int(uuid[6:])
-        if k < n_in:
-            return k
-    raise ValueError(f"synapses[{i}].{field}: unknown neuron {uuid!r}")
-
-
-def network_from_flat(int n_inputs, int n_outputs, tuple arrays, Network template=None):
-    """A Network from `flatten`'s arrays, trusted (they come from flatten), sharing the
-    template's index arrays when one is given."""
-    ops, bias, lo, hi, offsets, sources, weights, roles, recurrent = arrays
+def network_from_keys(bytes topology_key, bytes structure_key, Network template=None):
+    """The Network `flatten`'s keys describe; with a template (same topology key), its index
+    and range arrays are shared and only the parameters come from `structure_key`."""
     cdef Network net = Network.__new__(Network)
-    if template is None:
-        net._set(n_inputs, n_outputs, ops, bias, lo, hi, offsets, sources, weights, roles, recurrent)
-    else:
-        net._set(n_inputs, n_outputs, template.ops, bias, template.lo, template.hi, template.offsets,
-                 template.sources, weights, template.roles, template.recurrent)
+    cdef Py_ssize_t index_at = len(structure_key) - len(topology_key)
+    cdef const int* header
+    cdef bytes ranges
+    cdef float* r
+    cdef Py_ssize_t n, k
+    cdef int op
+    if template is not None:
+        net._attach(structure_key, template._index, template._index_at, template._ranges)
+        return net
+    header = <const int*>(PyBytes_AS_STRING(structure_key) + index_at)
+    n = header[2]
+    ranges = PyBytes_FromStringAndSize(NULL, 8 * n)
+    r = <float*>PyBytes_AS_STRING(ranges)
+    for k in range(n):
+        op = header[HEADER + k]
+        op = OP_IDENTITY if op == OP_CONST else op   # a constant is limited as IDENTITY
+        r[k] = RANGE_LO[op]
+        r[n + k] = RANGE_HI[op]
+    net._attach(structure_key, structure_key, index_at, ranges)
     return net
 
 

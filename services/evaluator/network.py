@@ -17,7 +17,7 @@ from __future__ import annotations
 from neatai.creature import Creature
 from neatai.lru import LRUCache
 
-from .kernels import Network, flatten, network_from_flat
+from .kernels import Network, flatten, network_from_keys
 
 DEFAULT_NETWORK_CACHE = 512
 DEFAULT_TEMPLATE_CACHE = 100
@@ -39,12 +39,12 @@ class NetworkCompiler:
 
     def compile(self, creature: Creature) -> tuple[Network, bool]:
         """The creature's network and whether it came from the network cache."""
-        topology_key, structure_key, arrays = flatten(creature)
+        topology_key, structure_key = flatten(creature)
         network = self.networks.get(structure_key)
         if network is not None:
             return network, True
         template = self.templates.get(topology_key)
-        network = network_from_flat(creature.input, creature.output, arrays, template)
+        network = network_from_keys(topology_key, structure_key, template)
         if template is None:
             self.templates.put(topology_key, network)
         self.networks.put(structure_key, network)
