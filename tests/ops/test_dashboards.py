@@ -56,3 +56,45 @@ def test_every_query_parses(tmp_path):
     path.write_text(yaml.safe_dump(rules))
     out = subprocess.run(["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def panel_expr(title: str, ref: str = "A") -> str:
+    return dict(dq.queries(rate_interval="1m"))[f"{title} [{ref}]"]
+
+
+def test_query_math_on_synthetic_series(tmp_path):
+    """`promtool test rules` feeds known series and checks what the panels compute: the error
+    ratio is 0 (not missing) for a method without errors, hit rate and fill are fractions."""
+    svc = 'grpc_service="neatai.v1.EvaluatorService",grpc_type="unary"'
+    series = [
+        (f'grpc_server_handled_total{{{svc},grpc_method="Evaluate",grpc_code="OK"}}', "0+99x10"),
+        (f'grpc_server_handled_total{{{svc},grpc_method="Evaluate",grpc_code="InvalidArgument"}}', "0+1x10"),
+        (f'grpc_server_handled_total{{{svc},grpc_method="GetStats",grpc_code="OK"}}', "0+10x10"),
+        ('neatai_cache_hits_total{cache="network"}', "0+3x10"),
+        ('neatai_cache_misses_total{cache="network"}', "0+1x10"),
+        ('neatai_cache_entries{cache="network"}', "50x10"),
+        ('neatai_cache_capacity{cache="network"}', "200x10"),
+    ]
+    method = 'grpc_service="neatai.v1.EvaluatorService",grpc_method="{}"'
+    tests = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": [{"series": s, "values": v} for s, v in series],
+            "promql_expr_test": [
+                {"expr": panel_expr("Error ratio by method"), "eval_time": "10m", "exp_samples": [
+                    {"labels": "{" + method.format("Evaluate") + "}", "value": 0.01},
+                    {"labels": "{" + method.format("GetStats") + "}", "value": 0},
+                ]},
+                {"expr": panel_expr("Hit rate per cache"), "eval_time": "10m",
+                 "exp_samples": [{"labels": '{cache="network"}', "value": 0.75}]},
+                {"expr": panel_expr("Fill per cache"), "eval_time": "10m",
+                 "exp_samples": [{"labels": '{cache="network"}', "value": 0.25}]},
+            ],
+        }],
+    }
+    path = tmp_path / "dashboard_test.yml"
+    path.write_text(yaml.safe_dump(tests, sort_keys=False))
+    out = subprocess.run(["promtool", "test", "rules", str(path)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
