@@ -7,7 +7,7 @@ import pytest
 import reference_activation as ref
 
 from neatai.creature import Creature
-from neatai.evaluator import NetworkCompiler, compile_network, score
+from neatai.evaluator import Network, NetworkCompiler, compile_network, evaluate_population, score
 from neatai.evaluator.score import value_penalty
 from neatai.squash import squash_id
 
@@ -197,3 +197,29 @@ def test_score_penalises_an_old_major_version():
     current = dict(G3, semanticVersion="4.0.0")
     assert score(Creature.from_json(current), 0.02, 1e-4) - score(Creature.from_json(spec), 0.02, 1e-4) \
         == pytest.approx(1e-6, rel=1e-6)
+
+
+def test_network_from_arrays_validates_and_matches_the_compiler():
+    compiled = compile_network(Creature.from_json(G3))
+    arrays = dict(ops=compiled.ops, bias=compiled.bias, lo=compiled.lo, hi=compiled.hi, offsets=compiled.offsets,
+                  sources=compiled.sources, weights=compiled.weights, roles=compiled.roles)
+    by_hand = Network(2, 1, **arrays)
+    X = np.random.default_rng(3).uniform(-1, 1, (16, 2)).astype(np.float32)
+    np.testing.assert_array_equal(by_hand.activate(X), compiled.activate(X))
+    assert not by_hand.recurrent
+    for change, message in ((dict(sources=[0, 1, 0, 1, 2, 9]), "source out of range"),
+                            (dict(offsets=[0, 2, 7, 6]), "offsets"),
+                            (dict(ops=[6, 7, 99]), "unknown op"),
+                            (dict(roles=[0, 0, 0, 0, 0, 4]), "role"),
+                            (dict(weights=[1.0]), "disagree")):
+        with pytest.raises(ValueError, match=message):
+            Network(2, 1, **{**arrays, **change})
+    assert Network(2, 1, **{**arrays, "sources": [0, 1, 0, 1, 2, 4]}).recurrent  # output reads itself
+
+
+def test_an_unbuilt_network_is_refused_not_run():
+    empty = Network.__new__(Network)
+    with pytest.raises(ValueError, match="never built"):
+        empty.activate(np.zeros((1, 2), np.float32))
+    with pytest.raises(ValueError, match="never built"):
+        evaluate_population([empty], np.zeros((1, 2), np.float32), np.zeros((1, 1), np.float32))

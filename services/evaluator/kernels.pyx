@@ -48,7 +48,6 @@ OP_CONSTANT = OP_CONST
 COSTS = ("MSE", "RMSE", "MAE", "MAPE", "MSLE", "CROSS_ENTROPY", "HINGE")
 TILE = 128  # records per tile (bench_kernels.py measures the choice)
 
-cdef float F32_MAX = 3.4028234663852886e38
 cdef float MAX_SAFE = 9007199254740991.0  # JS Number.MAX_SAFE_INTEGER (rounds to 2^53 in f32)
 cdef float TWO53 = 9007199254740992.0
 cdef float SOFTSIGN_LIMIT = 0.98999995  # 0.99f minus one ulp: NEAT-AI's f32 SOFTSIGN path
@@ -538,7 +537,8 @@ cdef double run_error(const Net* net, const float* X, const float* Y, const int*
 #                offsets i32[n+1] | sources i32[m] | roles i8[m] (the topology key)
 # plus `ranges` = lo f32[n] | hi f32[n], derived from the ops. Every segment starts 4-byte
 # aligned. A template hit pairs new parameters with the template's index and ranges.
-DEF HEADER = 5
+cdef enum:
+    HEADER = 5
 
 
 cdef class Network:
@@ -601,7 +601,12 @@ cdef class Network:
         self.net.lo = <const float*>rp
         self.net.hi = <const float*>(rp + 4 * n)
 
+    cdef _check_built(self):
+        if self._params is None:
+            raise ValueError("network was never built (use compile_network or Network(...))")
+
     cdef _view(self, bytes owner, dtype, Py_ssize_t count, Py_ssize_t offset):
+        self._check_built()
         return np.frombuffer(owner, dtype=dtype, count=count, offset=offset)
 
     @property
@@ -665,6 +670,7 @@ cdef class Network:
 
     def activate(self, X, bint feedback_loop=False, int tile=TILE):
         """Outputs float32[n, outputs] for inputs float32[n, inputs] (records in order)."""
+        self._check_built()
         cdef cnp.ndarray x = _check_inputs(X, self.n_inputs, "X")
         cdef int n = x.shape[0]
         cdef cnp.ndarray Y = np.empty((n, self.n_outputs), dtype=np.float32)
@@ -867,7 +873,9 @@ def evaluate_population(networks, X, Y, cost="MSE", double sample_rate=1.0, bint
     """Dataset error (mean over the sampled records) of every network: float64[len(networks)].
 
     The whole population runs in one call without the GIL, so several threads can score
-    disjoint slices at once (each call owns its scratch memory).
+    disjoint slices at once (each call owns its scratch memory). Outputs are always finite
+    (the range clamp maps NaN to 0 and ±inf to the bounds) and costs are summed in float64, so
+    errors are finite in practice; one that is not is returned as +inf, so it sorts last.
     """
     if cost not in COSTS:
         raise ValueError(f"unknown cost {cost!r}; expected one of {', '.join(COSTS)}")
@@ -885,6 +893,7 @@ def evaluate_population(networks, X, Y, cost="MSE", double sample_rate=1.0, bint
         if not isinstance(nets[i], Network):
             raise ValueError(f"networks[{i}] is not a compiled Network")
         net = nets[i]
+        net._check_built()
         if net.n_inputs != n_in or net.n_outputs != n_out:
             raise ValueError(f"networks[{i}] has {net.n_inputs} inputs/{net.n_outputs} outputs, "
                              f"networks[0] has {n_in}/{n_out}")
