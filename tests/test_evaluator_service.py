@@ -49,6 +49,24 @@ def test_cost_sample_rate_and_feedback_loop_reach_the_kernel(evaluator):
     assert [r.error for r in got] == list(want)
 
 
+def test_large_work_is_split_over_the_pool_and_small_work_runs_inline(evaluator, monkeypatch):
+    chunks = []
+    submit = evaluator.pool.submit
+    monkeypatch.setattr(evaluator.pool, "submit", lambda *a, **k: chunks.append(len(a[2])) or submit(*a, **k))
+    rng = np.random.default_rng(11)
+    X = rng.uniform(-1, 1, (4000, 2)).astype(np.float32)
+    data = Dataset(X, np.tanh(X[:, :1] - X[:, 1:]))
+    evaluator.register_dataset(data)
+    creatures = population(40, seed=8)
+    got = evaluator.evaluate(data.id, creatures)
+    want = evaluate_population([compile_network(c) for c in creatures], data.X, data.Y)
+    assert [r.error for r in got] == list(want)
+    assert len(chunks) > 1 and sum(chunks) == 40
+    evaluator.register_dataset(xor())
+    evaluator.evaluate(xor().id, creatures)
+    assert sum(chunks) == 40  # 4 records: not worth a pool hand-off
+
+
 def test_repeated_creatures_hit_the_compiled_network_cache(evaluator):
     evaluator.register_dataset(xor())
     creatures = population(20, seed=1)

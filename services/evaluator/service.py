@@ -3,8 +3,9 @@ running the nogil kernels, and a memory monitor — everything the gRPC servicer
 no gRPC in it.
 
 `evaluate` splits a population into chunks (a few per worker, so idle workers can steal the
-tail of a slow chunk list). Each chunk compiles its creatures (cached by structural hash) and
-scores them in one `evaluate_population` call, which releases the GIL.
+tail of a slow chunk list; a population too small to be worth it runs in the calling thread).
+Each chunk compiles its creatures (cached by structural hash) and scores them in one
+`evaluate_population` call, which releases the GIL.
 """
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ from .score import score
 # Chunks per worker: enough for stealing to even out uneven chunks, few enough that the
 # per-call overhead (input checks, packing) stays small.
 CHUNKS_PER_WORKER = 4
+# Kernel work (synapse+neuron updates × records) worth a chunk of its own, ~0.5 ms. Below it,
+# handing work to the pool costs more than it saves (thread wake-ups, GIL hand-offs while
+# compiling), so a small population runs in the calling thread.
+MIN_CHUNK_WORK = 500_000
 
 
 class EvaluationError(ValueError):
@@ -134,7 +139,11 @@ class Evaluator:
         self.check_shapes(dataset, creatures)
         if not creatures:
             return []
-        bounds = _chunks(len(creatures), self.threads * CHUNKS_PER_WORKER)
+        records = len(sample_rows(dataset.records, sample_rate))
+        work = records * sum(len(c.neurons) + len(c.synapses) for c in creatures)
+        bounds = _chunks(len(creatures), min(self.threads * CHUNKS_PER_WORKER, work // MIN_CHUNK_WORK))
+        if len(bounds) == 1:
+            return self._evaluate_chunk(dataset, creatures, cost, cost_of_growth, sample_rate, feedback_loop)
         futures = [self.pool.submit(self._evaluate_chunk, dataset, creatures[a:b], cost, cost_of_growth,
                                     sample_rate, feedback_loop) for a, b in bounds]
         return [r for f in futures for r in f.result()]
