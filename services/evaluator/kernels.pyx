@@ -123,6 +123,16 @@ cdef extern from *:
     NEATAI_SIMD static void neatai_accumulate(float *restrict acc, const float *restrict acts,
                                               const int *src, const float *w, int s0, int s1, int T) {
         int s = s0;
+        if (T == 1) {  /* record-at-a-time (feedback loops): same arithmetic, no inner loops */
+            float v = acc[0];
+            for (; s + 4 <= s1; s += 4)
+                v = v + ((w[s] * acts[src[s]] + w[s + 1] * acts[src[s + 1]])
+                         + (w[s + 2] * acts[src[s + 2]] + w[s + 3] * acts[src[s + 3]]));
+            for (; s < s1; s++)
+                v = v + w[s] * acts[src[s]];
+            acc[0] = v;
+            return;
+        }
         for (; s + 4 <= s1; s += 4) {
             const float *a0 = acts + (long)src[s] * T, *a1 = acts + (long)src[s + 1] * T;
             const float *a2 = acts + (long)src[s + 2] * T, *a3 = acts + (long)src[s + 3] * T;
@@ -728,6 +738,19 @@ for _s in _squash.SQUASHES:
     RANGE_HI[_s.id] = _s.hi
 
 
+cdef tuple _NEURON_FIELDS = ("uuid", "type", "squash", "bias")
+cdef tuple _SYNAPSE_FIELDS = ("from_uuid", "to_uuid", "type", "weight")
+
+
+cdef inline dict _fields(obj, tuple names):
+    """The attributes flatten reads, as a dict: the instance dict of the creature model's
+    dataclasses (plain lookups, the fast path), else gathered by name."""
+    d = getattr(obj, "__dict__", None)
+    if type(d) is dict:
+        return <dict>d
+    return {name: getattr(obj, name) for name in names}
+
+
 def flatten(creature):
     """The creature compiled into its two byte strings in one pass: (topology_key, structure_key).
 
@@ -772,7 +795,7 @@ def flatten(creature):
             for k in range(len(_INPUT_OF), n_in):
                 _INPUT_OF[f"input-{k}"] = k
         for k in range(n):
-            fields = (<object>neurons[k]).__dict__   # dataclass fields: plain dict lookups
+            fields = _fields(neurons[k], _NEURON_FIELDS)
             index[fields["uuid"]] = n_in + k
             if fields["type"] == "constant":
                 op_p[k] = OP_CONST
@@ -784,7 +807,7 @@ def flatten(creature):
                 op_p[k] = op
             bias_p[k] = fields["bias"]
         for i in range(m):
-            fields = (<object>synapses[i]).__dict__
+            fields = _fields(synapses[i], _SYNAPSE_FIELDS)
             found = index.get(fields["to_uuid"])
             if found is None:
                 raise ValueError(f"synapses[{i}].toUUID: unknown or input neuron {fields['to_uuid']!r}")
