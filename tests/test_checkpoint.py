@@ -52,7 +52,7 @@ def test_crash_before_replace_leaves_the_old_file_in_place(tmp_path, monkeypatch
 def test_torn_temp_file_left_by_a_killed_process_is_ignored_and_removed(tmp_path):
     store = CheckpointStore(tmp_path)
     store.save("r", {"generation": 5})
-    torn = tmp_path / "runs" / "r" / ".run.json.abc123.tmp"
+    torn = tmp_path / "runs" / "r" / ".run.json.gz.abc123.tmp"
     torn.write_bytes(b'{"generation": 6, "hist')  # the process died mid-write
     assert store.load("r") == {"generation": 5}
     assert not torn.exists()
@@ -63,7 +63,7 @@ def test_unreadable_checkpoint_is_reported_and_skipped(tmp_path):
     store.save("good", {"generation": 1})
     bad = tmp_path / "runs" / "bad"
     bad.mkdir()
-    (bad / "run.json").write_bytes(b"not json")
+    (bad / "run.json.gz").write_bytes(b"not gzip")
     with pytest.raises(CheckpointError):
         store.load("bad")
     assert dict(store.load_all()) == {"good": {"generation": 1}}
@@ -88,7 +88,7 @@ def test_history_is_appended_and_read_back_to_the_named_length(tmp_path):
 
 @pytest.mark.parametrize("tail", [b'{"generation":4}\n', b'{"generation":4', b'{"gen'])
 def test_history_beyond_the_checkpoint_is_cut_off(tmp_path, tail):
-    # A crash after appending generation 4 (whole or torn) but before run.json named it.
+    # A crash after appending generation 4 (whole or torn) but before the checkpoint named it.
     store = CheckpointStore(tmp_path)
     store.save("r", {"history_length": 3})
     for g in range(1, 4):

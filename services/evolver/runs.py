@@ -166,7 +166,7 @@ class RunManager:
         evolution = Evolution(config, dataset.inputs, dataset.outputs, seed_creatures=list(seed_creatures) or None)
         run = Run(run_id, config, dataset, evolution)
         with self._lock:
-            if run_id in self._runs or (self.checkpoints and (self.checkpoints.run_dir(run_id) / "run.json").exists()):
+            if run_id in self._runs or (self.checkpoints and self.checkpoints.exists(run_id)):
                 raise RunExists(f"run {run_id!r} already exists")
             self._runs[run_id] = run
         if self.checkpoints:
@@ -352,7 +352,7 @@ class RunManager:
                         run.state = state
                         t4 = time.perf_counter()
                         with span("checkpoint"):
-                            if self.checkpoints:  # history first: run.json then names a length that exists
+                            if self.checkpoints:  # history first: the checkpoint then names a length that exists
                                 self.checkpoints.append_history(run.id, report.to_dict())
                             self._save(run)
                         # Live reports carry it; the persisted line was written before it was known.

@@ -23,6 +23,7 @@ from neatai.datasets_servicer import upload_dataset
 from neatai.errors import field_violations
 from neatai.evaluator.server import start as start_evaluator
 from neatai.evaluator.service import EvaluatorConfig
+from neatai.evolver.checkpoint import CheckpointStore
 from neatai.evolver.server import start as start_evolver
 from neatai.server import ServerConfig
 from neatai.v1 import dataset_pb2_grpc, evolver_pb2, evolver_pb2_grpc
@@ -144,7 +145,7 @@ def test_a_killed_evolver_resumes_its_run_to_the_same_result(evaluator, tmp_path
     c.close()
     threading.Timer(0.2, gate.set).start()
     first.kill()  # mid-run, without a final checkpoint
-    on_disk = json.loads((tmp_path / "b" / "runs" / "same" / "run.json").read_text())
+    on_disk = CheckpointStore(tmp_path / "b").load("same")
     assert on_disk["state"] == "RUNNING" and on_disk["history_length"] == 8
 
     second = start_evolver([evaluator.address], tmp_path / "b", loopback())
@@ -170,10 +171,8 @@ def test_a_run_checkpointed_as_running_but_already_done_ends_cleanly_on_resume(e
     expected = c.wait_finished(c.start(run_id="done", **{**LONG, "iterations": 3}))
     c.close()
     first.stop(0)
-    path = tmp_path / "s" / "runs" / "done" / "run.json"
-    checkpoint = json.loads(path.read_text())
-    checkpoint["state"] = "RUNNING"
-    path.write_text(json.dumps(checkpoint))
+    store = CheckpointStore(tmp_path / "s")
+    store.save("done", {**store.load("done"), "state": "RUNNING"})
     second = start_evolver([evaluator.address], tmp_path / "s", loopback())
     c = Client(second.address)
     try:
@@ -408,7 +407,7 @@ def test_sigkilled_evolver_process_resumes_to_the_same_result(evaluator, tmp_pat
     finally:
         if proc.poll() is None:
             proc.kill()
-    on_disk = json.loads((tmp_path / "state" / "runs" / "crash" / "run.json").read_text())
+    on_disk = CheckpointStore(tmp_path / "state").load("crash")
     killed_at = on_disk["history_length"]
 
     proc = _serve_evolver(port, evaluator.address, tmp_path / "state")
