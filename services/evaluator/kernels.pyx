@@ -541,12 +541,13 @@ cdef double run_error(const Net* net, const float* X, const float* Y, const int*
     return total if isfinite(total) else INFINITY
 
 
-# A compiled network lives in two byte strings, which double as the cache keys:
-#   parameters = bias f32[n] | weights f32[m] | index          (the structure key)
+# A compiled network lives in byte strings that double as the cache keys:
 #   index      = header i32[5] (inputs, outputs, n, m, recurrent) | ops i32[n] |
-#                offsets i32[n+1] | sources i32[m] | roles i8[m] (the topology key)
+#                offsets i32[n+1] | sources i32[m] | roles i8[m]   (the topology key)
+#   parameters = bias f32[n] | weights f32[m]     ((index, parameters) is the structure key)
 # plus `ranges` = lo f32[n] | hi f32[n], derived from the ops. Every segment starts 4-byte
-# aligned. A template hit pairs new parameters with the template's index and ranges.
+# aligned. Networks of one topology share the template's index and ranges (memory: a cached
+# network then costs its parameters), so only the parameters are per network.
 cdef enum:
     HEADER = 5
 
@@ -563,7 +564,6 @@ cdef class Network:
     cdef readonly int n_inputs, n_outputs, n_neurons, n_synapses
     cdef readonly bint recurrent
     cdef bytes _params, _index, _ranges
-    cdef Py_ssize_t _index_at   # where the index starts in _index
 
     def __init__(self, int n_inputs, int n_outputs, ops, bias, lo, hi, offsets, sources, weights, roles):
         arrays = [np.ascontiguousarray(a, dtype=t) for a, t in (
@@ -589,16 +589,16 @@ cdef class Network:
         targets = np.repeat(np.arange(n_inputs, n_inputs + n_nodes), np.diff(offsets))
         header = np.array([n_inputs, n_outputs, n_nodes, n_syn, np.any(sources >= targets)], dtype=np.int32)
         index = b"".join((header.tobytes(), ops.tobytes(), offsets.tobytes(), sources.tobytes(), roles.tobytes()))
-        self._attach(b"".join((bias.tobytes(), weights.tobytes())), index, 0,
+        self._attach(b"".join((bias.tobytes(), weights.tobytes())), index,
                      b"".join((lo.tobytes(), hi.tobytes())))
 
-    cdef void _attach(self, bytes params, bytes index, Py_ssize_t index_at, bytes ranges):
-        cdef const char* ix = PyBytes_AS_STRING(index) + index_at
+    cdef void _attach(self, bytes params, bytes index, bytes ranges):
+        cdef const char* ix = PyBytes_AS_STRING(index)
         cdef const int* header = <const int*>ix
         cdef const char* pp = PyBytes_AS_STRING(params)
         cdef const char* rp = PyBytes_AS_STRING(ranges)
         cdef int n = header[2], m = header[3]
-        self._params, self._index, self._index_at, self._ranges = params, index, index_at, ranges
+        self._params, self._index, self._ranges = params, index, ranges
         self.n_inputs, self.n_outputs, self.n_neurons, self.n_synapses = header[0], header[1], n, m
         self.recurrent = header[4]
         self.net.n_in, self.net.n_out, self.net.n_nodes, self.net.recurrent = header[0], header[1], n, header[4]
@@ -629,21 +629,21 @@ cdef class Network:
 
     @property
     def ops(self):
-        return self._view(self._index, np.int32, self.n_neurons, self._index_at + 4 * HEADER)
+        return self._view(self._index, np.int32, self.n_neurons, 4 * HEADER)
 
     @property
     def offsets(self):
-        return self._view(self._index, np.int32, self.n_neurons + 1, self._index_at + 4 * (HEADER + self.n_neurons))
+        return self._view(self._index, np.int32, self.n_neurons + 1, 4 * (HEADER + self.n_neurons))
 
     @property
     def sources(self):
         return self._view(self._index, np.int32, self.n_synapses,
-                          self._index_at + 4 * (HEADER + 2 * self.n_neurons + 1))
+                          4 * (HEADER + 2 * self.n_neurons + 1))
 
     @property
     def roles(self):
         return self._view(self._index, np.int8, self.n_synapses,
-                          self._index_at + 4 * (HEADER + 2 * self.n_neurons + 1 + self.n_synapses))
+                          4 * (HEADER + 2 * self.n_neurons + 1 + self.n_synapses))
 
     @property
     def lo(self):
@@ -662,9 +662,19 @@ cdef class Network:
     def constant(self):
         return self.ops == OP_CONST
 
+    @property
+    def topology_key(self):
+        """The index bytes (see `flatten`); one object for all networks of a template."""
+        return self._index
+
+    @property
+    def parameters(self):
+        """The bias and weight bytes (see `flatten`)."""
+        return self._params
+
     def shares_topology(self, Network other):
         """True when both networks read the very same index arrays (one came from the other's template)."""
-        return self._index is other._index and self._index_at == other._index_at
+        return self._index is other._index
 
     def with_parameters(self, bias, weights):
         """A network of this topology with other biases and weights (what a template hit
@@ -675,7 +685,7 @@ cdef class Network:
             raise ValueError(f"expected {self.n_neurons} biases and {self.n_synapses} weights, "
                              f"got {bias.shape} and {weights.shape}")
         cdef Network other = Network.__new__(Network)
-        other._attach(bias.tobytes() + weights.tobytes(), self._index, self._index_at, self._ranges)
+        other._attach(bias.tobytes() + weights.tobytes(), self._index, self._ranges)
         return other
 
     def activate(self, X, bint feedback_loop=False, int tile=TILE):
@@ -752,14 +762,14 @@ cdef inline dict _fields(obj, tuple names):
 
 
 def flatten(creature):
-    """The creature compiled into its two byte strings in one pass: (topology_key, structure_key).
+    """The creature compiled in one pass into two byte strings: (index, parameters).
 
-    `topology_key` (counts, squash ops, CSR index arrays, roles) identifies the wiring — what
-    a template shares; `structure_key` adds the float32 biases and weights, i.e. everything
-    the kernels read. Both are exact (no digest, no collisions) and independent of uuids and
-    of the order synapses are listed in: synapses sit in canonical CSR order (target, source,
-    role), so creatures of one topology fill the same slots. `Network.from_keys` builds the
-    network from them without copying.
+    `index` (counts, squash ops, CSR index arrays, roles) is the topology key — what a
+    template shares; `parameters` holds the float32 biases and weights, so (index, parameters)
+    is everything the kernels read: the structure key. Both are exact (no digest, no
+    collisions) and independent of uuids and of the order synapses are listed in: synapses sit
+    in canonical CSR order (target, source, role), so creatures of one topology fill the same
+    slots. `network_from_keys` builds the network on them without copying.
     """
     cdef int n_in = creature.input, n_out = creature.output
     cdef list neurons = creature.neurons
@@ -772,13 +782,11 @@ def flatten(creature):
         raise ValueError(f"bad creature shape: {n_in} inputs, {n_out} outputs, {n} neurons")
     if n + n_in > 2147483647 or m > 2147483647:
         raise ValueError("creature too large")
-    cdef Py_ssize_t index_at = 4 * (n + m)
-    cdef Py_ssize_t size = index_at + 4 * (HEADER + 2 * n + 1 + m) + m
-    cdef bytes structure = PyBytes_FromStringAndSize(NULL, size)
-    cdef char* buf = PyBytes_AS_STRING(structure)
-    cdef float* bias_p = <float*>buf
-    cdef float* w_p = <float*>(buf + 4 * n)
-    cdef int* header = <int*>(buf + index_at)
+    cdef bytes params = PyBytes_FromStringAndSize(NULL, 4 * (n + m))
+    cdef bytes topology = PyBytes_FromStringAndSize(NULL, 4 * (HEADER + 2 * n + 1 + m) + m)
+    cdef float* bias_p = <float*>PyBytes_AS_STRING(params)
+    cdef float* w_p = bias_p + n
+    cdef int* header = <int*>PyBytes_AS_STRING(topology)
     cdef int* op_p = header + HEADER
     cdef int* off_p = op_p + n
     cdef int* src_p = off_p + n + 1
@@ -838,23 +846,22 @@ def flatten(creature):
     for k in range(n):
         off_p[k + 1] += off_p[k]
     header[0], header[1], header[2], header[3], header[4] = n_in, n_out, n, m, recurrent
-    return structure[index_at:], structure
+    return topology, params
 
 
-def network_from_keys(bytes topology_key, bytes structure_key, Network template=None):
-    """The Network `flatten`'s keys describe; with a template (same topology key), its index
-    and range arrays are shared and only the parameters come from `structure_key`."""
+def network_from_keys(bytes index, bytes params, Network template=None):
+    """The Network on `flatten`'s byte strings; with a template of the same index, the
+    template's index and range arrays are shared (the caller's `index` is then dropped)."""
     cdef Network net = Network.__new__(Network)
-    cdef Py_ssize_t index_at = len(structure_key) - len(topology_key)
     cdef const int* header
     cdef bytes ranges
     cdef float* r
     cdef Py_ssize_t n, k
     cdef int op
     if template is not None:
-        net._attach(structure_key, template._index, template._index_at, template._ranges)
+        net._attach(params, template._index, template._ranges)
         return net
-    header = <const int*>(PyBytes_AS_STRING(structure_key) + index_at)
+    header = <const int*>PyBytes_AS_STRING(index)
     n = header[2]
     ranges = PyBytes_FromStringAndSize(NULL, 8 * n)
     r = <float*>PyBytes_AS_STRING(ranges)
@@ -863,7 +870,7 @@ def network_from_keys(bytes topology_key, bytes structure_key, Network template=
         op = OP_IDENTITY if op == OP_CONST else op   # a constant is limited as IDENTITY
         r[k] = RANGE_LO[op]
         r[n + k] = RANGE_HI[op]
-    net._attach(structure_key, structure_key, index_at, ranges)
+    net._attach(params, index, ranges)
     return net
 
 

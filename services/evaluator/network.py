@@ -1,16 +1,17 @@
 """Compiling creatures into kernel networks, with NEAT-AI's two caches (reference §6).
 
-`kernels.flatten` walks a creature once (in C) and returns its compiled arrays with two exact
-keys: the topology key (counts, squash ops and the CSR index arrays — the wiring, no
-parameters) and the structure key (that plus the float32 biases and weights). These play the
-roles of `Creature.topology_hash()` and `structural_hash()`, but they are the compiled bytes
-themselves: no collisions, uuid- and order-independent, and ~10× cheaper than the two blake2b
-digests, which would otherwise cost more than compiling a small creature.
+`kernels.flatten` walks a creature once (in C) and returns its compiled form as two byte
+strings: the index (counts, squash ops, CSR index arrays, roles — the wiring) and the
+parameters (float32 biases and weights). They play the roles of `Creature.topology_hash()`
+and `structural_hash()` as cache keys, but they are the compiled bytes themselves: exact (no
+collisions), independent of uuids and listing order, and ~10× cheaper than the two blake2b
+digests, which would cost more than compiling a small creature.
 
-`compiled-networks` maps a structure key to its `Network`; `topology-templates` maps a
-topology key to a network whose index arrays a new network shares, so a template hit only
-brings the new biases and weights. Synapses sit in canonical CSR order (target, source,
-role), so creatures of one topology fill the same slots whatever order their files use.
+`topology-templates` maps an index to a network whose index and range arrays every later
+network of that topology shares; `compiled-networks` maps (index, parameters) to its
+`Network`, its key holding the template's index object, so a cached network costs only its
+parameters. Synapses sit in canonical CSR order (target, source, role), so creatures of one
+topology fill the same slots whatever order their files list them in.
 """
 from __future__ import annotations
 
@@ -34,20 +35,20 @@ class NetworkCompiler:
                  population_size: int | None = None):
         if network_cache_size is None:
             network_cache_size = 2 * population_size if population_size else DEFAULT_NETWORK_CACHE
-        self.networks: LRUCache[bytes, Network] = LRUCache("compiled-networks", network_cache_size)
+        self.networks: LRUCache[tuple[bytes, bytes], Network] = LRUCache("compiled-networks", network_cache_size)
         self.templates: LRUCache[bytes, Network] = LRUCache("topology-templates", template_cache_size)
 
     def compile(self, creature: Creature) -> tuple[Network, bool]:
         """The creature's network and whether it came from the network cache."""
-        topology_key, structure_key = flatten(creature)
-        network = self.networks.get(structure_key)
+        index, params = flatten(creature)
+        network = self.networks.get((index, params))
         if network is not None:
             return network, True
-        template = self.templates.get(topology_key)
-        network = network_from_keys(topology_key, structure_key, template)
+        template = self.templates.get(index)
+        network = network_from_keys(index, params, template)
         if template is None:
-            self.templates.put(topology_key, network)
-        self.networks.put(structure_key, network)
+            self.templates.put(index, network)
+        self.networks.put((network.topology_key, params), network)
         return network, False
 
     def caches(self) -> tuple[LRUCache, LRUCache]:
