@@ -17,8 +17,10 @@ from matplotlib.lines import Line2D  # noqa: E402
 from .creature import Creature  # noqa: E402
 
 
-def plot_progress(history: Iterable[Mapping], path: str | Path, title: str = "") -> Path:
-    """Best and mean error per generation; `history` rows carry generation, best_error, mean_error."""
+def plot_progress(history: Iterable[Mapping], path: str | Path, title: str = "",
+                  target_error: float | None = None) -> Path:
+    """Best and mean error per generation; `history` rows carry generation, best_error, mean_error.
+    A dashed line marks `target_error` when given."""
     rows = list(history)
     gens = [int(r["generation"]) for r in rows]
     best = [float(r["best_error"]) for r in rows]
@@ -26,8 +28,11 @@ def plot_progress(history: Iterable[Mapping], path: str | Path, title: str = "")
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.plot(gens, best, label="best error", color="tab:blue", linewidth=1.8)
     ax.plot(gens, mean, label="mean error", color="tab:orange", linewidth=1.2, alpha=0.8)
+    if target_error is not None:
+        ax.axhline(target_error, color="tab:green", linestyle="--", linewidth=1, label=f"target {target_error:g}")
     # A log axis shows the late, small improvements; only possible when every error is positive.
-    if rows and min(best + mean) > 0:
+    finite = [v for v in best + mean if math.isfinite(v)]
+    if finite and min(finite) > 0 and (target_error is None or target_error > 0):
         ax.set_yscale("log")
     ax.set_xlabel("generation")
     ax.set_ylabel("error")

@@ -141,7 +141,7 @@ def _drive(args: argparse.Namespace, dataset, address: str, out: Path) -> int:
               file=sys.stderr)
         return 1
     best = Creature.from_proto(run.best)
-    _write_outputs(out, best, reports)
+    _write_outputs(out, best, reports, args.target_error)
     summary = {
         "solved": run.state == S.RUN_STATE_SOLVED,
         "generations": run.latest.generation,
@@ -197,9 +197,9 @@ def _progress(stream, args: argparse.Namespace):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(stderr=True)
-    columns = [TextColumn("generation {task.completed:>5.0f}"), BarColumn(),
-               TextColumn("best error {task.fields[best]:<10.4g}"), TextColumn("species {task.fields[species]:>3}"),
-               TextColumn("{task.fields[rate]:>8.0f} evaluations/s"), TimeElapsedColumn()]
+    columns = [TextColumn("generation {task.completed:>4.0f}"), BarColumn(bar_width=16),
+               TextColumn("best error {task.fields[best]:<9.4g}"), TextColumn("species {task.fields[species]:>2}"),
+               TextColumn("{task.fields[rate]:>6.0f} evaluations/s"), TimeElapsedColumn()]
     with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
         task = progress.add_task("run", total=args.generations, best=float("nan"), species=0, rate=0.0)
         for message in stream:
@@ -209,13 +209,13 @@ def _progress(stream, args: argparse.Namespace):
             yield message
 
 
-def _write_outputs(out: Path, best, reports) -> None:
+def _write_outputs(out: Path, best, reports, target_error: float) -> None:
     from .plots import draw_network, plot_progress
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "best.json").write_text(best.to_json(indent=2) + "\n")
     plot_progress([{"generation": r.generation, "best_error": r.best_error, "mean_error": r.mean_error}
-                   for r in reports], out / "progress.png")
+                   for r in reports], out / "progress.png", target_error=target_error)
     draw_network(best, out / "network.png")
 
 

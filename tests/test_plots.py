@@ -17,9 +17,11 @@ def test_progress_plot_is_a_png(tmp_path):
     assert data.startswith(PNG_MAGIC) and len(data) > 5_000
 
 
-def test_progress_plot_accepts_zero_errors(tmp_path):
-    history = [{"generation": 0, "best_error": 0.0, "mean_error": 0.1}, {"generation": 1, "best_error": 0.0, "mean_error": 0.0}]
+def test_progress_plot_accepts_zero_and_non_finite_errors_and_a_target(tmp_path):
+    history = [{"generation": 0, "best_error": 0.0, "mean_error": float("nan")},
+               {"generation": 1, "best_error": 0.0, "mean_error": float("inf")}]
     assert plot_progress(history, tmp_path / "p.png").read_bytes().startswith(PNG_MAGIC)
+    assert plot_progress(history[:1], tmp_path / "t.png", target_error=0.025).read_bytes().startswith(PNG_MAGIC)
 
 
 @pytest.mark.parametrize("name", ["XOR.json", "NARX.json", "crispr-network.json"])
