@@ -266,3 +266,12 @@ def test_population_kernel_is_thread_safe():
         t.join()
     for k in range(4):
         np.testing.assert_array_equal(results[k], serial[k::4])
+
+
+def test_population_checks_finite_data_unless_told_it_was_validated():
+    net = compile_network(ref.random_creature(np.random.default_rng(0)))
+    X = np.zeros((3, 3), np.float32)
+    Y = np.array([[0, 0], [np.inf, 0], [0, 0]], np.float32)
+    with pytest.raises(ValueError, match="Y holds non-finite"):
+        evaluate_population([net], X, Y)
+    assert evaluate_population([net], X, np.zeros((3, 2), np.float32), check_finite=False).shape == (1,)

@@ -874,7 +874,7 @@ def network_from_keys(bytes index, bytes params, Network template=None):
     return net
 
 
-def _check_inputs(X, int width, str name):
+def _check_inputs(X, int width, str name, bint check_finite=True):
     if not isinstance(X, np.ndarray):
         raise ValueError(f"{name} must be a numpy float32 array, got {type(X).__name__}")
     if X.dtype != np.float32:
@@ -883,7 +883,7 @@ def _check_inputs(X, int width, str name):
         raise ValueError(f"{name} must have shape (n, {width}), got {X.shape}")
     if X.shape[0] > 2147483647:
         raise ValueError(f"{name} has too many records")
-    if not np.isfinite(X).all():
+    if check_finite and not np.isfinite(X).all():
         raise ValueError(f"{name} holds non-finite values")
     return np.ascontiguousarray(X)
 
@@ -899,13 +899,15 @@ def sample_rows(int n, double rate):
 
 
 def evaluate_population(networks, X, Y, cost="MSE", double sample_rate=1.0, bint feedback_loop=False,
-                        int tile=TILE):
+                        int tile=TILE, *, bint check_finite=True):
     """Dataset error (mean over the sampled records) of every network: float64[len(networks)].
 
     The whole population runs in one call without the GIL, so several threads can score
     disjoint slices at once (each call owns its scratch memory). Outputs are always finite
     (the range clamp maps NaN to 0 and ±inf to the bounds) and costs are summed in float64, so
     errors are finite in practice; one that is not is returned as +inf, so it sorts last.
+    `check_finite=False` skips the scan of X and Y for NaN/inf, for callers that validated a
+    registered dataset once.
     """
     if cost not in COSTS:
         raise ValueError(f"unknown cost {cost!r}; expected one of {', '.join(COSTS)}")
@@ -928,8 +930,8 @@ def evaluate_population(networks, X, Y, cost="MSE", double sample_rate=1.0, bint
             raise ValueError(f"networks[{i}] has {net.n_inputs} inputs/{net.n_outputs} outputs, "
                              f"networks[0] has {n_in}/{n_out}")
         width = max(width, <size_t>(net.n_inputs + net.n_neurons))
-    cdef cnp.ndarray x = _check_inputs(X, n_in, "X")
-    cdef cnp.ndarray y = _check_inputs(Y, n_out, "Y")
+    cdef cnp.ndarray x = _check_inputs(X, n_in, "X", check_finite)
+    cdef cnp.ndarray y = _check_inputs(Y, n_out, "Y", check_finite)
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"X has {x.shape[0]} records, Y has {y.shape[0]}")
     if tile < 1:
