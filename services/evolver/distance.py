@@ -27,9 +27,17 @@ class Genome:
 
     @classmethod
     def of(cls, c: Creature, tracker: InnovationTracker, creature_id: str | None = None) -> Genome:
-        number = tracker.number
-        genes = {(number(s.from_uuid, s.to_uuid), s.type): s.weight for s in c.synapses}
-        return cls(creature_id or c.structural_hash(), genes, max((k[0] for k in genes), default=-1))
+        known = tracker.numbers
+        genes = {}
+        newest = -1
+        for s in c.synapses:
+            n = known.get((s.from_uuid, s.to_uuid))
+            if n is None:
+                n = tracker.number(s.from_uuid, s.to_uuid)
+            genes[n, s.type] = s.weight
+            if n > newest:
+                newest = n
+        return cls(creature_id or c.structural_hash(), genes, newest)
 
 
 def distance(a: Genome, b: Genome, ct: float, c1: float, c2: float, c3: float) -> float:

@@ -11,6 +11,11 @@ class InnovationTracker:
     def __init__(self) -> None:
         self._numbers: dict[tuple[str, str], int] = {}
 
+    @property
+    def numbers(self) -> dict[tuple[str, str], int]:
+        """The numbers assigned so far (read-only use: a miss must go through `number`)."""
+        return self._numbers
+
     def number(self, from_uuid: str, to_uuid: str) -> int:
         key = (from_uuid, to_uuid)
         n = self._numbers.get(key)
