@@ -35,6 +35,16 @@ def test_every_squash_matches_the_reference_across_its_branches(name):
     np.testing.assert_allclose(out, expected, rtol=2e-5, atol=2e-6 if name != "TAN" else 2e-2)
 
 
+def test_every_squash_is_float32_accurate_over_a_dense_grid():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-50, 50, 3000), rng.uniform(-3, 3, 3000), rng.normal(0, 1e-3, 1000),
+                        np.linspace(-0.7, 0.7, 1001)]).astype(np.float32)
+    for name in NON_AGGREGATE:
+        out = compile_network(single(name)).activate(x[:, None])[:, 0]
+        expected = [ref.limit(name, ref.squash(name, float(v))) for v in x]
+        np.testing.assert_allclose(out, expected, rtol=2e-6, atol=5e-7, err_msg=name)
+
+
 @pytest.mark.parametrize("name,x,expected", [
     ("SOFTSIGN", 1e30, 0.98999995), ("Softplus", 710.0, 100.0), ("Softplus", -800.0, 1e-15),
     ("Exponential", 36.0, 2.0 ** 53), ("LogSigmoid", -709.5, -2.0 ** 53), ("SELU", -1e30, -1.7580993),
