@@ -231,6 +231,47 @@ def test_prometheus_shows_the_pool_the_caches_and_the_runs(client, evolver):
     assert f'neatai_evolution_evaluations_total{{run="{run_id}"}}' in text
 
 
+def test_cancelled_watchers_free_their_server_threads(evaluator, tmp_path):
+    running = start_evolver([evaluator.address], tmp_path / "s",
+                            ServerConfig(host="127.0.0.1", port=0, grace_s=0, max_workers=2))
+    # The run stalls after its first generation: watchers wait for a report that does not come.
+    release, calls, evaluate = threading.Event(), [], running.pool.evaluate
+
+    def stall_after_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            release.wait(30)
+        return evaluate(*args, **kwargs)
+
+    running.pool.evaluate = stall_after_first
+    c = Client(running.address)
+    try:
+        run_id = c.start(population_size=30, seed=3, target_error=0.0)  # endless
+        for _ in range(4):  # more streams than server threads: each must be released on cancel
+            stream = c.stub.WatchRun(S.WatchRunRequest(run_id=run_id))
+            next(stream)
+            stream.cancel()
+        assert c.get(run_id).latest.generation == 1  # a server thread was free to answer
+    finally:
+        release.set()
+        c.stub.StopRun(S.StopRunRequest(run_id=run_id), timeout=T)
+        c.close()
+        running.stop(0)
+
+
+def test_evolver_command_line_arguments():
+    from neatai.evolver.server import parse_args
+
+    args = parse_args(["--evaluators", "dns:///evaluator:50051", "--metrics-port", "none"])
+    assert args.evaluators == ["dns:///evaluator:50051"] and args.metrics_port is None
+    assert (args.port, args.state_dir) == (50052, "./state")
+    assert parse_args(["--evaluators", "a:1,b:2"]).evaluators == ["a:1", "b:2"]
+    for bad in (["--evaluators", "nohost"], ["--rpc-timeout", "0"]):
+        with pytest.raises(SystemExit) as e:
+            parse_args(bad)
+        assert e.value.code == 2
+
+
 def test_stop_run(client):
     run_id = client.start(population_size=30, seed=3, target_error=0.0)  # would run forever
     for message in client.stub.WatchRun(S.WatchRunRequest(run_id=run_id), timeout=60):
