@@ -13,8 +13,7 @@ with `feedback_loop` runs with T = 1 so each record sees the previous record's s
 """
 cimport cython
 cimport numpy as cnp
-from libc.math cimport (atanf, cosf, expf, expm1f, fabsf, floor, log, log1pf, logf, sinf,
-                        sqrt, sqrtf, tanf, tanhf, isfinite, INFINITY)
+from libc.math cimport INFINITY, atanf, cosf, expf, fabsf, isfinite, log, log1pf, sinf, sqrt, sqrtf, tanf
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memset
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
@@ -48,12 +47,7 @@ OP_CONSTANT = OP_CONST
 COSTS = ("MSE", "RMSE", "MAE", "MAPE", "MSLE", "CROSS_ENTROPY", "HINGE")
 TILE = 128  # records per tile (bench_kernels.py measures the choice)
 
-cdef float MAX_SAFE = 9007199254740991.0  # JS Number.MAX_SAFE_INTEGER (rounds to 2^53 in f32)
 cdef float TWO53 = 9007199254740992.0
-cdef float SOFTSIGN_LIMIT = 0.98999995  # 0.99f minus one ulp: NEAT-AI's f32 SOFTSIGN path
-cdef float SELU_L = 1.0507009873554805
-cdef float SELU_A = 1.6732632423543772
-cdef float GELU_C = 0.7978845608028654  # sqrt(2/pi)
 
 
 # Vectorisable inner loops, in C so that every loop is a plain counted loop gcc can turn
@@ -188,6 +182,29 @@ cdef extern from *:
         case 8:  /* HARD_TANH */
             for (j = 0; j < T; j++) out[j] = neatai_limit(x[j] <= -1 ? -1.0f : (x[j] >= 1 ? 1.0f : x[j]), lo, hi);
             return 1;
+        case 4:  /* SELU: x capped at 709, a non-finite result reads -MAX_SAFE */
+            for (j = 0; j < T; j++) {
+                float neg = 1.7580993408473766f * neatai_expm1(x[j]);   /* lambda * alpha */
+                float pos = 1.0507009873554805f * (x[j] > 709.0f ? 709.0f : x[j]);
+                float r = x[j] > 0 ? pos : neg;
+                out[j] = neatai_limit(r != r ? -9007199254740991.0f : r, lo, hi);
+            }
+            return 1;
+        case 9:  /* SOFTSIGN, f32 path: within 0.99f minus one ulp */
+            for (j = 0; j < T; j++) {
+                float r = x[j] / (1.0f + fabsf(x[j]));
+                r = r > 0.98999995f ? 0.98999995f : (r < -0.98999995f ? -0.98999995f : r);
+                out[j] = neatai_limit(r, lo, hi);
+            }
+            return 1;
+        case 12:  /* Mish: x tanh(ln(1+e^x)) = x n/(n+2), n = e^x (e^x + 2) */
+            for (j = 0; j < T; j++) {
+                float e = neatai_exp(x[j]);
+                float n = e * (e + 2.0f);
+                float r = x[j] * n / (n + 2.0f);
+                out[j] = neatai_limit(x[j] > 20.0f ? x[j] : r, lo, hi);
+            }
+            return 1;
         case 11:  /* Swish */
             for (j = 0; j < T; j++) out[j] = neatai_limit(x[j] / (1.0f + neatai_exp(-x[j])), lo, hi);
             return 1;
@@ -205,6 +222,14 @@ cdef extern from *:
             /* 2/(1+e^-x) - 1 == tanh(x/2), without the cancellation near 0 */
             for (j = 0; j < T; j++) out[j] = neatai_limit(neatai_tanh(0.5f * x[j]), lo, hi);
             return 1;
+        case 19:  /* BENT_IDENTITY; above 1e18 x*x overflows, and sqrt(x^2+1) == |x| there */
+            for (j = 0; j < T; j++) {
+                float v = x[j], a = fabsf(v);
+                float big = 0.5f * (a - 1.0f) + v;
+                float r = 0.5f * (sqrtf(v * v + 1.0f) - 1.0f) + v;
+                out[j] = neatai_limit(a > 1e18f ? big : r, lo, hi);
+            }
+            return 1;
         case 21:  /* BIPOLAR */
             for (j = 0; j < T; j++) out[j] = x[j] > 0 ? 1.0f : -1.0f;
             return 1;
@@ -216,6 +241,32 @@ cdef extern from *:
             return 1;
         case 24:  /* ABSOLUTE */
             for (j = 0; j < T; j++) out[j] = neatai_limit(fabsf(x[j]), lo, hi);
+            return 1;
+        case 25:  /* SQUARE */
+            for (j = 0; j < T; j++) {
+                float r = x[j] * x[j];
+                out[j] = neatai_limit(r > 1e6f ? 1e6f : r, lo, hi);
+            }
+            return 1;
+        case 26:  /* Cube */
+            for (j = 0; j < T; j++) {
+                float r = x[j] * x[j] * x[j];
+                out[j] = neatai_limit(r > 1e6f ? 1e6f : (r < -1e6f ? -1e6f : r), lo, hi);
+            }
+            return 1;
+        case 27:  /* SQRT */
+            for (j = 0; j < T; j++) {
+                float r = sqrtf(x[j]);
+                out[j] = neatai_limit(x[j] >= 0 ? r : 0.0f, lo, hi);
+            }
+            return 1;
+        case 31:  /* ISRU; above 1e18 x*x overflows and the value is the sign */
+            for (j = 0; j < T; j++) {
+                float v = x[j];
+                float r = v / sqrtf(1.0f + v * v);
+                float sign = v > 0 ? 1.0f : -1.0f;
+                out[j] = neatai_limit(fabsf(v) > 1e18f ? sign : r, lo, hi);
+            }
             return 1;
         }
         return 0;
@@ -242,49 +293,16 @@ cdef struct Net:
     const signed char* role
 
 
-cdef inline float logistic(float x) noexcept nogil:
-    return 1.0 / (1.0 + expf(-x))
-
-
 cdef inline float squash(int op, float x) noexcept nogil:
-    """f(x) for the non-aggregate squashes (reference/neat-ai.md §2.1, f32 path)."""
-    cdef float r, e
-    if op == 0:                                   # IDENTITY
-        return x
-    elif op == 1:                                 # ReLU
-        return x if x > 0 else 0
-    elif op == 2:                                 # ReLU6
-        return 0 if x <= 0 else (6 if x >= 6 else x)
-    elif op == 3:                                 # LeakyReLU
-        return x if x >= 0 else 0.01 * x
-    elif op == 4:                                 # SELU
-        if x > 709:
-            x = 709
-        r = SELU_L * x if x > 0 else SELU_L * SELU_A * expm1f(x)
-        return r if isfinite(r) else -MAX_SAFE
-    elif op == 5:                                 # ELU
-        return x if x > 0 else expm1f(x)
-    elif op == 6 or op == OP_SOFTMAX:             # LOGISTIC (SOFTMAX neurons act as LOGISTIC)
-        return logistic(x)
-    elif op == 7:                                 # TANH
-        return tanhf(x)
-    elif op == 8:                                 # HARD_TANH
-        return -1 if x <= -1 else (1 if x >= 1 else x)
-    elif op == 9:                                 # SOFTSIGN
-        r = x / (1 + fabsf(x))
-        return SOFTSIGN_LIMIT if r > SOFTSIGN_LIMIT else (-SOFTSIGN_LIMIT if r < -SOFTSIGN_LIMIT else r)
-    elif op == 10:                                # Softplus
+    """f(x) for the squashes without a vectorised loop in neatai_squash_tile (reference/neat-ai.md
+    §2.1, f32 path): those that need sin/cos/tan/atan/log, kept on libm."""
+    cdef float r
+    if op == 10:                                  # Softplus
         if x != x:
             return 1e-15
         if x >= 709:
             return 100
         return x if x > 20 else log1pf(expf(x))   # ln(1+e^x) == x in f32 above 20
-    elif op == 11:                                # Swish
-        return x * logistic(x)
-    elif op == 12:                                # Mish
-        return x * tanhf(x if x > 20 else log1pf(expf(x)))
-    elif op == 13:                                # GELU
-        return 0.5 * x * (1 + tanhf(GELU_C * (x + 0.044715 * x * x * x)))
     elif op == 14:                                # SINE
         return sinf(x)
     elif op == 15:                                # Cosine
@@ -296,30 +314,6 @@ cdef inline float squash(int op, float x) noexcept nogil:
         return 1000 if r > 1000 else (-1000 if r < -1000 else r)
     elif op == 17:                                # ArcTan
         return atanf(x)
-    elif op == 18:                                # GAUSSIAN
-        return expf(-x * x)
-    elif op == 19:                                # BENT_IDENTITY
-        if fabsf(x) > 1e18:                       # x*x would overflow; sqrt(x^2+1) == |x| there
-            return 0.5 * (fabsf(x) - 1) + x
-        return 0.5 * (sqrtf(x * x + 1) - 1) + x
-    elif op == 20:                                # BIPOLAR_SIGMOID
-        return 2 / (1 + expf(-x)) - 1
-    elif op == 21:                                # BIPOLAR
-        return 1 if x > 0 else -1
-    elif op == 22:                                # STEP
-        return 1 if x > 0 else 0
-    elif op == 23:                                # COMPLEMENT
-        return 1 - x
-    elif op == 24:                                # ABSOLUTE
-        return fabsf(x)
-    elif op == 25:                                # SQUARE
-        r = x * x
-        return 1e6 if r > 1e6 else r
-    elif op == 26:                                # Cube
-        r = x * x * x
-        return 1e6 if r > 1e6 else (-1e6 if r < -1e6 else r)
-    elif op == 27:                                # SQRT
-        return sqrtf(x) if x >= 0 else 0
     elif op == 28:                                # StdInverse: f32 path caps |1/x| at 1e10
         if fabsf(x) < 1e-10:
             return -1e10 if x < 0 else 1e10
@@ -332,10 +326,6 @@ cdef inline float squash(int op, float x) noexcept nogil:
         if x <= -709:
             return -TWO53
         return x if x < -20 else -log1pf(expf(-x))  # -ln(1+e^-x) == x in f32 below -20
-    elif op == 31:                                # ISRU
-        if fabsf(x) > 1e18:
-            return 1 if x > 0 else -1
-        return x / sqrtf(1 + x * x)
     return x
 
 
