@@ -10,8 +10,10 @@ Evaluation is sample-inner: the activation buffer is neuron-major over a tile of
 so every synapse is one axpy over the tile and every squash one loop over it (both vectorise;
 measured against record-at-a-time in bench/bench_kernels.py). A recurrent network evaluated
 with `feedback_loop` runs with T = 1 so each record sees the previous record's state.
+
+`flatten` compiles a creature model object into the byte strings a Network reads (and the
+compiler's caches key on); `evaluate_population` scores many networks on one dataset.
 """
-cimport cython
 cimport numpy as cnp
 from libc.math cimport INFINITY, atanf, cosf, expf, fabsf, isfinite, log, log1pf, sinf, sqrt, sqrtf, tanf
 from libc.stdlib cimport free, malloc, qsort
