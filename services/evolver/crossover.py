@@ -16,26 +16,37 @@ import random
 from neatai.creature import Creature, Neuron, Synapse
 
 
-def crossover(fitter: Creature, other: Creature, rng: random.Random) -> Creature:
+def gene_weights(c: Creature) -> dict[tuple[str, str, str | None], float]:
+    """(fromUUID, toUUID, role) -> weight: what crossover reads of the other parent."""
+    return {(s.from_uuid, s.to_uuid, s.type): s.weight for s in c.synapses}
+
+
+def crossover(fitter: Creature, other: Creature, rng: random.Random,
+              other_genes: dict[tuple[str, str, str | None], float] | None = None) -> Creature:
+    """The child. It shares the Neuron and Synapse objects it takes unchanged from the fitter
+    parent (creatures in a population are never edited in place): `copy_creature` it before
+    mutating it. `other_genes` is `gene_weights(other)` when the caller keeps it."""
     if (fitter.input, fitter.output) != (other.input, other.output):
         raise ValueError(f"parents differ in shape: {fitter.input}x{fitter.output} vs {other.input}x{other.output}")
-    genes = {(s.from_uuid, s.to_uuid, s.type): s.weight for s in other.synapses}
+    genes = gene_weights(other) if other_genes is None else other_genes
     coin = rng.random
     synapses = []
     for s in fitter.synapses:
         w = genes.get((s.from_uuid, s.to_uuid, s.type))
-        synapses.append(Synapse(s.from_uuid, s.to_uuid, s.weight if w is None or s.frozen or coin() >= 0.5 else w,
-                                s.type, s.frozen, s.tags))
+        if w is None or s.frozen or w == s.weight or coin() >= 0.5:
+            synapses.append(s)
+        else:
+            synapses.append(Synapse(s.from_uuid, s.to_uuid, w, s.type, s.frozen, s.tags))
     theirs = {n.uuid: n for n in other.neurons}
     neurons = []
     for n in fitter.neurons:
         m = theirs.get(n.uuid)
-        bias, squash = n.bias, n.squash
-        if m is not None and not n.frozen and m.type == n.type:
-            if coin() < 0.5:
-                bias = m.bias
-            if coin() < 0.5 and (m.squash == "IF") == (n.squash == "IF"):
-                squash = m.squash
-        neurons.append(Neuron(n.uuid, n.type, bias, squash, n.frozen, n.tags))
+        if m is None or n.frozen or m.type != n.type:
+            neurons.append(n)
+            continue
+        bias = m.bias if coin() < 0.5 else n.bias
+        squash = m.squash if coin() < 0.5 and (m.squash == "IF") == (n.squash == "IF") else n.squash
+        neurons.append(n if bias == n.bias and squash == n.squash else
+                       Neuron(n.uuid, n.type, bias, squash, n.frozen, n.tags))
     return Creature(fitter.input, fitter.output, neurons, synapses, fitter.semantic_version,
                     fitter.forward_only, None, None, fitter.hyperparameters)

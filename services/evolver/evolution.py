@@ -14,6 +14,7 @@ resumed with `Evolution.from_state` continues exactly as the uninterrupted run w
 """
 from __future__ import annotations
 
+import gc
 import math
 import random
 import time
@@ -24,7 +25,7 @@ from neatai.creature import Creature, CreatureError
 from neatai.tracing import span
 
 from .config import EvolverConfig
-from .crossover import crossover
+from .crossover import crossover, gene_weights
 from .distance import DistanceCache, Genome
 from .innovation import InnovationTracker
 from .operators import copy_creature, initial_creature, mutate, sort_synapses
@@ -86,6 +87,17 @@ class Evolution:
 
     def tell(self, errors: Sequence[float], scores: Sequence[float]) -> GenerationStats:
         """Scores for `ask()`'s creatures, in its order; advances one generation."""
+        # Breeding allocates many small acyclic objects; the cyclic collector would rescan the
+        # whole population again and again (superlinear in its size) and free nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._tell(errors, scores)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _tell(self, errors: Sequence[float], scores: Sequence[float]) -> GenerationStats:
         pending = self._pending()
         if not pending:  # the last generation was scored and the run ended: nothing was bred
             raise RuntimeError("the run is done: no creatures are waiting for scores")
@@ -198,6 +210,7 @@ class Evolution:
         breeders = breeding(self.species, self.generation, cfg.species_stagnation)
         counts = allocate(breeders, scores, size - len(nxt) - len(imports))
         children: list[tuple[Creature, str]] = []
+        genes: dict[int, dict] = {}  # gene_weights of parents, built once per parent
         for s, n in zip(breeders, counts):
             members = s.members
             champion = members[0]
@@ -207,11 +220,13 @@ class Evolution:
                 n -= 1
             parents = members[:max(min(2, len(members)), math.ceil(cfg.survival_threshold * len(members)))]
             for _ in range(n):
-                child = self._child(parents)
+                child, owned = self._child(parents, genes)
                 cid = child.structural_hash()
                 for _ in range(DEDUPE_TRIES):  # NEAT-AI DeDuplicator: a duplicate is bred anew
                     if cid not in seen:
                         break
+                    if not owned:
+                        child, owned = copy_creature(child), True
                     mutate(child, cfg, rng, 1)
                     cid = child.structural_hash()
                 seen.add(cid)
@@ -229,19 +244,25 @@ class Evolution:
             new_errors.append(None)
         self.population, self.ids, self.scores, self.errors = population, ids, new_scores, new_errors
 
-    def _child(self, parents: list[int]) -> Creature:
+    def _child(self, parents: list[int], genes: dict[int, dict]) -> tuple[Creature, bool]:
+        """A child and whether it owns all its parts (a crossover child shares its parents')."""
         rng, cfg = self.rng, self.config
         a, b = rng.choice(parents), rng.choice(parents)
         if a == b:
             child = copy_creature(self.population[a])
             mutate(child, cfg, rng)
-            return child
+            return child, True
         if (self.scores[b], -b) > (self.scores[a], -a):
             a, b = b, a
-        child = crossover(self.population[a], self.population[b], rng)
+        other = genes.get(b)
+        if other is None:
+            other = genes[b] = gene_weights(self.population[b])
+        child = crossover(self.population[a], self.population[b], rng, other)
         if rng.random() < cfg.mutation_rate:
+            child = copy_creature(child)
             mutate(child, cfg, rng)
-        return child
+            return child, True
+        return child, False
 
     def _stats(self, phases: dict[str, float], species: int, done: bool,
                means: tuple[float, float]) -> GenerationStats:

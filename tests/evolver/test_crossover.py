@@ -65,3 +65,16 @@ def test_parents_must_share_inputs_and_outputs():
     fitter, _ = parents()
     with pytest.raises(ValueError):
         crossover(fitter, Creature(3, 1, [Neuron("output-0", "output", 0.0)], []), random.Random(0))
+
+
+def test_parents_are_never_edited_and_a_copied_child_owns_its_parts():
+    from neatai.evolver.config import EvolverConfig
+    from neatai.evolver.operators import copy_creature, mutate
+
+    fitter, other = parents()
+    before = (fitter.to_dict(), other.to_dict())
+    rng = random.Random(3)
+    for _ in range(30):
+        child = copy_creature(crossover(fitter, other, rng))
+        mutate(child, EvolverConfig(), rng, 5)
+    assert (fitter.to_dict(), other.to_dict()) == before
