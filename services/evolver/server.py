@@ -69,21 +69,21 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
     manager = RunManager(pool, datasets, checkpoints, rpc_timeout=rpc_timeout)
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
+    # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
+    resumed = manager.resume_all() if resume else []
+    if resumed:
+        log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
     try:
         running = start_server("evolver", lambda s: add_to_server(s, manager, datasets, dataset_servicer), server)
     except BaseException:
+        manager.close()
         pool.close()
         raise
     registrations = (metrics.register_pools(lambda: [pool.stats()]),
                      metrics.register_caches(lambda: cache_stats(manager, datasets)))
     _EVOLUTION.managers.add(manager)
     fields = {f.name: getattr(running, f.name) for f in dataclasses.fields(RunningServer)}
-    evolver = EvolverServer(**fields, manager=manager, pool=pool, registrations=registrations)
-    if resume:
-        resumed = manager.resume_all()
-        if resumed:
-            log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
-    return evolver
+    return EvolverServer(**fields, manager=manager, pool=pool, registrations=registrations)
 
 
 class _EvolutionCollector(Collector):

@@ -114,6 +114,16 @@ def test_a_run_solves_xor_through_the_evaluator(client):
     assert {c.name for c in stats.caches} >= {"distance", "datasets"}
 
 
+def test_a_run_seeded_with_a_winner_solves_in_its_first_generation(client):
+    first = client.wait_finished(client.start(seed=1, population_size=50, target_error=0.025, iterations=300))
+    assert first.state == S.RUN_STATE_SOLVED
+    request = S.StartRunRequest(config=S.RunConfig(seed=99, population_size=50, target_error=0.025, iterations=300),
+                                dataset_id=client.dataset_id, seed_creatures=[first.best])
+    seeded = client.wait_finished(client.stub.StartRun(request, timeout=T).run_id)
+    assert seeded.state == S.RUN_STATE_SOLVED and seeded.latest.generation == 1
+    assert seeded.latest.best_error <= first.latest.best_error
+
+
 def test_watch_replays_history_from_any_generation(client):
     run_id = client.start(**LONG)
     late = client.watch(run_id, from_generation=20)
