@@ -72,8 +72,10 @@ def allocate(species: list[Species], scores: Sequence[float], total: int) -> lis
     """Offspring per species ∝ mean shifted score (largest remainder rounding), summing to `total`."""
     if not species or total <= 0:
         return [0] * len(species)
-    low = min(scores[i] for s in species for i in s.members)
-    shares = [sum(scores[i] - low for i in s.members) / len(s.members) for s in species]
+    finite = [scores[i] for s in species for i in s.members if math.isfinite(scores[i])]
+    low = min(finite, default=0.0)  # a failed creature (score -inf) adds nothing to its species
+    shares = [sum(scores[i] - low for i in s.members if math.isfinite(scores[i])) / len(s.members)
+              for s in species]
     whole = sum(shares)
     if whole <= 0:
         shares, whole = [1.0] * len(species), float(len(species))

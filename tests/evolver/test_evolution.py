@@ -116,6 +116,20 @@ def test_results_arriving_after_the_timeout_are_still_taken():
     assert stats.done and evo.evaluations == 10
 
 
+def test_non_finite_results_rank_last_and_do_not_break_breeding():
+    evo = Evolution(EvolverConfig(population_size=12, seed=0, target_error=0.0, iterations=4), 2, 1)
+    errors, scores = xor(evo.ask())
+    errors[0], scores[0] = float("nan"), float("nan")
+    errors[1], scores[1] = float("inf"), float("-inf")
+    stats = evo.tell(errors, scores)
+    assert math.isfinite(stats.best_score) and math.isfinite(stats.mean_score)
+    assert len(evo.population) == 12
+    assert evo.ranked()[-1][1] == float("-inf") and evo.ranked()[-1][2] == float("inf")
+    assert json.loads(json.dumps(evo.state_dict(), allow_nan=False))
+    evo.run(xor)
+    assert evo.generation == 4
+
+
 def test_tell_needs_one_result_per_asked_creature():
     evo = Evolution(EvolverConfig(population_size=10, seed=0), 2, 1)
     with pytest.raises(ValueError):

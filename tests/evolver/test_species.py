@@ -22,6 +22,12 @@ def test_explicit_sharing_divides_by_species_size():
     assert allocate([species(0, [0, 1, 2]), species(1, [3]), species(2, [4])], scores, 10) == [5, 5, 0]
 
 
+def test_failed_creatures_share_nothing():
+    scores = [float("-inf"), 0.5, 1.0]
+    assert allocate([species(0, [0]), species(1, [1]), species(2, [2])], scores, 4) == [0, 0, 4]
+    assert allocate([species(0, [0])], [float("-inf")], 3) == [3]
+
+
 def test_allocation_rounds_to_the_exact_total():
     scores = [0.3, 0.6, 0.9, 0.0]
     counts = allocate([species(k, [k]) for k in range(4)], scores, 7)
