@@ -5,7 +5,7 @@ import pytest
 
 from neatai.datasets import xor
 from neatai.evolver import checkpoint as cp
-from neatai.evolver.checkpoint import CheckpointError, CheckpointStore
+from neatai.evolver.checkpoint import CheckpointError, CheckpointStore, StateDirBusy
 
 
 def test_save_and_load_round_trip(tmp_path):
@@ -107,3 +107,11 @@ def test_history_shorter_than_the_checkpoint_is_an_error(tmp_path):
     store.append_history("r", {"generation": 1})
     with pytest.raises(CheckpointError, match="holds 1 complete entries, the checkpoint names 2"):
         store.load_history("r", 2)
+
+
+def test_one_state_directory_one_evolver(tmp_path):
+    first = CheckpointStore(tmp_path)
+    with pytest.raises(StateDirBusy, match="in use by another evolver"):
+        CheckpointStore(tmp_path)
+    first.close()
+    CheckpointStore(tmp_path).close()  # free again once the holder lets go

@@ -20,6 +20,7 @@ writes, or a torn last line) are cut off when the checkpoint is loaded.
 """
 from __future__ import annotations
 
+import fcntl
 import gzip
 import json
 import logging
@@ -46,6 +47,10 @@ class CheckpointError(Exception):
     """A checkpoint could not be read (corrupt or unreadable file)."""
 
 
+class StateDirBusy(OSError):
+    """Another evolver holds the state directory: two writers would corrupt each other's runs."""
+
+
 def valid_run_id(run_id: str) -> bool:
     """Run ids become directory names: letters, digits, '.', '_', '-' only."""
     return bool(_RUN_ID.match(run_id))
@@ -70,12 +75,25 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 class CheckpointStore:
-    """Saves and loads run checkpoints under `root/runs/`."""
+    """Saves and loads run checkpoints under `root/runs/`. Holds an exclusive lock on
+    `root/.lock` until `close()` (or process death, which releases it with the file)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.runs_dir = self.root / "runs"
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd: int | None = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise StateDirBusy(f"state directory {self.root} is in use by another evolver") from None
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
 
     def run_dir(self, run_id: str) -> Path:
         if not valid_run_id(run_id):

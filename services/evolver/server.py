@@ -35,6 +35,7 @@ class EvolverServer(RunningServer):
 
     manager: RunManager | None = None
     pool: EvaluatorPool | None = None
+    checkpoints: CheckpointStore | None = None
     registrations: tuple = ()
 
     def stop(self, grace: float | None = None):
@@ -55,6 +56,8 @@ class EvolverServer(RunningServer):
             r.close()
         if self.pool is not None:
             self.pool.close()
+        if self.checkpoints is not None:  # another evolver may take the state directory now
+            self.checkpoints.close()
 
 
 def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig | None = None, *,
@@ -63,10 +66,10 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
     checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume."""
     server = server or ServerConfig()
+    checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, dns_workers=dns_workers,
                          max_message_bytes=server.max_message_bytes)
     datasets = DatasetStore(dataset_store_bytes)
-    checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
     manager = RunManager(pool, datasets, checkpoints, rpc_timeout=rpc_timeout)
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
     # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
@@ -78,12 +81,14 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     except BaseException:
         manager.close()
         pool.close()
+        if checkpoints is not None:
+            checkpoints.close()
         raise
     registrations = (metrics.register_pools(lambda: [pool.stats()]),
                      metrics.register_caches(lambda: cache_stats(manager, datasets)))
     _EVOLUTION.managers.add(manager)
     fields = {f.name: getattr(running, f.name) for f in dataclasses.fields(RunningServer)}
-    return EvolverServer(**fields, manager=manager, pool=pool, registrations=registrations)
+    return EvolverServer(**fields, manager=manager, pool=pool, checkpoints=checkpoints, registrations=registrations)
 
 
 class _EvolutionCollector(Collector):
@@ -163,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
                         dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
                         dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
-    except OSError as e:  # unwritable state dir, port in use
+    except OSError as e:  # unwritable or busy state dir, port in use
         log.error("evolver cannot start: %s", e)
         return 1
     log.info("evolver: port %d, metrics %s, evaluators %s, state %s", running.port, running.metrics_port,

@@ -23,7 +23,7 @@ from neatai.datasets_servicer import upload_dataset
 from neatai.errors import field_violations
 from neatai.evaluator.server import start as start_evaluator
 from neatai.evaluator.service import EvaluatorConfig
-from neatai.evolver.checkpoint import CheckpointStore
+from neatai.evolver.checkpoint import CheckpointStore, StateDirBusy
 from neatai.evolver.server import start as start_evolver
 from neatai.server import ServerConfig
 from neatai.v1 import dataset_pb2_grpc, evolver_pb2, evolver_pb2_grpc
@@ -48,6 +48,14 @@ def evolver(evaluator, tmp_path):
     running = start_evolver([evaluator.address], tmp_path / "state", loopback(), rpc_timeout=10)
     yield running
     running.stop(0)
+
+
+def read_checkpoint(state_dir: Path, run_id: str) -> dict:
+    store = CheckpointStore(state_dir)  # takes the directory's lock: only while no evolver holds it
+    try:
+        return store.load(run_id)
+    finally:
+        store.close()
 
 
 class Client:
@@ -155,7 +163,7 @@ def test_a_killed_evolver_resumes_its_run_to_the_same_result(evaluator, tmp_path
     c.close()
     threading.Timer(0.2, gate.set).start()
     first.kill()  # mid-run, without a final checkpoint
-    on_disk = CheckpointStore(tmp_path / "b").load("same")
+    on_disk = read_checkpoint(tmp_path / "b", "same")
     assert on_disk["state"] == "RUNNING" and on_disk["history_length"] == 8
 
     second = start_evolver([evaluator.address], tmp_path / "b", loopback())
@@ -183,6 +191,7 @@ def test_a_run_checkpointed_as_running_but_already_done_ends_cleanly_on_resume(e
     first.stop(0)
     store = CheckpointStore(tmp_path / "s")
     store.save("done", {**store.load("done"), "state": "RUNNING"})
+    store.close()
     second = start_evolver([evaluator.address], tmp_path / "s", loopback())
     c = Client(second.address)
     try:
@@ -267,6 +276,11 @@ def test_cancelled_watchers_free_their_server_threads(evaluator, tmp_path):
         c.stub.StopRun(S.StopRunRequest(run_id=run_id), timeout=T)
         c.close()
         running.stop(0)
+
+
+def test_a_second_evolver_cannot_share_a_state_directory(evaluator, evolver, tmp_path):
+    with pytest.raises(StateDirBusy):
+        start_evolver([evaluator.address], tmp_path / "state", loopback())
 
 
 def test_evolver_command_line_arguments():
@@ -458,7 +472,7 @@ def test_sigkilled_evolver_process_resumes_to_the_same_result(evaluator, tmp_pat
     finally:
         if proc.poll() is None:
             proc.kill()
-    on_disk = CheckpointStore(tmp_path / "state").load("crash")
+    on_disk = read_checkpoint(tmp_path / "state", "crash")
     killed_at = on_disk["history_length"]
 
     proc = _serve_evolver(port, evaluator.address, tmp_path / "state")
