@@ -115,3 +115,18 @@ def test_one_state_directory_one_evolver(tmp_path):
         CheckpointStore(tmp_path)
     first.close()
     CheckpointStore(tmp_path).close()  # free again once the holder lets go
+
+
+def test_reports_with_non_finite_numbers_survive_the_history(tmp_path):
+    # A generation in which every creature failed has infinite errors and no finite mean.
+    from neatai.evolver.runs import GenerationReport, RunState
+
+    store = CheckpointStore(tmp_path)
+    store.save("r", {})
+    report = GenerationReport("r", 1, RunState.RUNNING, float("-inf"), float("inf"), float("nan"), float("nan"),
+                              species=1, evaluations=10, hidden_neurons=0, synapses=2, phase_seconds={"evaluate": 0.5})
+    store.append_history("r", report.to_dict())
+    back = GenerationReport.from_dict(store.load_history("r", 1)[0])
+    assert (back.best_score, back.best_error) == (float("-inf"), float("inf"))
+    assert back.mean_error != back.mean_error  # NaN
+    assert (back.state, back.evaluations, back.phase_seconds) == (RunState.RUNNING, 10, {"evaluate": 0.5})

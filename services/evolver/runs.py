@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import threading
 import time
 import uuid
@@ -93,13 +94,24 @@ class GenerationReport:
     wall_seconds: float = 0.0
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        """JSON-safe: non-finite numbers (every creature failed) travel as "inf"/"-inf"/"nan"."""
+        d = {k: _json_number(v) for k, v in asdict(self).items()}
+        d["phase_seconds"] = {k: _json_number(v) for k, v in self.phase_seconds.items()}
         d["state"] = self.state.name
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> GenerationReport:
-        return cls(**{**d, "state": RunState[d["state"]]})
+        numbers = {k: float(v) for k, v in d.items() if k in _FLOAT_FIELDS}
+        return cls(**{**d, **numbers, "state": RunState[d["state"]],
+                      "phase_seconds": {k: float(v) for k, v in d["phase_seconds"].items()}})
+
+
+_FLOAT_FIELDS = ("best_score", "best_error", "mean_score", "mean_error", "wall_seconds")
+
+
+def _json_number(v):
+    return str(v) if isinstance(v, float) and not math.isfinite(v) else v
 
 
 class Run:
@@ -382,8 +394,11 @@ class RunManager:
         """Record a terminal state (caller holds run.cond)."""
         run.state = state
         run.message = message
-        self._save(run)
         run.cond.notify_all()
+        try:
+            self._save(run)
+        except OSError as e:  # e.g. the disk filled up: the run still ends, on disk it stays resumable
+            log.error("run %s: cannot checkpoint its end (%s): %s", run.id, state.name, e)
 
     def _save(self, run: Run) -> None:
         if not self.checkpoints:
