@@ -26,10 +26,17 @@ def crossover(fitter: Creature, other: Creature, rng: random.Random,
     """The child. It shares the Neuron and Synapse objects it takes unchanged from the fitter
     parent (creatures in a population are never edited in place): `copy_creature` it before
     mutating it. `other_genes` is `gene_weights(other)` when the caller keeps it."""
+    return breed(fitter, other, rng, other_genes)[0]
+
+
+def breed(fitter: Creature, other: Creature, rng: random.Random,
+          other_genes: dict[tuple[str, str, str | None], float] | None = None) -> tuple[Creature, bool]:
+    """`crossover`, and whether the child equals the fitter parent (took nothing else)."""
     if (fitter.input, fitter.output) != (other.input, other.output):
         raise ValueError(f"parents differ in shape: {fitter.input}x{fitter.output} vs {other.input}x{other.output}")
     genes = gene_weights(other) if other_genes is None else other_genes
     coin = rng.random
+    same = True
     synapses = []
     for s in fitter.synapses:
         w = genes.get((s.from_uuid, s.to_uuid, s.type))
@@ -37,6 +44,7 @@ def crossover(fitter: Creature, other: Creature, rng: random.Random,
             synapses.append(s)
         else:
             synapses.append(Synapse(s.from_uuid, s.to_uuid, w, s.type, s.frozen, s.tags))
+            same = False
     theirs = {n.uuid: n for n in other.neurons}
     neurons = []
     for n in fitter.neurons:
@@ -46,7 +54,11 @@ def crossover(fitter: Creature, other: Creature, rng: random.Random,
             continue
         bias = m.bias if coin() < 0.5 else n.bias
         squash = m.squash if coin() < 0.5 and (m.squash == "IF") == (n.squash == "IF") else n.squash
-        neurons.append(n if bias == n.bias and squash == n.squash else
-                       Neuron(n.uuid, n.type, bias, squash, n.frozen, n.tags))
-    return Creature(fitter.input, fitter.output, neurons, synapses, fitter.semantic_version,
-                    fitter.forward_only, None, None, fitter.hyperparameters)
+        if bias == n.bias and squash == n.squash:
+            neurons.append(n)
+        else:
+            neurons.append(Neuron(n.uuid, n.type, bias, squash, n.frozen, n.tags))
+            same = False
+    child = Creature(fitter.input, fitter.output, neurons, synapses, fitter.semantic_version,
+                     fitter.forward_only, None, None, fitter.hyperparameters)
+    return child, same

@@ -25,7 +25,7 @@ from neatai.creature import Creature, CreatureError
 from neatai.tracing import span
 
 from .config import EvolverConfig
-from .crossover import crossover, gene_weights
+from .crossover import breed, gene_weights
 from .distance import DistanceCache, Genome
 from .innovation import InnovationTracker
 from .operators import copy_creature, initial_creature, mutate, sort_synapses
@@ -70,6 +70,7 @@ class Evolution:
         self.best_error = math.inf
         self._imports: list[Creature] = []
         self._scored: list[tuple[Creature, float, float]] = []
+        self._genomes: dict[str, Genome] = {}  # id -> genome of the last scored generation (a cache)
         self._elapsed = 0.0
         self._t0 = time.monotonic()
         seeds = [self._admit(c) for c in (seed_creatures or ())][:config.population_size]
@@ -118,7 +119,10 @@ class Evolution:
         phases = {}
         t = time.perf_counter()
         with span("speciate"):
-            genomes = [Genome.of(c, self.tracker, cid) for c, cid in zip(self.population, self.ids)]
+            known = self._genomes  # creatures carried over, or bred identical to a parent
+            genomes = [known.get(cid) or Genome.of(c, self.tracker, cid)
+                       for c, cid in zip(self.population, self.ids)]
+            self._genomes = {g.id: g for g in genomes}
             self.species, self.next_species_id = speciate(
                 genomes, self.population, self.species, self.config.compatibility_threshold, self.distance,
                 self.next_species_id, self.generation)
@@ -220,8 +224,8 @@ class Evolution:
                 n -= 1
             parents = members[:max(min(2, len(members)), math.ceil(cfg.survival_threshold * len(members)))]
             for _ in range(n):
-                child, owned = self._child(parents, genes)
-                cid = child.structural_hash()
+                child, owned, cid = self._child(parents, genes)
+                cid = cid or child.structural_hash()
                 for _ in range(DEDUPE_TRIES):  # NEAT-AI DeDuplicator: a duplicate is bred anew
                     if cid not in seen:
                         break
@@ -244,25 +248,26 @@ class Evolution:
             new_errors.append(None)
         self.population, self.ids, self.scores, self.errors = population, ids, new_scores, new_errors
 
-    def _child(self, parents: list[int], genes: dict[int, dict]) -> tuple[Creature, bool]:
-        """A child and whether it owns all its parts (a crossover child shares its parents')."""
+    def _child(self, parents: list[int], genes: dict[int, dict]) -> tuple[Creature, bool, str | None]:
+        """A child, whether it owns all its parts (a crossover child shares its parents'), and
+        its id when known without hashing (it equals its fitter parent)."""
         rng, cfg = self.rng, self.config
         a, b = rng.choice(parents), rng.choice(parents)
         if a == b:
             child = copy_creature(self.population[a])
             mutate(child, cfg, rng)
-            return child, True
+            return child, True, None
         if (self.scores[b], -b) > (self.scores[a], -a):
             a, b = b, a
         other = genes.get(b)
         if other is None:
             other = genes[b] = gene_weights(self.population[b])
-        child = crossover(self.population[a], self.population[b], rng, other)
+        child, same = breed(self.population[a], self.population[b], rng, other)
         if rng.random() < cfg.mutation_rate:
             child = copy_creature(child)
             mutate(child, cfg, rng)
-            return child, True
-        return child, False
+            return child, True, None
+        return child, False, self.ids[a] if same else None
 
     def _stats(self, phases: dict[str, float], species: int, done: bool,
                means: tuple[float, float]) -> GenerationStats:
@@ -328,6 +333,7 @@ class Evolution:
         self._imports = [_load(d) for d in state["imports"]]
         self._scored = [(_load(d["creature"]), _num_in(d["score"]), _num_in(d["error"]))
                         for d in state["scored"]]
+        self._genomes = {}
         self._elapsed = state["elapsedSeconds"]
         self._t0 = time.monotonic()
         return self

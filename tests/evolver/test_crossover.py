@@ -78,3 +78,15 @@ def test_parents_are_never_edited_and_a_copied_child_owns_its_parts():
         child = copy_creature(crossover(fitter, other, rng))
         mutate(child, EvolverConfig(), rng, 5)
     assert (fitter.to_dict(), other.to_dict()) == before
+
+
+def test_breed_says_when_the_child_is_the_fitter_parent():
+    from neatai.evolver.crossover import breed
+
+    fitter, other = parents()
+    outcomes = set()
+    for seed in range(40):
+        child, same = breed(fitter, other, random.Random(seed))
+        assert same == (child.structural_hash() == fitter.structural_hash())
+        outcomes.add(same)
+    assert outcomes == {True, False}
