@@ -69,6 +69,7 @@ class Evolution:
         self.best_score = -math.inf
         self.best_error = math.inf
         self._imports: list[Creature] = []
+        self._asked = False  # ask() was called for the current generation
         self._scored: list[tuple[Creature, float, float]] = []
         self._genomes: dict[str, Genome] = {}  # id -> genome of the last scored generation (a cache)
         self._elapsed = 0.0
@@ -84,6 +85,7 @@ class Evolution:
 
     def ask(self) -> list[Creature]:
         """The creatures of the current generation that still need a score, in a fixed order."""
+        self._asked = True
         return [self.population[i] for i in self._pending()]
 
     def tell(self, errors: Sequence[float], scores: Sequence[float]) -> GenerationStats:
@@ -173,17 +175,20 @@ class Evolution:
     # ---- islands -------------------------------------------------------------------------------
 
     def import_creatures(self, creatures: Sequence[Creature]) -> int:
-        """Migrants (or seeds) join the next population in place of the last offspring; before
-        the first generation is scored they replace the last initial creatures at once."""
-        admitted = [self._admit(c) for c in creatures][:self.config.population_size - self.config.elitism]
-        if all(s is None for s in self.scores) and self.generation == 0:
-            keep = len(self.population) - len(admitted)
-            self.population[keep:] = admitted
-            self.ids[keep:] = [c.structural_hash() for c in admitted]
-        else:
-            self._imports.extend(admitted)
-            self._imports = self._imports[:self.config.population_size - self.config.elitism]
-        return len(admitted)
+        """Migrants (or seeds) take the places of the last unscored creatures at once while the
+        current generation has not been asked for; otherwise they join the next population in
+        place of the last offspring (a generation being scored is never changed)."""
+        limit = self.config.population_size - self.config.elitism
+        admitted = [self._admit(c) for c in creatures][:limit]
+        placed = 0
+        if not self._asked:
+            pending = self._pending()
+            placed = min(len(admitted), len(pending))
+            for i, c in zip(pending[len(pending) - placed:], admitted[:placed]):
+                self.population[i], self.ids[i] = c, c.structural_hash()
+        queued = len(self._imports)
+        self._imports = (self._imports + admitted[placed:])[:limit]
+        return placed + len(self._imports) - queued
 
     def emigrants(self) -> list[Creature]:
         """The best `migration_fraction` of the scored population, for island exchange."""
@@ -247,6 +252,7 @@ class Evolution:
             new_scores.append(None)
             new_errors.append(None)
         self.population, self.ids, self.scores, self.errors = population, ids, new_scores, new_errors
+        self._asked = False
 
     def _child(self, parents: list[int], genes: dict[int, dict]) -> tuple[Creature, bool, str | None]:
         """A child, whether it owns all its parts (a crossover child shares its parents'), and
@@ -298,6 +304,7 @@ class Evolution:
             "best": self.best.to_dict() if self.best else None,
             "bestScore": _num_out(self.best_score), "bestError": _num_out(self.best_error),
             "imports": [c.to_dict() for c in self._imports],
+            "asked": self._asked,
             "scored": [{"creature": c.to_dict(), "score": _num_out(sc), "error": _num_out(e)}
                        for c, sc, e in self._scored],
             "elapsedSeconds": self.elapsed,
@@ -331,6 +338,7 @@ class Evolution:
         self.best_score = _num_in(state["bestScore"])
         self.best_error = _num_in(state["bestError"])
         self._imports = [_load(d) for d in state["imports"]]
+        self._asked = state.get("asked", False)
         self._scored = [(_load(d["creature"]), _num_in(d["score"]), _num_in(d["error"]))
                         for d in state["scored"]]
         self._genomes = {}

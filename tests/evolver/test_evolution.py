@@ -142,14 +142,26 @@ def test_seed_creatures_and_migrants_join_the_population():
     evo = Evolution(EvolverConfig(population_size=10, seed=0, target_error=0.0, iterations=5), 2, 1, seeds)
     assert [c.to_dict() for c in evo.population[:3]] == [c.to_dict() for c in seeds]
     evo.tell(*xor(evo.ask()))
+    asked = evo.ask()  # a generation being scored is never changed: migrants wait for the next
     migrants = [initial_creature(2, 1, rng) for _ in range(2)]
     assert evo.import_creatures(migrants) == 2
     assert not any(m.to_dict() == c.to_dict() for m in migrants for c in evo.population)
-    evo.tell(*xor(evo.ask()))
+    evo.tell(*xor(asked))
     assert [c.to_dict() for c in evo.population[-2:]] == [m.to_dict() for m in migrants]
     assert len(evo.population) == 10
     with pytest.raises(ValueError):
         evo.import_creatures([initial_creature(3, 1, rng)])
+
+
+def test_migrants_arriving_before_ask_replace_the_last_unscored_creatures():
+    rng = random.Random(98)
+    evo = Evolution(EvolverConfig(population_size=10, seed=0, target_error=0.0, iterations=5), 2, 1)
+    evo.tell(*xor(evo.ask()))
+    migrants = [initial_creature(2, 1, rng) for _ in range(2)]
+    assert evo.import_creatures(migrants) == 2
+    asked = evo.ask()
+    assert [c.to_dict() for c in asked[-2:]] == [m.to_dict() for m in migrants]
+    assert len(asked) == len(evo.population) - 1 and evo.tell(*xor(asked)).generation == 2
 
 
 def test_emigrants_are_the_best_fraction():
