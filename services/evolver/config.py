@@ -94,6 +94,11 @@ class EvolverConfig:
             elif f.name in _FLOATS and value is not None and (
                     isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
                 check(False, f.name, f"expected a finite number, got {value!r}")
+        check(isinstance(self.feedback_loop, bool), "feedback_loop", f"expected true or false, got {self.feedback_loop!r}")
+        for name in ("cost_name", "peer_run_id", "initial_weights"):
+            check(isinstance(getattr(self, name), str), name, f"expected a string, got {getattr(self, name)!r}")
+        check(isinstance(self.island_peers, tuple), "island_peers",
+              f"expected a list of host:port, got {self.island_peers!r}")
         if p:
             return p
         check(self.population_size >= 2, "population_size", f"must be at least 2, got {self.population_size}")

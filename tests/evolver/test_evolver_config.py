@@ -65,8 +65,10 @@ def test_every_problem_is_reported_with_its_option_path():
 
 def test_wrong_types_are_problems_not_crashes():
     with pytest.raises(ConfigError) as e:
-        EvolverConfig.from_dict({"populationSize": "big", "mutationRate": float("nan"), "elitism": True})
-    assert {p.path for p in e.value.problems} == {"populationSize", "mutationRate", "elitism"}
+        EvolverConfig.from_dict({"populationSize": "big", "mutationRate": float("nan"), "elitism": True,
+                                 "feedbackLoop": "yes", "costName": 3, "islands": {"peers": "a:1"}})
+    assert {p.path for p in e.value.problems} == {"populationSize", "mutationRate", "elitism", "feedbackLoop",
+                                                  "costName", "islands.peers"}
 
 
 def test_seed_002_warnings_for_unusual_ct_and_cp():
