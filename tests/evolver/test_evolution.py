@@ -63,6 +63,20 @@ def test_checkpoint_through_json_resumes_exactly():
     assert [c.to_dict() for c in resumed.population] == [c.to_dict() for c in whole.population]
 
 
+def test_checkpoint_keeps_queued_migrants_and_the_distance_cache_is_only_a_cache():
+    config = EvolverConfig(population_size=20, seed=12, target_error=0.0, iterations=6, distance_cache_max_size=3)
+    a = Evolution(config, 2, 1)
+    a.tell(*xor(a.ask()))
+    asked = a.ask()
+    a.import_creatures([initial_creature(2, 1, random.Random(1))])
+    b = Evolution.from_state(json.loads(json.dumps(a.state_dict())))
+    a.tell(*xor(asked))
+    b.tell(*xor(b.ask()))
+    assert [c.to_dict() for c in a.population] == [c.to_dict() for c in b.population]
+    assert history(a) == history(b)
+    assert a.distance.stats().evictions > 0 and a.distance.stats().current_size <= 3
+
+
 def test_elites_are_carried_unchanged_and_not_scored_again():
     evo = Evolution(EvolverConfig(population_size=30, seed=1, elitism=3, target_error=0.0, iterations=5), 2, 1)
     first = evo.ask()
