@@ -18,7 +18,8 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py
 
 # Regenerates the protos and recompiles any changed .pyx (both are no-ops when up to date).
 build: $(STAMP)
-	@$(PY) setup.py -q build_ext --inplace 2>&1 | grep -v -e '^Compiling' -e 'already up-to-date' || true
+	@# Quiet when it works, the whole compiler output when it fails (make then stops).
+	@$(PY) setup.py -q build_ext --inplace > .build.log 2>&1 || (cat .build.log; exit 1)
 	@$(PY) -c "import neatai.v1.evaluator_pb2" 
 
 protos: build

@@ -4,7 +4,8 @@ no gRPC in it.
 
 `evaluate` splits a population into chunks (a few per worker, so idle workers can steal the
 tail of a slow chunk list; a population too small to be worth it runs in the calling thread).
-Each chunk compiles its creatures (cached by structural hash) and scores them in one
+Each chunk compiles its creatures (cached by their compiled bytes, which identify a creature's
+structure and topology exactly; see `network.py`) and scores them in one
 `evaluate_population` call, which releases the GIL.
 """
 from __future__ import annotations

@@ -91,8 +91,14 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     return EvolverServer(**fields, manager=manager, pool=pool, checkpoints=checkpoints, registrations=registrations)
 
 
+# Ended runs keep their series (a dashboard shows how they finished) but only the most recent
+# ones: every run is a label value, and an evolver's state directory collects runs for ever.
+ENDED_RUNS_EXPORTED = 20
+
+
 class _EvolutionCollector(Collector):
-    """Per-run gauges of every evolver in this process (DESIGN §5 evolution gauges)."""
+    """Per-run gauges of every evolver in this process (DESIGN §5 evolution gauges): every
+    running run and the ENDED_RUNS_EXPORTED most recently started ended ones."""
 
     def __init__(self):
         self.managers: weakref.WeakSet[RunManager] = weakref.WeakSet()
@@ -103,11 +109,16 @@ class _EvolutionCollector(Collector):
         error = GaugeMetricFamily("neatai_evolution_best_error", "Error of the best creature so far.", labels=["run"])
         species = GaugeMetricFamily("neatai_evolution_species", "Species in the latest generation.", labels=["run"])
         evals = CounterMetricFamily("neatai_evolution_evaluations", "Creatures scored by the run.", labels=["run"])
+        phase = GaugeMetricFamily("neatai_evolution_phase_seconds",
+                                  "Time the latest generation spent in each phase.", labels=["run", "phase"])
         running = GaugeMetricFamily("neatai_evolution_runs", "Runs on this evolver by state.", labels=["state"])
         states: dict[str, int] = {}
         for manager in list(self.managers):
-            for run in manager.list():
+            runs = manager.list()
+            for run in runs:
                 states[run.state.name.lower()] = states.get(run.state.name.lower(), 0) + 1
+            ended = [run for run in runs if run.state.finished][-ENDED_RUNS_EXPORTED:]
+            for run in [run for run in runs if not run.state.finished] + ended:
                 r = run.latest
                 if r is None:
                     continue
@@ -116,9 +127,11 @@ class _EvolutionCollector(Collector):
                 error.add_metric([run.id], r.best_error)
                 species.add_metric([run.id], r.species)
                 evals.add_metric([run.id], r.evaluations)
+                for name, seconds in sorted(r.phase_seconds.items()):
+                    phase.add_metric([run.id, name], seconds)
         for state, n in sorted(states.items()):
             running.add_metric([state], n)
-        yield from (gen, score, error, species, evals, running)
+        yield from (gen, score, error, species, evals, phase, running)
 
 
 _EVOLUTION = _EvolutionCollector()

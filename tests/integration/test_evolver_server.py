@@ -248,6 +248,23 @@ def test_prometheus_shows_the_pool_the_caches_and_the_runs(client, evolver):
     assert 'neatai_cache_entries{cache="distance"}' in text
     assert f'neatai_evolution_generation{{run="{run_id}"}} 3.0' in text
     assert f'neatai_evolution_evaluations_total{{run="{run_id}"}}' in text
+    assert f'neatai_evolution_phase_seconds{{phase="evaluate",run="{run_id}"}}' in text
+
+
+def test_ended_runs_beyond_the_export_bound_leave_the_metrics(client, evolver, monkeypatch):
+    """Each run is a label value; an evolver's state directory collects runs for ever."""
+    from neatai.evolver import server as evolver_server
+    from neatai.metrics import exposition
+
+    monkeypatch.setattr(evolver_server, "ENDED_RUNS_EXPORTED", 1)
+    first = client.start(**{**LONG, "iterations": 1})
+    client.wait_finished(first)
+    second = client.start(**{**LONG, "iterations": 1})
+    client.wait_finished(second)
+    text = exposition()
+    assert f'neatai_evolution_generation{{run="{second}"}}' in text
+    assert f'run="{first}"' not in text
+    assert 'neatai_evolution_runs{state="exhausted"}' in text  # counted by state all the same
 
 
 def test_cancelled_watchers_free_their_server_threads(evaluator, tmp_path):
