@@ -762,6 +762,51 @@ cdef inline dict _fields(obj, tuple names):
     return {name: getattr(obj, name) for name in names}
 
 
+cdef struct Keys:
+    # Write pointers into the two key strings of one network (layout above `Network`).
+    int* header
+    int* op
+    int* off
+    int* src
+    signed char* role
+    float* bias
+    float* w
+
+
+cdef tuple _new_keys(Py_ssize_t n, Py_ssize_t m, Keys* k):
+    """Allocate (index, parameters) for n neurons and m synapses; `k` points into them."""
+    cdef bytes params = PyBytes_FromStringAndSize(NULL, 4 * (n + m))
+    cdef bytes topology = PyBytes_FromStringAndSize(NULL, 4 * (HEADER + 2 * n + 1 + m) + m)
+    k.bias = <float*>PyBytes_AS_STRING(params)
+    k.w = k.bias + n
+    k.header = <int*>PyBytes_AS_STRING(topology)
+    k.op = k.header + HEADER
+    k.off = k.op + n
+    k.src = k.off + n + 1
+    k.role = <signed char*>(k.src + m)
+    return topology, params
+
+
+cdef void _finish_keys(Keys* k, int n_in, int n_out, Py_ssize_t n, Py_ssize_t m, Edge* edges,
+                       const double* raw_w) noexcept:
+    """Synapses into canonical CSR order (target, source, role), the header last. `k.op` and
+    `k.bias` are filled by the caller; `edges[i].pos` indexes `raw_w`."""
+    cdef Py_ssize_t i
+    cdef bint recurrent = False
+    qsort(edges, m, sizeof(Edge), edge_order)
+    memset(k.off, 0, (n + 1) * sizeof(int))
+    for i in range(m):
+        k.src[i] = edges[i].frm
+        k.w[i] = <float>raw_w[edges[i].pos]
+        k.role[i] = <signed char>edges[i].role
+        k.off[edges[i].to - n_in + 1] += 1
+        if edges[i].frm >= edges[i].to:
+            recurrent = True
+    for i in range(n):
+        k.off[i + 1] += k.off[i]
+    k.header[0], k.header[1], k.header[2], k.header[3], k.header[4] = n_in, n_out, n, m, recurrent
+
+
 def flatten(creature):
     """The creature compiled in one pass into two byte strings: (index, parameters).
 
@@ -775,46 +820,36 @@ def flatten(creature):
     cdef int n_in = creature.input, n_out = creature.output
     cdef list neurons = creature.neurons
     cdef list synapses = creature.synapses
-    cdef Py_ssize_t n = len(neurons), m = len(synapses), k, i, at
+    cdef Py_ssize_t n = len(neurons), m = len(synapses), k, i
     cdef int op, frm, to
     cdef dict index = {}
     cdef dict fields
+    cdef Keys out
     if n_in < 1 or n_out < 1 or n_out > n:
         raise ValueError(f"bad creature shape: {n_in} inputs, {n_out} outputs, {n} neurons")
     if n + n_in > 2147483647 or m > 2147483647:
         raise ValueError("creature too large")
-    cdef bytes params = PyBytes_FromStringAndSize(NULL, 4 * (n + m))
-    cdef bytes topology = PyBytes_FromStringAndSize(NULL, 4 * (HEADER + 2 * n + 1 + m) + m)
-    cdef float* bias_p = <float*>PyBytes_AS_STRING(params)
-    cdef float* w_p = bias_p + n
-    cdef int* header = <int*>PyBytes_AS_STRING(topology)
-    cdef int* op_p = header + HEADER
-    cdef int* off_p = op_p + n
-    cdef int* src_p = off_p + n + 1
-    cdef signed char* role_p = <signed char*>(src_p + m)
+    cdef tuple keys = _new_keys(n, m, &out)
     cdef Edge* edges = <Edge*>malloc((m if m else 1) * sizeof(Edge))
     cdef double* raw_w = <double*>malloc((m if m else 1) * sizeof(double))
-    cdef bint recurrent = False
     if edges == NULL or raw_w == NULL:
         free(edges)
         free(raw_w)
         raise MemoryError()
     try:
-        if len(_INPUT_OF) < n_in:
-            for k in range(len(_INPUT_OF), n_in):
-                _INPUT_OF[f"input-{k}"] = k
+        _grow_input_names(n_in)
         for k in range(n):
             fields = _fields(neurons[k], _NEURON_FIELDS)
             index[fields["uuid"]] = n_in + k
             if fields["type"] == "constant":
-                op_p[k] = OP_CONST
+                out.op[k] = OP_CONST
             else:
                 name = fields["squash"]
                 op = _OP_OF.get("IDENTITY" if name is None else name, -1)
                 if op < 0:
                     raise ValueError(f"neurons[{k}]: unknown squash {name!r}")
-                op_p[k] = op
-            bias_p[k] = fields["bias"]
+                out.op[k] = op
+            out.bias[k] = fields["bias"]
         for i in range(m):
             fields = _fields(synapses[i], _SYNAPSE_FIELDS)
             found = index.get(fields["to_uuid"])
@@ -832,22 +867,18 @@ def flatten(creature):
             edges[i].role = _ROLE_OF[fields["type"]]
             edges[i].pos = i
             raw_w[i] = fields["weight"]
-        qsort(edges, m, sizeof(Edge), edge_order)
-        memset(off_p, 0, (n + 1) * sizeof(int))
-        for i in range(m):
-            src_p[i] = edges[i].frm
-            w_p[i] = <float>raw_w[edges[i].pos]
-            role_p[i] = <signed char>edges[i].role
-            off_p[edges[i].to - n_in + 1] += 1
-            if edges[i].frm >= edges[i].to:
-                recurrent = True
+        _finish_keys(&out, n_in, n_out, n, m, edges, raw_w)
     finally:
         free(edges)
         free(raw_w)
-    for k in range(n):
-        off_p[k + 1] += off_p[k]
-    header[0], header[1], header[2], header[3], header[4] = n_in, n_out, n, m, recurrent
-    return topology, params
+    return keys
+
+
+cdef void _grow_input_names(Py_ssize_t n_in):
+    cdef Py_ssize_t k
+    if len(_INPUT_OF) < n_in:
+        for k in range(len(_INPUT_OF), n_in):
+            _INPUT_OF[f"input-{k}"] = k
 
 
 def network_from_keys(bytes index, bytes params, Network template=None):
@@ -963,3 +994,4 @@ def evaluate_population(networks, X, Y, cost="MSE", double sample_rate=1.0, bint
     free(acts)
     free(scratch)
     return errors
+include "wire.pxi"

@@ -18,7 +18,7 @@ from __future__ import annotations
 from neatai.creature import Creature
 from neatai.lru import LRUCache
 
-from .kernels import Network, flatten, network_from_keys
+from .kernels import FlatCreature, Network, flatten, network_from_keys
 
 DEFAULT_NETWORK_CACHE = 512
 DEFAULT_TEMPLATE_CACHE = 100
@@ -38,9 +38,12 @@ class NetworkCompiler:
         self.networks: LRUCache[tuple[bytes, bytes], Network] = LRUCache("compiled-networks", network_cache_size)
         self.templates: LRUCache[bytes, Network] = LRUCache("topology-templates", template_cache_size)
 
-    def compile(self, creature: Creature) -> tuple[Network, bool]:
+    def compile(self, creature: Creature | FlatCreature) -> tuple[Network, bool]:
         """The creature's network and whether it came from the network cache."""
-        index, params = flatten(creature)
+        if isinstance(creature, FlatCreature):
+            index, params = creature.index, creature.params
+        else:
+            index, params = flatten(creature)
         network = self.networks.get((index, params))
         if network is not None:
             return network, True

@@ -5,6 +5,8 @@ import math
 
 from neatai.creature import CURRENT_SEMANTIC_VERSION, Creature
 
+from .kernels import FlatCreature
+
 MAX_SAFE_INTEGER = 9007199254740991.0
 VERSION_PENALTY = 1e-6
 _CURRENT_MAJOR = CURRENT_SEMANTIC_VERSION.split(".")[0]
@@ -30,20 +32,22 @@ def version_penalty(semantic_version: str | None) -> float:
     return 0.0 if semantic_version.split(".")[0] == _CURRENT_MAJOR else VERSION_PENALTY
 
 
-def complexity_penalty(creature: Creature, cost_of_growth: float) -> float:
-    values = [abs(s.weight) for s in creature.synapses] + [abs(n.bias) for n in creature.neurons]
+def complexity_penalty(creature: Creature | FlatCreature, cost_of_growth: float) -> float:
+    if not isinstance(creature, FlatCreature):
+        creature = FlatCreature.of(creature)
+    values = creature.magnitudes
     if values:
         high = min(max(values), MAX_SAFE_INTEGER)
         mean = min(math.fsum(values) / len(values), MAX_SAFE_INTEGER)
         penalty = (value_penalty(high) + value_penalty(mean)) / 2
     else:
         penalty = 0.0
-    squash_penalty = SQUASH_COMPLEXITY_PENALTY * len(creature.neurons)
+    squash_penalty = SQUASH_COMPLEXITY_PENALTY * creature.n_neurons
     g = cost_of_growth
-    return creature.hidden_count * g + len(creature.synapses) * g / 10 + (penalty + squash_penalty) * g / 100
+    return creature.hidden_count * g + creature.n_synapses * g / 10 + (penalty + squash_penalty) * g / 100
 
 
-def score(creature: Creature, error: float, cost_of_growth: float = 1e-7) -> float:
+def score(creature: Creature | FlatCreature, error: float, cost_of_growth: float = 1e-7) -> float:
     """Fitness of a creature whose dataset error is `error` (higher is better)."""
     return (1 - error - complexity_penalty(creature, cost_of_growth)
             - version_penalty(creature.semantic_version))

@@ -4,8 +4,10 @@ no gRPC in it.
 
 `evaluate` splits a population into chunks (a few per worker, so idle workers can steal the
 tail of a slow chunk list; a population too small to be worth it runs in the calling thread).
-Each chunk compiles its creatures (cached by their compiled bytes, which identify a creature's
-structure and topology exactly; see `network.py`) and scores them in one
+Creatures arrive as `Creature` models or as `FlatCreature`s (the RPC reads valid messages
+straight into that form); either way they are flattened once. Each chunk compiles its creatures
+(cached by their compiled bytes, which identify a creature's structure and topology exactly; see
+`network.py`) and scores them in one
 `evaluate_population` call, which releases the GIL.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ from neatai.lru import CacheStats
 from neatai.memory import MemoryMonitor, MemoryStats
 from neatai.pool import PoolStats, WorkStealingPool, effective_threads
 
-from .kernels import COSTS, evaluate_population, sample_rows
+from .kernels import COSTS, FlatCreature, evaluate_population, sample_rows
 from .network import NetworkCompiler
 from .score import score
 
@@ -120,7 +122,7 @@ class Evaluator:
 
     # -- evaluation -------------------------------------------------------------------------
 
-    def evaluate(self, dataset_id: str, creatures: Sequence[Creature], cost: str = "MSE",
+    def evaluate(self, dataset_id: str, creatures: Sequence[Creature | FlatCreature], cost: str = "MSE",
                  cost_of_growth: float = 1e-7, sample_rate: float = 1.0,
                  feedback_loop: bool = False) -> list[CreatureResult]:
         """Error and score of every creature on the dataset, in order.
@@ -140,8 +142,9 @@ class Evaluator:
         self.check_shapes(dataset, creatures)
         if not creatures:
             return []
+        creatures = [c if isinstance(c, FlatCreature) else FlatCreature.of(c) for c in creatures]
         records = len(sample_rows(dataset.records, sample_rate))
-        work = records * sum(len(c.neurons) + len(c.synapses) for c in creatures)
+        work = records * sum(c.size for c in creatures)
         bounds = _chunks(len(creatures), min(self.threads * CHUNKS_PER_WORKER, work // MIN_CHUNK_WORK))
         if len(bounds) == 1:
             return self._evaluate_chunk(dataset, creatures, cost, cost_of_growth, sample_rate, feedback_loop)
@@ -150,7 +153,7 @@ class Evaluator:
         return [r for f in futures for r in f.result()]
 
     @staticmethod
-    def check_shapes(dataset: Dataset, creatures: Sequence[Creature]) -> None:
+    def check_shapes(dataset: Dataset, creatures: Sequence[Creature | FlatCreature]) -> None:
         bad = [i for i, c in enumerate(creatures) if (c.input, c.output) != (dataset.inputs, dataset.outputs)]
         if bad:
             c = creatures[bad[0]]
@@ -159,7 +162,7 @@ class Evaluator:
                 f"{len(bad)} creature(s) (first creatures[{bad[0]}] with {c.input} inputs/{c.output} outputs) do not "
                 f"match dataset {dataset.id} with {dataset.inputs} inputs/{dataset.outputs} outputs")
 
-    def _evaluate_chunk(self, dataset: Dataset, creatures: Sequence[Creature], cost: str, cost_of_growth: float,
+    def _evaluate_chunk(self, dataset: Dataset, creatures: Sequence[FlatCreature], cost: str, cost_of_growth: float,
                         sample_rate: float, feedback_loop: bool) -> list[CreatureResult]:
         networks, compile_s, hashes = [], [], []
         for creature in creatures:

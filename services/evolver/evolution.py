@@ -374,13 +374,14 @@ def evaluate_in_process(creatures: Sequence[Creature], X, Y, cost: str = "MSE", 
                         sample_rate: float = 1.0, feedback_loop: bool = False,
                         compiler=None) -> tuple[list[float], list[float]]:
     """(errors, scores) of `creatures` with the evaluator's compiled kernels, in this process."""
-    from neatai.evaluator import evaluate_population, score
+    from neatai.evaluator import FlatCreature, evaluate_population, score
 
     compiler = compiler or _compiler()
-    networks = [compiler.compile(c)[0] for c in creatures]
+    flat = [FlatCreature.of(c) for c in creatures]
+    networks = [compiler.compile(f)[0] for f in flat]
     errors = evaluate_population(networks, X, Y, cost, sample_rate, feedback_loop)
     errors = [float(e) for e in errors]
-    return errors, [score(c, e, cost_of_growth) for c, e in zip(creatures, errors)]
+    return errors, [score(f, e, cost_of_growth) for f, e in zip(flat, errors)]
 
 
 _COMPILER = None
