@@ -234,6 +234,7 @@ def test_size_limits_send_the_creature_to_the_loader():
 @pytest.mark.parametrize("cut", [1, 5, 17, 40, 90])
 def test_truncated_or_garbage_bytes_are_refused_or_read_as_the_message_they_are(cut):
     data = message(BASE).SerializeToString()
-    for chunk in (data[:-cut], data[cut:], b"\xff" * cut, bytes(range(cut))):
+    bad_text = data.replace(b"h1", b"\xc3(")  # a uuid that is not UTF-8
+    for chunk in (data[:-cut], data[cut:], b"\xff" * cut, bytes(range(cut)), bad_text):
         if read_creature(chunk, 10, 10, 100, 100) is not None:  # a shorter valid message
             assert_agrees(pb.Creature.FromString(chunk))

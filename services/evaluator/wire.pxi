@@ -199,6 +199,8 @@ def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_ne
             raise MemoryError()
         return _read(data, p, end, <int>n_in, <int>n_out, n, m, forward_only, has_version, version,
                      neurons, synapses, uuids, types, biases, edges, raw_w, named)
+    except UnicodeDecodeError:  # not from a parsed message (those hold valid UTF-8): the loader's call
+        return None
     finally:
         free(neurons)
         free(synapses)
