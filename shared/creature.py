@@ -210,38 +210,11 @@ class Creature:
     # ---- protobuf --------------------------------------------------------------------------
 
     def to_proto(self):
-        from google.protobuf import struct_pb2
-
+        """The `neatai.v1.Creature` message (written in one compiled pass, then parsed)."""
+        from .creature_wire import encode
         from .v1 import creature_pb2 as pb
 
-        msg = pb.Creature(input=self.input, output=self.output)
-        for n in self.neurons:
-            m = msg.neurons.add(uuid=n.uuid, type=_NEURON_PB[n.type], bias=n.bias)
-            if n.squash is not None:
-                m.squash = n.squash
-            if n.frozen is not None:
-                m.frozen = n.frozen
-            _tags_to_pb(n.tags, m.tags)
-        for s in self.synapses:
-            m = msg.synapses.add(from_uuid=s.from_uuid, to_uuid=s.to_uuid, weight=s.weight,
-                                 type=_SYNAPSE_PB[s.type])
-            if s.frozen is not None:
-                m.frozen = s.frozen
-            _tags_to_pb(s.tags, m.tags)
-        if self.semantic_version is not None:
-            msg.semantic_version = self.semantic_version
-        if self.forward_only is not None:
-            msg.forward_only = self.forward_only
-        _tags_to_pb(self.tags, msg.tags)
-        if self.memetic is not None:
-            _memetic_to_pb(self.memetic, msg.memetic)
-            for a in self.memetic.get("ancestry", []):
-                _memetic_to_pb(a, msg.memetic.ancestry.add())
-        if self.hyperparameters is not None:
-            st = struct_pb2.Struct()
-            st.update(self.hyperparameters)
-            msg.hyperparameters.CopyFrom(st)
-        return msg
+        return pb.Creature.FromString(encode(self))
 
     @classmethod
     def from_proto(cls, msg, limits: Limits = DEFAULT_LIMITS) -> Creature:
@@ -645,25 +618,10 @@ def _tags_out(tags: list[Tag]) -> list[dict[str, str]]:
 
 # Proto enum numbers (neatai.v1.NeuronType / SynapseType), kept here so the model module
 # imports without the generated code.
-_NEURON_PB = {"hidden": 1, "output": 2, "constant": 3}
-_NEURON_NAME = {v: k for k, v in _NEURON_PB.items()}
-_SYNAPSE_PB = {None: 0, "positive": 1, "negative": 2, "condition": 3}
-_SYNAPSE_NAME = {v: k for k, v in _SYNAPSE_PB.items() if k}
-
-
-def _tags_to_pb(tags: list[Tag] | None, target) -> None:
-    for t in tags or ():
-        target.add(name=t.name, value=t.value)
-
-
-def _memetic_to_pb(m: dict, msg) -> None:
-    msg.generation = m.get("generation", 0)
-    if m.get("score") is not None:
-        msg.score = m["score"]
-    for w in m.get("weights", []):
-        msg.weights.add(from_uuid=w["fromUUID"], to_uuid=w["toUUID"], weight=w["weight"])
-    for k, v in m.get("biases", {}).items():
-        msg.biases[k] = v
+PB_NEURON_TYPE = {"hidden": 1, "output": 2, "constant": 3}
+_NEURON_NAME = {v: k for k, v in PB_NEURON_TYPE.items()}
+PB_SYNAPSE_TYPE = {None: 0, "positive": 1, "negative": 2, "condition": 3}
+_SYNAPSE_NAME = {v: k for k, v in PB_SYNAPSE_TYPE.items() if k}
 
 
 def _memetic_from_pb(msg) -> dict:
