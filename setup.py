@@ -58,7 +58,8 @@ def extensions() -> list[Extension]:
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno"],
             ))
-    return cythonize(exts, language_level=3, compiler_directives={
+    # .pxi files shared between packages (shared/structural_hash.pxi) are included by name
+    return cythonize(exts, language_level=3, include_path=[os.path.join(ROOT, "shared")], compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False,
     })
 

@@ -26,6 +26,12 @@ from . import squash as squashes
 CURRENT_SEMANTIC_VERSION = "4.0.0"
 NEURON_TYPES = ("hidden", "output", "constant")
 SYNAPSE_TYPES = ("positive", "negative", "condition")
+# Proto enum numbers (neatai.v1.NeuronType / SynapseType) — also the synapse type order of
+# sorts and hashes — kept here so the model module imports without the generated code.
+PB_NEURON_TYPE = {"hidden": 1, "output": 2, "constant": 3}
+_NEURON_NAME = {v: k for k, v in PB_NEURON_TYPE.items()}
+PB_SYNAPSE_TYPE = {None: 0, "positive": 1, "negative": 2, "condition": 3}
+_SYNAPSE_NAME = {v: k for k, v in PB_SYNAPSE_TYPE.items() if k}
 
 
 @dataclass(frozen=True)
@@ -138,17 +144,12 @@ class Creature:
     def structural_hash(self) -> str:
         """Identifies the creature: neurons (order, uuid, type, squash, bias) and synapses.
 
-        Stable under JSON key order and synapse order; tags and memetic data are ignored.
+        Stable under JSON key order and synapse order; tags and memetic data are ignored. The
+        bytes digested are laid out in shared/structural_hash.pxi.
         """
-        h = hashlib.blake2b(digest_size=16)
-        h.update(struct.pack("<ii", self.input, self.output))
-        for n in self.neurons:
-            h.update(f"{n.uuid}\x00{n.type}\x00{n.squash_name}\x00".encode())
-            h.update(struct.pack("<d", n.bias))
-        for s in sorted(self.synapses, key=_synapse_key):
-            h.update(f"{s.from_uuid}\x00{s.to_uuid}\x00{s.type or ''}\x00".encode())
-            h.update(struct.pack("<d", s.weight))
-        return h.hexdigest()
+        from .creature_bytes import structural_hash
+
+        return structural_hash(self)
 
     def topology_hash(self) -> str:
         """Identifies the wiring only: squashes and synapses by buffer index, no weights,
@@ -158,7 +159,7 @@ class Creature:
         h.update(struct.pack("<ii", self.input, self.output))
         h.update(bytes(0 if n.type == "constant" else 1 + squashes.squash_id(n.squash_name)
                        for n in self.neurons))
-        edges = sorted((index[s.from_uuid], index[s.to_uuid], _TYPE_CODE[s.type]) for s in self.synapses)
+        edges = sorted((index[s.from_uuid], index[s.to_uuid], PB_SYNAPSE_TYPE[s.type]) for s in self.synapses)
         h.update(struct.pack(f"<{3 * len(edges)}i", *(v for e in edges for v in e)))
         return h.hexdigest()
 
@@ -211,7 +212,7 @@ class Creature:
 
     def to_proto(self):
         """The `neatai.v1.Creature` message (written in one compiled pass, then parsed)."""
-        from .creature_wire import encode
+        from .creature_bytes import encode
         from .v1 import creature_pb2 as pb
 
         return pb.Creature.FromString(encode(self))
@@ -454,7 +455,7 @@ class _Loader:
                 what = "self synapse on" if s.from_uuid == s.to_uuid else "back synapse"
                 where = f"{s.from_uuid!r}" if s.from_uuid == s.to_uuid else f"{s.from_uuid!r} -> {s.to_uuid!r}"
                 self.problem(f"synapses[{file_path[id(s)]}]", f"{what} {where} in a creature declared forwardOnly")
-        c.synapses.sort(key=lambda s: (index[s.from_uuid], index[s.to_uuid], _TYPE_CODE[s.type]))
+        c.synapses.sort(key=lambda s: (index[s.from_uuid], index[s.to_uuid], PB_SYNAPSE_TYPE[s.type]))
 
     def number(self, value: Any, path: str, required: bool = False) -> float:
         if value is None:
@@ -576,11 +577,10 @@ def _legacy_weights(weights: dict) -> list[dict]:
     return out
 
 
-_TYPE_CODE = {None: 0, "positive": 1, "negative": 2, "condition": 3}
 
 
 def _synapse_key(s: Synapse) -> tuple:
-    return (s.from_uuid, s.to_uuid, _TYPE_CODE.get(s.type, 0))
+    return (s.from_uuid, s.to_uuid, PB_SYNAPSE_TYPE.get(s.type, 0))
 
 
 def _kind(value: Any) -> str:
@@ -616,12 +616,6 @@ def _tags_out(tags: list[Tag]) -> list[dict[str, str]]:
     return [{"name": t.name, "value": t.value} for t in tags]
 
 
-# Proto enum numbers (neatai.v1.NeuronType / SynapseType), kept here so the model module
-# imports without the generated code.
-PB_NEURON_TYPE = {"hidden": 1, "output": 2, "constant": 3}
-_NEURON_NAME = {v: k for k, v in PB_NEURON_TYPE.items()}
-PB_SYNAPSE_TYPE = {None: 0, "positive": 1, "negative": 2, "condition": 3}
-_SYNAPSE_NAME = {v: k for k, v in PB_SYNAPSE_TYPE.items() if k}
 
 
 def _memetic_from_pb(msg) -> dict:

@@ -311,3 +311,10 @@ def test_text_that_is_not_json_is_reported_at_the_root():
     with pytest.raises(CreatureError) as e:
         Creature.from_json("{not json")
     assert e.value.problems[0].path == "$"
+
+
+def test_structural_hash_values_are_pinned():
+    """Run checkpoints and the evolver's caches store these ids: the digested bytes must not drift
+    (values computed by the original pure-Python implementation)."""
+    assert Creature.from_json(MINIMAL).structural_hash() == "9b346473a3216010e49d36bc6e213e1e"
+    assert Creature.from_json(G_A).structural_hash() == "fdf297c9dce8ce00ebf1c8fc6e4bb94d"

@@ -8,18 +8,16 @@
 # which stays the one place that words validation problems. The tests check that both paths
 # agree on every creature the fast path accepts and that it accepts none that is invalid.
 
-from libc.string cimport memcmp, memcpy
+from libc.string cimport memcpy
 from cpython.unicode cimport PyUnicode_DecodeUTF8
-import hashlib as _hashlib
-import math as _math
 
-cdef tuple _NEURON_TYPE_NAME = (b"", b"hidden", b"output", b"constant")     # by NeuronType number
-cdef tuple _SYNAPSE_TYPE_NAME = (b"", b"positive", b"negative", b"condition")  # by SynapseType number
+include "structural_hash.pxi"
+
 cdef dict _SQUASH_ID_OF = {name: _squash.squash_id(name) for name in (*_squash.BY_NAME, *_squash.ALIASES)
                            if _squash.canonical(name) is not None}
-cdef list _SQUASH_NAME_OF = [None] * 64
+cdef list _SQUASH_NAME = [None] * 64  # canonical name by squash id, as bytes
 for _s in _squash.SQUASHES:
-    _SQUASH_NAME_OF[_s.id] = _s.name.encode()
+    _SQUASH_NAME[_s.id] = _s.name.encode()
 cdef list _OUTPUT_NAMES = []  # b"output-k", grown on demand
 cdef dict _OUTPUT_OF = {}     # "output-k" -> k
 
@@ -65,36 +63,6 @@ cdef class FlatCreature:
 cdef struct Span:
     Py_ssize_t at
     Py_ssize_t len
-
-
-cdef struct NamedSynapse:
-    # one synapse as Creature.structural_hash reads it: end names (after output renaming),
-    # type code and the weight as given
-    const char* frm
-    Py_ssize_t frm_len
-    const char* to
-    Py_ssize_t to_len
-    int role
-    double w
-
-
-cdef int named_order(const void* a, const void* b) noexcept nogil:
-    # Python's str order is code point order, which UTF-8 bytes compared bytewise keep
-    cdef const NamedSynapse* x = <const NamedSynapse*>a
-    cdef const NamedSynapse* y = <const NamedSynapse*>b
-    cdef int c = _span_cmp(x.frm, x.frm_len, y.frm, y.frm_len)
-    if c == 0:
-        c = _span_cmp(x.to, x.to_len, y.to, y.to_len)
-    if c == 0:
-        c = (x.role > y.role) - (x.role < y.role)
-    return c
-
-
-cdef inline int _span_cmp(const char* a, Py_ssize_t al, const char* b, Py_ssize_t bl) noexcept nogil:
-    cdef int c = memcmp(a, b, al if al < bl else bl)
-    if c != 0:
-        return c
-    return (al > bl) - (al < bl)
 
 
 cdef inline bint _varint(const unsigned char* p, Py_ssize_t end, Py_ssize_t* at,
@@ -193,7 +161,7 @@ def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_ne
     cdef double* biases = <double*>malloc((n if n else 1) * sizeof(double))
     cdef Edge* edges = <Edge*>malloc((m if m else 1) * sizeof(Edge))
     cdef double* raw_w = <double*>malloc((m if m else 1) * sizeof(double))
-    cdef NamedSynapse* named = <NamedSynapse*>malloc((m if m else 1) * sizeof(NamedSynapse))
+    cdef HashSynapse* named = <HashSynapse*>malloc((m if m else 1) * sizeof(HashSynapse))
     try:
         if not (neurons and synapses and uuids and types and biases and edges and raw_w and named):
             raise MemoryError()
@@ -215,16 +183,14 @@ def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_ne
 cdef object _read(bytes data, const unsigned char* p, Py_ssize_t end, int n_in, int n_out, Py_ssize_t n,
                   Py_ssize_t m, bint forward_only, bint has_version, Span version, Span* neurons,
                   Span* synapses, Span* uuids, int* types, double* biases, Edge* edges, double* raw_w,
-                  NamedSynapse* named):
-    cdef Py_ssize_t at = 0, a, k, i, j, body, outputs = 0, hidden = 0, n_if = 0, if_ok = 0, hash_len
+                  HashSynapse* named):
+    cdef Py_ssize_t at = 0, a, k, i, j, body, outputs = 0, hidden = 0, n_if = 0, if_ok = 0
     cdef int number, wire, op, frm, to, role, mask
     cdef unsigned long long value
     cdef Span span, squash
     cdef bint has_squash
     cdef Keys out
     cdef dict index = {}
-    cdef char* buf
-    cdef char* w
     cdef bytes name
     k = i = 0
     while at < end:  # pass 2: where each neuron and synapse is
@@ -316,7 +282,7 @@ cdef object _read(bytes data, const unsigned char* p, Py_ssize_t end, int n_in, 
         if frm >= to and forward_only:
             return None
         edges[i].frm, edges[i].to, edges[i].role, edges[i].pos = frm, to, role, i
-        named[i].role, named[i].w = role, raw_w[i]
+        named[i].type, named[i].weight = role, raw_w[i]
         if frm >= n_in + body:  # hashed under its position name
             name = _OUTPUT_NAMES[frm - n_in - body]
             named[i].frm, named[i].frm_len = PyBytes_AS_STRING(name), len(name)
@@ -345,51 +311,25 @@ cdef object _read(bytes data, const unsigned char* p, Py_ssize_t end, int n_in, 
     f.input, f.output, f.n_neurons, f.n_synapses, f.hidden_count = n_in, n_out, n, m, hidden
     f.magnitudes = magnitudes
     f.semantic_version = _text(p, version) if has_version else None
-    # Creature.structural_hash over the same bytes it formats, outputs under their new names
-    qsort(named, m, sizeof(NamedSynapse), named_order)
-    hash_len = 8
-    for k in range(n):
-        hash_len += uuids[k].len + 80
-    for i in range(m):
-        hash_len += named[i].frm_len + named[i].to_len + 24
-    buf = <char*>malloc(hash_len)
-    if buf == NULL:
+    # the structural hash, outputs under their new names
+    cdef HashNeuron* hashed = <HashNeuron*>malloc(n * sizeof(HashNeuron))
+    if hashed == NULL:
         raise MemoryError()
     try:
-        w = buf
-        memcpy(w, &n_in, 4)
-        memcpy(w + 4, &n_out, 4)
-        w += 8
         for k in range(n):
             if k >= body:
                 name = _OUTPUT_NAMES[k - body]
-                w = _put(w, PyBytes_AS_STRING(name), len(name))
+                hashed[k].uuid, hashed[k].uuid_len = PyBytes_AS_STRING(name), len(name)
             else:
-                w = _put(w, <const char*>(p + uuids[k].at), uuids[k].len)
-            name = _NEURON_TYPE_NAME[types[k]]
-            w = _put(w, PyBytes_AS_STRING(name), len(name))
-            name = _SQUASH_NAME_OF[OP_IDENTITY if out.op[k] == OP_CONST else out.op[k]]
-            w = _put(w, PyBytes_AS_STRING(name), len(name))
-            memcpy(w, &biases[k], 8)
-            w += 8
-        for i in range(m):
-            w = _put(w, named[i].frm, named[i].frm_len)
-            w = _put(w, named[i].to, named[i].to_len)
-            name = _SYNAPSE_TYPE_NAME[named[i].role]
-            w = _put(w, PyBytes_AS_STRING(name), len(name))
-            memcpy(w, &named[i].w, 8)
-            w += 8
-        f._hash = _hashlib.blake2b(PyBytes_FromStringAndSize(buf, w - buf), digest_size=16).hexdigest()
+                hashed[k].uuid, hashed[k].uuid_len = <const char*>(p + uuids[k].at), uuids[k].len
+            hashed[k].type = types[k]
+            name = _SQUASH_NAME[OP_IDENTITY if out.op[k] == OP_CONST else out.op[k]]
+            hashed[k].squash, hashed[k].squash_len = PyBytes_AS_STRING(name), len(name)
+            hashed[k].bias = biases[k]
+        f._hash = _structural_hash(n_in, n_out, hashed, n, named, m)
     finally:
-        free(buf)
+        free(hashed)
     return f
-
-
-cdef inline char* _put(char* w, const char* s, Py_ssize_t n) noexcept:
-    """s and a NUL terminator (the separator structural_hash formats between fields)."""
-    memcpy(w, s, n)
-    w[n] = 0
-    return w + n + 1
 
 
 cdef inline int _endpoint(str name, dict index, int n_in, int n_out, Py_ssize_t body) except -2:

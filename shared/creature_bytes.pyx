@@ -1,10 +1,12 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""A creature model object written as a serialized `neatai.v1.Creature`, in one compiled pass.
+"""The creature model's byte forms, written in one compiled pass each: the serialized
+`neatai.v1.Creature` (`encode`) and the structural hash (`structural_hash`).
 
-`Creature.to_proto` parses these bytes instead of building the message field by field through
-the protobuf API (~13 µs for an XOR-sized creature, the largest client-side cost of an Evaluate
-call); writing them here takes about a microsecond. Field numbers follow
-protos/neatai/v1/creature.proto; `tests/test_creature.py` round-trips every field.
+`Creature.to_proto` parses `encode`'s bytes instead of building the message field by field
+through the protobuf API (~11 µs for an XOR-sized creature, the largest client-side cost of an
+Evaluate call; about a microsecond here). Field numbers follow protos/neatai/v1/creature.proto;
+`tests/test_creature.py` round-trips every field. The hash's byte layout lives in
+structural_hash.pxi, shared with the evaluator's wire reader.
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
@@ -13,6 +15,8 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memmove
 
 from neatai.creature import PB_NEURON_TYPE, PB_SYNAPSE_TYPE
+
+include "structural_hash.pxi"
 
 cdef dict _NEURON_TYPE = PB_NEURON_TYPE
 cdef dict _SYNAPSE_TYPE = PB_SYNAPSE_TYPE
@@ -203,3 +207,31 @@ def encode(creature) -> bytes:
         return PyBytes_FromStringAndSize(b.data, b.size)
     finally:
         free(b.data)
+
+
+def structural_hash(creature) -> str:
+    """`Creature.structural_hash`: neurons as listed, synapses sorted, tags and memetic ignored."""
+    cdef list neurons = creature.neurons, synapses = creature.synapses
+    cdef Py_ssize_t n = len(neurons), m = len(synapses), k
+    cdef dict f
+    cdef HashNeuron* hn = <HashNeuron*>malloc((n if n else 1) * sizeof(HashNeuron))
+    cdef HashSynapse* hs = <HashSynapse*>malloc((m if m else 1) * sizeof(HashSynapse))
+    try:
+        if hn == NULL or hs == NULL:
+            raise MemoryError()
+        for k in range(n):
+            f = neurons[k].__dict__
+            hn[k].uuid = PyUnicode_AsUTF8AndSize(f["uuid"], &hn[k].uuid_len)
+            hn[k].type = _NEURON_TYPE[f["type"]]
+            hn[k].squash = PyUnicode_AsUTF8AndSize(neurons[k].squash_name, &hn[k].squash_len)
+            hn[k].bias = f["bias"]
+        for k in range(m):
+            f = synapses[k].__dict__
+            hs[k].frm = PyUnicode_AsUTF8AndSize(f["from_uuid"], &hs[k].frm_len)
+            hs[k].to = PyUnicode_AsUTF8AndSize(f["to_uuid"], &hs[k].to_len)
+            hs[k].type = _SYNAPSE_TYPE.get(f["type"], 0)
+            hs[k].weight = f["weight"]
+        return _structural_hash(creature.input, creature.output, hn, n, hs, m)
+    finally:
+        free(hn)
+        free(hs)
