@@ -139,8 +139,10 @@ class Run:
             return self.history[-1] if self.history else None
 
     def population_best_first(self) -> list[Creature]:
+        """The last scored generation best first; before any is scored, the initial population."""
         with self.cond:
-            return [c for c, _, _ in self.evolution.ranked()]
+            ranked = self.evolution.ranked()
+            return [c for c, _, _ in ranked] if ranked else list(self.evolution.population)
 
     def emigrants(self) -> list[Creature]:
         with self.cond:

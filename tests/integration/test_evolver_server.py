@@ -295,6 +295,28 @@ def test_cancelled_watchers_free_their_server_threads(evaluator, tmp_path):
         running.stop(0)
 
 
+def test_the_initial_population_can_be_exported_before_it_is_scored(evaluator, tmp_path):
+    running = start_evolver([evaluator.address], tmp_path / "s", loopback())
+    release, evaluate = threading.Event(), running.pool.evaluate
+
+    def stall(*args, **kwargs):
+        release.wait(30)
+        return evaluate(*args, **kwargs)
+
+    running.pool.evaluate = stall
+    c = Client(running.address)
+    try:
+        run_id = c.start(population_size=12, seed=3, target_error=0.0, iterations=2)
+        exported = c.stub.ExportPopulation(S.ExportPopulationRequest(run_id=run_id), timeout=T)
+        assert exported.generation == 0 and len(exported.creatures_json) == 12
+        assert all(Creature.from_json(j).input == 2 for j in exported.creatures_json)
+    finally:
+        release.set()
+        c.wait_finished(run_id)
+        c.close()
+        running.stop(0)
+
+
 def test_a_second_evolver_cannot_share_a_state_directory(evaluator, evolver, tmp_path):
     with pytest.raises(StateDirBusy):
         start_evolver([evaluator.address], tmp_path / "state", loopback())
