@@ -5,6 +5,7 @@ and a graceful SIGTERM drain (NOT_SERVING → finish in-flight calls → exit 0)
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 from concurrent import futures
@@ -47,11 +48,46 @@ class ServerConfig:
         ]
 
 
+class DrainingHealthServicer(health.HealthServicer):
+    """The standard health service, whose Watch streams can be ended: a watcher's stream is a
+    call in flight that never finishes by itself, so left open it holds a drain for the whole
+    grace period. Watchers see NOT_SERVING, then their stream ends (status OK)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._watches: set = set()
+        self._watches_lock = threading.Lock()
+
+    def Watch(self, request, context, send_response_callback=None):
+        stream = None
+        if send_response_callback is None:
+            # The blocking form (server interceptors hide the non-blocking flag): the responses
+            # are a generator that ends at the first None, as the library's own watcher does.
+            responses: queue.SimpleQueue = queue.SimpleQueue()
+            send_response_callback = responses.put
+            stream = iter(responses.get, None)
+        with self._watches_lock:
+            self._watches.add(send_response_callback)
+        context.add_callback(lambda: self._forget(send_response_callback))
+        super().Watch(request, context, send_response_callback)
+        return stream
+
+    def _forget(self, send_response_callback) -> None:
+        with self._watches_lock:
+            self._watches.discard(send_response_callback)
+
+    def end_watches(self) -> None:
+        with self._watches_lock:
+            watches, self._watches = self._watches, set()
+        for send_response_callback in watches:
+            send_response_callback(None)  # ends the stream (status OK)
+
+
 @dataclass
 class RunningServer:
     name: str
     server: grpc.Server
-    health: health.HealthServicer
+    health: DrainingHealthServicer
     port: int
     metrics_port: int | None
     config: ServerConfig
@@ -62,9 +98,11 @@ class RunningServer:
         return f"127.0.0.1:{self.port}"
 
     def stop(self, grace: float | None = None) -> threading.Event:
-        """Report NOT_SERVING, refuse new calls, let in-flight calls finish within `grace`."""
+        """Report NOT_SERVING, refuse new calls, end health Watch streams, let the other calls in
+        flight finish within `grace`."""
         self.health.enter_graceful_shutdown()
         done = self.server.stop(self.config.grace_s if grace is None else grace)
+        self.health.end_watches()
         done.wait()
         self._stopped.set()
         return done
@@ -92,7 +130,7 @@ def start_server(
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
     names = list(add_services(server))
-    health_servicer = health.HealthServicer(
+    health_servicer = DrainingHealthServicer(
         experimental_non_blocking=True,
         experimental_thread_pool=futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{name}-health"),
     )

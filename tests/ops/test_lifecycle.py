@@ -75,8 +75,11 @@ def test_sigterm_drains_in_flight_call_and_exits_0(evaluator):
         assert time.monotonic() - started < 5, f"no NOT_SERVING after SIGTERM: {statuses}"
         time.sleep(0.01)
 
-    # A health Watch is a call in flight too: left open it holds the drain for the whole grace.
-    watch.cancel()
+    # A health Watch is a call in flight that never ends by itself: the server ends it after
+    # NOT_SERVING, else it would hold the drain for the whole grace.
+    watcher.join(5)
+    assert not watcher.is_alive(), "the health Watch stream is still open"
+    assert watch.code() == grpc.StatusCode.OK
 
     # New calls are refused while the old one is still allowed to finish.
     fresh = grpc.insecure_channel(evaluator.address)
