@@ -129,7 +129,6 @@ class Run:
         self.cond = threading.Condition()
         self.stop_requested = False
         self.halted = False  # abandon without writing anything more (crash simulation, hard shutdown)
-        self.pending_imports: list[Creature] = []
         self.thread: threading.Thread | None = None
         self.migrator: Migrator | None = None
 
@@ -306,7 +305,10 @@ class RunManager:
         return run.evolution.generation, creatures[:limit] if limit > 0 else creatures
 
     def import_creatures(self, run_id: str, creatures: Sequence[Creature]) -> int:
-        """Queue creatures (seeds or island migrants) for the run's next generation."""
+        """Hand creatures (seeds or island migrants) to the run: they replace unscored creatures
+        at once, or join the next generation when the current one is being scored (never
+        changing it). Checkpointed before the call returns, so a crash does not lose them.
+        Returns how many were taken (at most population size − elitism)."""
         run = self.get(run_id)
         problems = shape_problems(creatures, run.dataset, "creatures", run.config.feedback_loop)
         if problems:
@@ -314,8 +316,12 @@ class RunManager:
         with run.cond:
             if run.state.finished:
                 raise RunFinished(f"run {run_id!r} has ended ({run.state.name}); it accepts no creatures")
-            run.pending_imports.extend(c.copy() for c in creatures)
-        return len(creatures)
+            try:
+                accepted = run.evolution.import_creatures(creatures)
+            except ValueError as e:  # shape_problems covers what Evolution checks; kept as a guard
+                raise InvalidRequest([Problem("creatures", str(e))]) from e
+            self._save(run)
+        return accepted
 
     # ---- the generation loop -----------------------------------------------------------------
 
@@ -332,12 +338,6 @@ class RunManager:
                     if run.evolution.done:  # e.g. resumed after its time budget ran out
                         self._finish(run, RunState.SOLVED if run.evolution.solved else RunState.EXHAUSTED, "")
                         return
-                    imports, run.pending_imports = run.pending_imports, []
-                    if imports:  # between generations, so tell() scores the creatures ask() gave out
-                        try:
-                            run.evolution.import_creatures(imports)
-                        except ValueError as e:  # validated on arrival; a migrant is never worth the run
-                            log.warning("run %s: imported creatures refused: %s", run.id, e)
                 # One trace per generation: evaluate (→ evaluator calls), speciate, reproduce, checkpoint.
                 with span("generation", run_id=run.id) as generation_span:
                     t0 = time.perf_counter()

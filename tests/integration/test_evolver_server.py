@@ -182,6 +182,38 @@ def test_a_killed_evolver_resumes_its_run_to_the_same_result(evaluator, tmp_path
     assert [r.generation for r in history] == list(range(1, 26))
 
 
+def test_imported_creatures_are_checkpointed_before_the_call_returns(evaluator, tmp_path):
+    """A migrant that arrives while a generation is being scored waits for the next one; a crash
+    in between must not lose it."""
+    first = start_evolver([evaluator.address], tmp_path / "s", loopback())
+    gate, evaluate = threading.Event(), first.pool.evaluate
+    first.pool.evaluate = lambda *a, **k: (gate.wait(30), evaluate(*a, **k))[-1]
+    c = Client(first.address)
+    try:
+        run_id = c.start(run_id="migrants", **LONG)
+        migrant = _xor_solver()
+        taken = c.stub.ImportCreatures(S.ImportCreaturesRequest(run_id=run_id, creatures=[migrant.to_proto()]),
+                                       timeout=T).accepted
+        assert taken == 1
+        on_disk = first.checkpoints.load(run_id)  # what a restart would read
+        assert on_disk["evolution"]["asked"] and on_disk["history_length"] == 0  # generation 1 in flight
+        assert [Creature.from_json(d).structural_hash() for d in on_disk["evolution"]["imports"]] == \
+               [migrant.structural_hash()]
+    finally:
+        c.close()
+        gate.set()
+        first.kill()
+
+
+def _xor_solver() -> Creature:
+    return Creature.from_json({
+        "input": 2, "output": 1,
+        "neurons": [{"type": "output", "uuid": "output-0", "bias": 0.09, "squash": "SINE"}],
+        "synapses": [{"fromUUID": "input-0", "toUUID": "output-0", "weight": 1.76},
+                     {"fromUUID": "input-1", "toUUID": "output-0", "weight": 1.16}],
+    })
+
+
 def test_a_run_checkpointed_as_running_but_already_done_ends_cleanly_on_resume(evaluator, tmp_path):
     # E.g. its time budget ran out while the evolver was down.
     first = start_evolver([evaluator.address], tmp_path / "s", loopback())
