@@ -21,6 +21,13 @@ for _s in _squash.SQUASHES:
 cdef list _OUTPUT_NAMES = []  # b"output-k", grown on demand
 cdef dict _OUTPUT_OF = {}     # "output-k" -> k
 
+
+cdef void _grow_output_names(Py_ssize_t n_out):
+    cdef Py_ssize_t k
+    for k in range(len(_OUTPUT_NAMES), n_out):
+        _OUTPUT_OF[f"output-{k}"] = k
+        _OUTPUT_NAMES.append(f"output-{k}".encode())
+
 cdef enum:
     NEURON_HIDDEN = 1
     NEURON_OUTPUT = 2
@@ -165,7 +172,7 @@ def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_ne
     try:
         if not (neurons and synapses and uuids and types and biases and edges and raw_w and named):
             raise MemoryError()
-        return _read(data, p, end, <int>n_in, <int>n_out, n, m, forward_only, has_version, version,
+        return _read(p, end, <int>n_in, <int>n_out, n, m, forward_only, has_version, version,
                      neurons, synapses, uuids, types, biases, edges, raw_w, named)
     except UnicodeDecodeError:  # not from a parsed message (those hold valid UTF-8): the loader's call
         return None
@@ -180,7 +187,7 @@ def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_ne
         free(named)
 
 
-cdef object _read(bytes data, const unsigned char* p, Py_ssize_t end, int n_in, int n_out, Py_ssize_t n,
+cdef object _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, Py_ssize_t n,
                   Py_ssize_t m, bint forward_only, bint has_version, Span version, Span* neurons,
                   Span* synapses, Span* uuids, int* types, double* biases, Edge* edges, double* raw_w,
                   HashSynapse* named):
@@ -204,9 +211,7 @@ cdef object _read(bytes data, const unsigned char* p, Py_ssize_t end, int n_in, 
     cdef FlatCreature f = FlatCreature.__new__(FlatCreature)
     cdef tuple keys = _new_keys(n, m, &out)
     _grow_input_names(n_in)
-    while len(_OUTPUT_NAMES) < n_out:
-        _OUTPUT_OF[f"output-{len(_OUTPUT_NAMES)}"] = len(_OUTPUT_NAMES)
-        _OUTPUT_NAMES.append(f"output-{len(_OUTPUT_NAMES)}".encode())
+    _grow_output_names(n_out)
     magnitudes = []
     for k in range(n):
         at, end, types[k], biases[k], has_squash = neurons[k].at, neurons[k].at + neurons[k].len, 0, 0.0, False
