@@ -1,4 +1,4 @@
-"""Shared test fixtures: paths to the real NEAT-AI creature files beside the checkout."""
+"""Shared test fixtures: the real NEAT-AI creature files kept in tests/fixtures/neat-ai (see NOTICE there)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "neat-ai"
+FIXTURES = ROOT / "tests" / "fixtures" / "neat-ai"
 
 
 @pytest.fixture(scope="session")

@@ -1,12 +1,10 @@
 """Run pictures: the error curve and the network drawing are PNG files with content."""
-from pathlib import Path
 
 import pytest
 
 from neatai.creature import Creature
 from neatai.plots import draw_network, plot_progress
 
-FIXTURES = Path(__file__).resolve().parents[1] / ".." / "shared" / "fixtures" / "neat-ai"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -25,8 +23,8 @@ def test_progress_plot_accepts_zero_and_non_finite_errors_and_a_target(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["XOR.json", "NARX.json", "crispr-network.json"])
-def test_network_drawing_is_a_png(tmp_path, name):
-    creature = Creature.from_json((FIXTURES / name).read_text())
+def test_network_drawing_is_a_png(tmp_path, name, fixtures_dir):
+    creature = Creature.from_json((fixtures_dir / name).read_text())
     data = draw_network(creature, tmp_path / "network.png").read_bytes()
     assert data.startswith(PNG_MAGIC) and len(data) > 5_000
 

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from neatai.creature import Creature, Neuron, Synapse
 from neatai.evolver import operators as op
 from neatai.evolver.config import EvolverConfig
-
-FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "neat-ai"
-
 
 def assert_valid(c: Creature) -> None:
     again = Creature.from_json(c.to_dict())  # validates: known ends, no duplicates, IF roles, ...
@@ -28,19 +24,19 @@ def assert_valid(c: Creature) -> None:
     assert all(n.type != "output" for n in c.neurons[:-c.output])
 
 
-def starts() -> list[Creature]:
+def starts(fixtures_dir) -> list[Creature]:
     rng = random.Random(0)
     files = ["SHIFT.json", "breed-mother-1.json", "breed-father-1.json"]
     return [op.initial_creature(2, 1, rng), op.initial_creature(4, 3, rng)] + [
-        Creature.from_json((FIXTURES / f).read_text()) for f in files]
+        Creature.from_json((fixtures_dir / f).read_text()) for f in files]
 
 
 @pytest.mark.parametrize("method", op.FFW)
-def test_each_operator_keeps_creatures_valid_over_many_seeded_applications(method):
+def test_each_operator_keeps_creatures_valid_over_many_seeded_applications(method, fixtures_dir):
     changed = ifs = 0
     for seed in range(12):
         rng = random.Random(seed)
-        for start in starts():
+        for start in starts(fixtures_dir):
             c = op.copy_creature(start)
             for _ in range(25):
                 # interleave structure growth so every operator meets hidden neurons, IFs, constants
@@ -57,8 +53,8 @@ def test_each_operator_keeps_creatures_valid_over_many_seeded_applications(metho
     assert changed > 100 and ifs > 100
 
 
-def test_mutate_is_valid_on_a_large_real_creature_with_if_neurons():
-    start = Creature.from_json((FIXTURES / "large.json").read_text())
+def test_mutate_is_valid_on_a_large_real_creature_with_if_neurons(fixtures_dir):
+    start = Creature.from_json((fixtures_dir / "large.json").read_text())
     assert any(n.squash == "IF" for n in start.neurons)
     for method in op.FFW:
         c = op.copy_creature(start)
@@ -188,9 +184,9 @@ def test_weight_bias_preference_grows_with_size(neurons, p):
     assert op.weight_bias_probability(neurons, EvolverConfig()) == pytest.approx(p)
 
 
-def test_large_creatures_get_no_expansion_mutations():
+def test_large_creatures_get_no_expansion_mutations(fixtures_dir):
     rng = random.Random(9)
-    big = Creature.from_json((FIXTURES / "large.json").read_text())
+    big = Creature.from_json((fixtures_dir / "large.json").read_text())
     picks = Counter(op.select_method(big, EvolverConfig(), rng) for _ in range(3000))
     assert not picks.keys() & set(op.EXPANSION)
     assert picks["MOD_WEIGHT"] + picks["MOD_BIAS"] > 0.85 * 3000
