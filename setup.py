@@ -47,6 +47,24 @@ def generate_protos() -> None:
         f.write('"""Generated from protos/neatai/v1 at build time; do not edit."""\n')
 
 
+def pxd_tree() -> str:
+    """build/pxd/neatai/...: the .pxd files under their import names, so that modules cimport
+    each other as `neatai.evaluator.compiled` although the folders are named shared/, services/."""
+    tree = os.path.join(ROOT, "build", "pxd")
+    for folder, package in PACKAGE_DIRS.items():
+        target = os.path.join(tree, *package.split("."))
+        os.makedirs(target, exist_ok=True)
+        open(os.path.join(target, "__init__.pxd"), "a").close()
+        for pxd in glob.glob(os.path.join(ROOT, folder, "*.pxd")):
+            link = os.path.join(target, os.path.basename(pxd))
+            relative = os.path.relpath(pxd, target)
+            if os.path.lexists(link) and os.readlink(link) != relative:
+                os.remove(link)
+            if not os.path.lexists(link):
+                os.symlink(relative, link)
+    return tree
+
+
 def extensions() -> list[Extension]:
     exts = []
     for folder, package in PACKAGE_DIRS.items():
@@ -58,8 +76,7 @@ def extensions() -> list[Extension]:
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno"],
             ))
-    # .pxi files shared between packages (shared/structural_hash.pxi) are included by name
-    return cythonize(exts, language_level=3, include_path=[os.path.join(ROOT, "shared")], compiler_directives={
+    return cythonize(exts, language_level=3, include_path=[pxd_tree()], compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True, "initializedcheck": False,
     })
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from neatai.creature import Creature
 from neatai.evaluator import NetworkCompiler, evaluate_population
-from neatai.evaluator.kernels import flatten, network_from_keys
+from neatai.evaluator.compiled import flatten, network_from_keys
 
 POPULATION = 150
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)

@@ -145,7 +145,7 @@ class Creature:
         """Identifies the creature: neurons (order, uuid, type, squash, bias) and synapses.
 
         Stable under JSON key order and synapse order; tags and memetic data are ignored. The
-        bytes digested are laid out in shared/structural_hash.pxi.
+        bytes digested are laid out in shared/structural_hash.pyx.
         """
         from .creature_bytes import structural_hash
 

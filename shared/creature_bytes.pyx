@@ -6,7 +6,7 @@
 through the protobuf API (~11 µs for an XOR-sized creature, the largest client-side cost of an
 Evaluate call; about a microsecond here). Field numbers follow protos/neatai/v1/creature.proto;
 `tests/test_creature.py` round-trips every field. The hash's byte layout lives in
-structural_hash.pxi, shared with the evaluator's wire reader.
+structural_hash.pyx, shared with the evaluator's wire reader.
 """
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
@@ -16,7 +16,7 @@ from libc.string cimport memcpy, memmove
 
 from neatai.creature import PB_NEURON_TYPE, PB_SYNAPSE_TYPE
 
-include "structural_hash.pxi"
+from neatai.structural_hash cimport HashNeuron, HashSynapse, structural_hash_of
 
 cdef dict _NEURON_TYPE = PB_NEURON_TYPE
 cdef dict _SYNAPSE_TYPE = PB_SYNAPSE_TYPE
@@ -231,7 +231,7 @@ def structural_hash(creature) -> str:
             hs[k].to = PyUnicode_AsUTF8AndSize(f["to_uuid"], &hs[k].to_len)
             hs[k].type = _SYNAPSE_TYPE.get(f["type"], 0)
             hs[k].weight = f["weight"]
-        return _structural_hash(creature.input, creature.output, hn, n, hs, m)
+        return structural_hash_of(creature.input, creature.output, hn, n, hs, m)
     finally:
         free(hn)
         free(hs)

@@ -1,6 +1,6 @@
 """Compiling creatures into kernel networks, with NEAT-AI's two caches (reference §6).
 
-`kernels.flatten` walks a creature once (in C) and returns its compiled form as two byte
+`compiled.flatten` walks a creature once (in C) and returns its compiled form as two byte
 strings: the index (counts, squash ops, CSR index arrays, roles — the wiring) and the
 parameters (float32 biases and weights). They play the roles of `Creature.topology_hash()`
 and `structural_hash()` as cache keys, but they are the compiled bytes themselves: exact (no
@@ -15,10 +15,13 @@ topology fill the same slots whatever order their files list them in.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from neatai.creature import Creature
 from neatai.lru import LRUCache
 
-from .kernels import FlatCreature, Network, flatten, network_from_keys
+from .compiled import Network, flatten, network_from_keys
+from .wire import FlatCreature
 
 DEFAULT_NETWORK_CACHE = 512
 DEFAULT_TEMPLATE_CACHE = 100
@@ -67,5 +70,31 @@ def compile_network(creature: Creature) -> Network:
     return _default.compile(creature)[0]
 
 
-def default_compiler() -> NetworkCompiler:
-    return _default
+def trainable_network(creature: Creature) -> Network:
+    """The creature -> arrays adapter for kernels that change parameters (training) or name
+    neurons (recording): a network with its own writable biases and weights, the CSR-slot ->
+    synapse map, every neuron's uuid (inputs first) and the frozen flags (`frozen: true`)."""
+    index, params, order = flatten(creature, keep_order=True)
+    synapses = creature.synapses
+    return network_from_keys(index, params).trainable(
+        synapse_order=order,
+        names=[f"input-{i}" for i in range(creature.input)] + [n.uuid for n in creature.neurons],
+        frozen_bias=[bool(n.frozen) for n in creature.neurons],
+        frozen_weights=[bool(synapses[i].frozen) for i in order])
+
+
+def write_back(network: Network, creature: Creature) -> Creature:
+    """A copy of `creature` carrying the network's biases and weights (a `trainable_network` of it)."""
+    if network.synapse_order is None or network.n_synapses != len(creature.synapses) \
+            or network.n_neurons != len(creature.neurons):
+        raise ValueError("network is not a trainable_network of this creature")
+    # A value the network left as it compiled it keeps the creature's float64 original.
+    out = creature.copy()
+    for neuron, bias in zip(out.neurons, network.bias.tolist()):
+        if bias != float(np.float32(neuron.bias)):
+            neuron.bias = bias
+    weights = network.weights.tolist()
+    for slot, i in enumerate(network.synapse_order.tolist()):
+        if weights[slot] != float(np.float32(out.synapses[i].weight)):
+            out.synapses[i].weight = weights[slot]
+    return out

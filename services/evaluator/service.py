@@ -27,7 +27,8 @@ from neatai.lru import CacheStats
 from neatai.memory import MemoryMonitor, MemoryStats
 from neatai.pool import PoolStats, WorkStealingPool, effective_threads
 
-from .kernels import COSTS, FlatCreature, evaluate_population, sample_rows
+from .forward import COSTS, evaluate_population, sample_rows
+from .wire import FlatCreature
 from .network import NetworkCompiler
 from .score import score
 

@@ -1,31 +1,14 @@
-# Included by shared/creature_bytes.pyx (the creature model's hash) and by
-# services/evaluator/kernels.pyx (the Evaluate wire reader), so one definition of the bytes that
-# `Creature.structural_hash` digests serves both: the input and output counts (int32 LE); per
-# neuron in order `uuid \0 type \0 squash \0` and the bias (float64 LE); per synapse, sorted by
-# (from, to, type code), `from \0 to \0 type-or-empty \0` and the weight (float64 LE). blake2b-128.
-
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The bytes `Creature.structural_hash` digests, in one definition for the creature model
+(shared/creature_bytes.pyx) and the evaluator's wire reader (services/evaluator/wire.pyx): the
+input and output counts (int32 LE); per neuron in order `uuid \0 type \0 squash \0` and the
+bias (float64 LE); per synapse, sorted by (from, to, type code), `from \0 to \0 type-or-empty \0`
+and the weight (float64 LE). blake2b-128. The structs are declared in structural_hash.pxd.
+"""
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcmp, memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 import hashlib as _hashlib
-
-
-cdef struct HashNeuron:
-    const char* uuid  # UTF-8, as named after loading (outputs `output-k`)
-    Py_ssize_t uuid_len
-    int type          # neatai.v1.NeuronType number
-    const char* squash  # canonical squash name; IDENTITY for constants and missing squashes
-    Py_ssize_t squash_len
-    double bias
-
-
-cdef struct HashSynapse:
-    const char* frm
-    Py_ssize_t frm_len
-    const char* to
-    Py_ssize_t to_len
-    int type          # neatai.v1.SynapseType number (0: none given)
-    double weight
 
 
 cdef tuple _HASH_NEURON_TYPE = (b"", b"hidden", b"output", b"constant")
@@ -57,7 +40,7 @@ cdef inline char* _hash_put(char* w, const char* s, Py_ssize_t n) noexcept:
     return w + n + 1
 
 
-cdef str _structural_hash(int n_in, int n_out, const HashNeuron* neurons, Py_ssize_t n,
+cdef str structural_hash_of(int n_in, int n_out, const HashNeuron* neurons, Py_ssize_t n,
                           HashSynapse* synapses, Py_ssize_t m):
     """The creature's structural hash (hex); sorts `synapses` in place."""
     cdef Py_ssize_t k, size = 8

@@ -1,17 +1,24 @@
-# Included by kernels.pyx (it shares Keys, Edge and the op tables).
-#
-# The RPC fast path: a `neatai.v1.Creature` read from its protobuf wire form straight into the
-# compiled form — the kernel keys, the structural hash and what the score needs — without
-# building the creature model. It accepts only what `Creature.from_proto` accepts unchanged
-# (neurons already in dependency order, outputs last, no memetic or hyperparameters); for
-# anything else it answers None and the caller loads the message with `Creature.from_proto`,
-# which stays the one place that words validation problems. The tests check that both paths
-# agree on every creature the fast path accepts and that it accepts none that is invalid.
-
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The RPC fast path: a `neatai.v1.Creature` read from its protobuf wire form straight into the
+compiled form — the kernel keys, the structural hash and what the score needs — without
+building the creature model. It accepts only what `Creature.from_proto` accepts unchanged
+(neurons already in dependency order, outputs last, no memetic or hyperparameters); for
+anything else it answers None and the caller loads the message with `Creature.from_proto`,
+which stays the one place that words validation problems. The tests check that both paths
+agree on every creature the fast path accepts and that it accepts none that is invalid.
+"""
+from libc.math cimport isfinite
+from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
+from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
-include "structural_hash.pxi"
+from neatai import squash as _squash
+from neatai.evaluator.compiled import flatten
+
+from neatai.evaluator.compiled cimport (Edge, Keys, OP_CONST, OP_IDENTITY, OP_IF, ROLE_POSITIVE, finish_keys,
+                                        input_index, new_keys)
+from neatai.structural_hash cimport HashNeuron, HashSynapse, structural_hash_of
 
 cdef dict _SQUASH_ID_OF = {name: _squash.squash_id(name) for name in (*_squash.BY_NAME, *_squash.ALIASES)
                            if _squash.canonical(name) is not None}
@@ -209,8 +216,7 @@ cdef object _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, P
             synapses[i] = span
             i += 1
     cdef FlatCreature f = FlatCreature.__new__(FlatCreature)
-    cdef tuple keys = _new_keys(n, m, &out)
-    _grow_input_names(n_in)
+    cdef tuple keys = new_keys(n, m, &out)
     _grow_output_names(n_out)
     magnitudes = []
     for k in range(n):
@@ -295,7 +301,7 @@ cdef object _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, P
             name = _OUTPUT_NAMES[to - n_in - body]
             named[i].to, named[i].to_len = PyBytes_AS_STRING(name), len(name)
         magnitudes.append(abs(raw_w[i]))
-    _finish_keys(&out, n_in, n_out, n, m, edges, raw_w)  # sorts edges by (target, source, role)
+    finish_keys(&out, n_in, n_out, n, m, edges, raw_w, NULL)  # sorts edges by (target, source, role)
     a = 0
     for i in range(m + 1):  # duplicates and IF roles, one target's inward synapses at a time
         if i > 0 and i < m and edges[i].to == edges[i - 1].to and edges[i].frm == edges[i - 1].frm \
@@ -331,7 +337,7 @@ cdef object _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, P
             name = _SQUASH_NAME[OP_IDENTITY if out.op[k] == OP_CONST else out.op[k]]
             hashed[k].squash, hashed[k].squash_len = PyBytes_AS_STRING(name), len(name)
             hashed[k].bias = biases[k]
-        f._hash = _structural_hash(n_in, n_out, hashed, n, named, m)
+        f._hash = structural_hash_of(n_in, n_out, hashed, n, named, m)
     finally:
         free(hashed)
     return f
@@ -343,9 +349,9 @@ cdef inline int _endpoint(str name, dict index, int n_in, int n_out, Py_ssize_t 
     found = index.get(name)
     if found is not None:
         return found
-    found = _INPUT_OF.get(name)
-    if found is not None:
-        return found if found < n_in else -1
+    cdef int i = input_index(name, n_in)
+    if i >= 0:
+        return i
     found = _OUTPUT_OF.get(name)
     if found is not None:
         return n_in + body + found if found < n_out else -1

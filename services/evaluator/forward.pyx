@@ -1,0 +1,436 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The forward pass and the costs: activating one network, scoring a population (float32, GIL
+released), on the compiled format of `compiled.pxd`.
+
+Evaluation is sample-inner: the activation buffer is neuron-major over a tile of `T` records,
+so every synapse is one axpy over the tile and every squash one loop over it (both vectorise;
+measured against record-at-a-time in bench/bench_kernels.py). A recurrent network evaluated
+with `feedback_loop` runs with T = 1 so each record sees the previous record's state.
+"""
+cimport numpy as cnp
+from libc.math cimport INFINITY, atanf, cosf, expf, fabsf, isfinite, log, log1pf, sinf, sqrt, sqrtf, tanf
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+import numpy as np
+
+from neatai.v1 import evaluator_pb2 as _evaluator_pb2
+
+from neatai.evaluator.compiled cimport (Net, Network, OP_CONST, OP_HYPOT, OP_HYPOTV2, OP_IF, OP_MAXIMUM,
+                                        OP_MINIMUM, OP_SOFTMAX, ROLE_CONDITION, ROLE_NEGATIVE)
+
+cnp.import_array()
+
+# Cost names in the order of the kernel's cost ids: CostFunction number - 1 (evaluator.proto).
+COSTS = tuple(v.name.removeprefix("COST_FUNCTION_") for v in sorted(
+    _evaluator_pb2.CostFunction.DESCRIPTOR.values, key=lambda v: v.number) if v.number)
+TILE = 128  # records per tile (bench_kernels.py measures the choice)
+
+cdef float TWO53 = 9007199254740992.0
+
+
+# The synapse sums, in C so that the loop is a plain counted loop gcc turns into SIMD (cloned for
+# AVX2 and dispatched at load time, NEATAI_SIMD in squash_math.h; the baseline build is SSE2).
+cdef extern from *:
+    """
+    #include "squash_math.h"
+    #pragma GCC push_options
+    #pragma GCC optimize ("no-trapping-math")
+    /* acc[0:T] += sum over synapses s0..s1 of w[s] * acts[src[s]][0:T], four at a time */
+    NEATAI_SIMD static void neatai_accumulate(float *restrict acc, const float *restrict acts,
+                                              const int *src, const float *w, int s0, int s1, int T) {
+        int s = s0;
+        if (T == 1) {  /* record-at-a-time (feedback loops): same arithmetic, no inner loops */
+            float v = acc[0];
+            for (; s + 4 <= s1; s += 4)
+                v = v + ((w[s] * acts[src[s]] + w[s + 1] * acts[src[s + 1]])
+                         + (w[s + 2] * acts[src[s + 2]] + w[s + 3] * acts[src[s + 3]]));
+            for (; s < s1; s++)
+                v = v + w[s] * acts[src[s]];
+            acc[0] = v;
+            return;
+        }
+        for (; s + 4 <= s1; s += 4) {
+            const float *a0 = acts + (long)src[s] * T, *a1 = acts + (long)src[s + 1] * T;
+            const float *a2 = acts + (long)src[s + 2] * T, *a3 = acts + (long)src[s + 3] * T;
+            float w0 = w[s], w1 = w[s + 1], w2 = w[s + 2], w3 = w[s + 3];
+            for (int j = 0; j < T; j++)
+                acc[j] = acc[j] + ((w0 * a0[j] + w1 * a1[j]) + (w2 * a2[j] + w3 * a3[j]));
+        }
+        for (; s < s1; s++) {
+            const float *a = acts + (long)src[s] * T;
+            float wv = w[s];
+            for (int j = 0; j < T; j++)
+                acc[j] = acc[j] + wv * a[j];
+        }
+    }
+    #pragma GCC pop_options
+    """
+    void neatai_accumulate(float* acc, const float* acts, const int* src, const float* w,
+                           int s0, int s1, int T) noexcept nogil
+
+cdef extern from "squash_math.h":
+    int neatai_squash_tile(int op, const float* x, float* out, int T, float lo, float hi) noexcept nogil
+
+
+cdef inline float squash(int op, float x) noexcept nogil:
+    """f(x) for the squashes without a vectorised loop in neatai_squash_tile (reference/neat-ai.md
+    §2.1, f32 path): those that need sin/cos/tan/atan/log, kept on libm."""
+    cdef float r
+    if op == 10:                                  # Softplus
+        if x != x:
+            return 1e-15
+        if x >= 709:
+            return 100
+        return x if x > 20 else log1pf(expf(x))   # ln(1+e^x) == x in f32 above 20
+    elif op == 14:                                # SINE
+        return sinf(x)
+    elif op == 15:                                # Cosine
+        return cosf(x)
+    elif op == 16:                                # TAN
+        r = tanf(x)
+        if not isfinite(r):
+            return 0
+        return 1000 if r > 1000 else (-1000 if r < -1000 else r)
+    elif op == 17:                                # ArcTan
+        return atanf(x)
+    elif op == 28:                                # StdInverse: f32 path caps |1/x| at 1e10
+        if fabsf(x) < 1e-10:
+            return -1e10 if x < 0 else 1e10
+        return 1 / x
+    elif op == 29:                                # Exponential
+        if not isfinite(x) or x >= 36:
+            return TWO53
+        return expf(x)
+    elif op == 30:                                # LogSigmoid
+        if x <= -709:
+            return -TWO53
+        return x if x < -20 else -log1pf(expf(-x))  # -ln(1+e^-x) == x in f32 below -20
+    return x
+
+
+cdef inline float limit(float r, float lo, float hi) noexcept nogil:
+    """NEAT-AI apply_limit_range: NaN -> 0, then clamp to [lo, hi] (so +-inf -> bounds)."""
+    if r != r:
+        r = 0
+    if r < lo:
+        return lo
+    if r > hi:
+        return hi
+    return r
+
+
+cdef void forward_tile(const Net* net, float* acts, float* scratch, int T) noexcept nogil:
+    """One ordered pass over a tile. `acts` is [n_in + n_nodes][T]; rows < n_in hold the
+    inputs. A synapse whose source is not yet computed in this pass (self/back synapse) reads
+    what the row holds: zero after a reset, or the previous record's activation."""
+    cdef int k, s, s0, s1, j, op, n, count
+    cdef float b, wv, lo, hi, v, p
+    cdef float* out
+    cdef const float* a
+    cdef float* acc = scratch
+    cdef float* pos = scratch + T
+    cdef float* neg = scratch + 2 * T
+    cdef int n_in = net.n_in
+    for k in range(net.n_nodes):
+        out = acts + <Py_ssize_t>(n_in + k) * T
+        op = net.op[k]
+        b = net.bias[k]
+        lo = net.lo[k]
+        hi = net.hi[k]
+        s0 = net.off[k]
+        s1 = net.off[k + 1]
+        n = s1 - s0
+        if op == OP_CONST:
+            v = limit(b, lo, hi)
+            for j in range(T):
+                out[j] = v
+        elif op < OP_MINIMUM or op == OP_SOFTMAX:
+            for j in range(T):
+                acc[j] = b
+            neatai_accumulate(acc, acts, net.src, net.w, s0, s1, T)
+            if not neatai_squash_tile(op, acc, out, T, lo, hi):
+                for j in range(T):
+                    out[j] = limit(squash(op, acc[j]), lo, hi)
+        elif op == OP_MINIMUM or op == OP_MAXIMUM:
+            if n == 0:
+                for j in range(T):
+                    acc[j] = b
+            else:
+                wv = net.w[s0]
+                a = acts + <Py_ssize_t>net.src[s0] * T
+                for j in range(T):
+                    acc[j] = wv * a[j]
+                for s in range(s0 + 1, s1):
+                    wv = net.w[s]
+                    a = acts + <Py_ssize_t>net.src[s] * T
+                    if op == OP_MINIMUM:
+                        for j in range(T):
+                            v = wv * a[j]
+                            if v < acc[j]:
+                                acc[j] = v
+                    else:
+                        for j in range(T):
+                            v = wv * a[j]
+                            if v > acc[j]:
+                                acc[j] = v
+                for j in range(T):
+                    acc[j] = acc[j] + b
+            for j in range(T):
+                out[j] = limit(acc[j], lo, hi)
+        elif op == OP_IF:
+            memset(scratch, 0, 3 * T * sizeof(float))   # acc = condition sum
+            for s in range(s0, s1):
+                wv = net.w[s]
+                a = acts + <Py_ssize_t>net.src[s] * T
+                if net.role[s] == ROLE_CONDITION:
+                    for j in range(T):
+                        acc[j] = acc[j] + wv * a[j]
+                elif net.role[s] == ROLE_NEGATIVE:
+                    for j in range(T):
+                        neg[j] = neg[j] + wv * a[j]
+                else:
+                    for j in range(T):
+                        pos[j] = pos[j] + wv * a[j]
+            for j in range(T):
+                out[j] = limit((pos[j] if acc[j] > 0 else neg[j]) + b, lo, hi)
+        elif op == OP_HYPOT or op == OP_HYPOTV2:
+            p = b if op == OP_HYPOTV2 else 0   # HYPOTv2 adds the bias inside every term
+            for j in range(T):
+                acc[j] = 0
+            for s in range(s0, s1):
+                wv = net.w[s]
+                a = acts + <Py_ssize_t>net.src[s] * T
+                for j in range(T):
+                    v = p + wv * a[j]
+                    acc[j] = acc[j] + v * v
+            p = 0 if op == OP_HYPOTV2 else b
+            for j in range(T):
+                out[j] = limit(sqrtf(acc[j]) + p, lo, hi)
+        else:  # MEAN
+            for j in range(T):
+                acc[j] = 0
+            for s in range(s0, s1):
+                wv = net.w[s]
+                a = acts + <Py_ssize_t>net.src[s] * T
+                for j in range(T):
+                    acc[j] = acc[j] + wv * a[j]
+            count = n if n > 0 else 1
+            for j in range(T):
+                out[j] = limit(acc[j] / count + b, lo, hi)
+
+
+cdef void load_tile(const Net* net, const float* X, const int* rows, int r0, int T,
+                           float* acts, bint reset) noexcept nogil:
+    """Copy records rows[r0:r0+T] into the input rows of the tile; zero the state if asked."""
+    cdef int i, j
+    cdef int n_in = net.n_in
+    cdef const float* x
+    for j in range(T):
+        x = X + <Py_ssize_t>rows[r0 + j] * n_in
+        for i in range(n_in):
+            acts[<Py_ssize_t>i * T + j] = x[i]
+    if reset:
+        memset(acts + <Py_ssize_t>n_in * T, 0, <size_t>net.n_nodes * T * sizeof(float))
+
+
+cdef int tile_width(const Net* net, bint feedback, int tile) noexcept nogil:
+    # State carried from record to record forces record-at-a-time evaluation.
+    return 1 if (net.recurrent and feedback) else tile
+
+
+cdef void run_activate(const Net* net, const float* X, const int* rows, int n, float* Y,
+                       bint feedback, int tile, float* acts, float* scratch) noexcept nogil:
+    cdef int T = tile_width(net, feedback, tile)
+    cdef int r0, t, o, j
+    cdef int n_out = net.n_out
+    cdef int first_out = net.n_in + net.n_nodes - n_out
+    cdef bint carry = net.recurrent and feedback
+    if carry:
+        memset(acts, 0, <size_t>(net.n_in + net.n_nodes) * sizeof(float))
+    r0 = 0
+    while r0 < n:
+        t = T if n - r0 > T else n - r0
+        load_tile(net, X, rows, r0, t, acts, net.recurrent and not carry)
+        forward_tile(net, acts, scratch, t)
+        for o in range(n_out):
+            for j in range(t):
+                Y[<Py_ssize_t>rows[r0 + j] * n_out + o] = acts[<Py_ssize_t>(first_out + o) * t + j]
+        r0 += t
+
+
+cdef double record_cost(int cost, const float* acts, int stride, int j, const float* y,
+                        int n_out) noexcept nogil:
+    """The per-record error of reference/neat-ai.md §7.2 in float64."""
+    cdef double s = 0, o, t, d
+    cdef int k
+    for k in range(n_out):
+        o = acts[<Py_ssize_t>k * stride + j]
+        t = y[k]
+        if cost == 0 or cost == 1:          # MSE, RMSE
+            d = t - o
+            s += d * d
+        elif cost == 2:                     # MAE
+            d = t - o
+            s += d if d >= 0 else -d
+        elif cost == 3:                     # MAPE
+            d = (o - t) / (t if t > 1e-15 else 1e-15)
+            s += d if d >= 0 else -d
+        elif cost == 4:                     # MSLE (as coded: not squared, not divided by n)
+            s += log(t if t > 1e-15 else 1e-15) - log(o if o > 1e-15 else 1e-15)
+        elif cost == 5:                     # CROSS_ENTROPY
+            if o < 1e-15:
+                o = 1e-15
+            elif o > 1 - 1e-15:
+                o = 1 - 1e-15
+            s -= t * log(o) + (1 - t) * log(1 - o)
+        else:                               # HINGE
+            d = 1 - t * o
+            if d > 0:
+                s += d
+    if cost == 4 or cost == 6:
+        return s
+    return s / n_out
+
+
+cdef double run_error(const Net* net, const float* X, const float* Y, const int* rows, int n,
+                      int cost, bint feedback, int tile, float* acts, float* scratch) noexcept nogil:
+    cdef int T = tile_width(net, feedback, tile)
+    cdef int r0, t, j
+    cdef int n_out = net.n_out
+    cdef int first_out = net.n_in + net.n_nodes - n_out
+    cdef bint carry = net.recurrent and feedback
+    cdef double total = 0
+    if carry:
+        memset(acts, 0, <size_t>(net.n_in + net.n_nodes) * sizeof(float))
+    r0 = 0
+    while r0 < n:
+        t = T if n - r0 > T else n - r0
+        load_tile(net, X, rows, r0, t, acts, net.recurrent and not carry)
+        forward_tile(net, acts, scratch, t)
+        for j in range(t):
+            total += record_cost(cost, acts + <Py_ssize_t>first_out * t, t, j,
+                                 Y + <Py_ssize_t>rows[r0 + j] * n_out, n_out)
+        r0 += t
+    total /= n
+    if cost == 1:
+        total = sqrt(total)
+    # Outputs are finite (range clamp) and costs are summed in float64, so this is rare
+    # (e.g. inf - inf); a non-finite error always reads as +inf so it sorts last.
+    return total if isfinite(total) else INFINITY
+
+
+def activate(Network network, X, bint feedback_loop=False, int tile=TILE):
+    """Outputs float32[n, outputs] of `network` for inputs float32[n, inputs] (records in order)."""
+    network._check_built()
+    cdef cnp.ndarray x = _check_inputs(X, network.n_inputs, "X")
+    cdef int n = x.shape[0]
+    cdef cnp.ndarray Y = np.empty((n, network.n_outputs), dtype=np.float32)
+    cdef cnp.ndarray rows = np.arange(n, dtype=np.int32)
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1, got {tile}")
+    cdef int T = tile_width(&network.net, feedback_loop, tile)
+    cdef float* acts = <float*>malloc(<size_t>(network.net.n_in + network.net.n_nodes) * T * sizeof(float))
+    cdef float* scratch = <float*>malloc(3 * <size_t>T * sizeof(float))
+    cdef const float* xp = <const float*>cnp.PyArray_DATA(x)
+    cdef float* yp = <float*>cnp.PyArray_DATA(Y)
+    cdef const int* rp = <const int*>cnp.PyArray_DATA(rows)
+    if acts == NULL or scratch == NULL:
+        free(acts)
+        free(scratch)
+        raise MemoryError()
+    with nogil:
+        run_activate(&network.net, xp, rp, n, yp, feedback_loop, tile, acts, scratch)
+    free(acts)
+    free(scratch)
+    return Y
+
+
+def _check_inputs(X, int width, str name, bint check_finite=True):
+    if not isinstance(X, np.ndarray):
+        raise ValueError(f"{name} must be a numpy float32 array, got {type(X).__name__}")
+    if X.dtype != np.float32:
+        raise ValueError(f"{name} must be float32, got {X.dtype}")
+    if X.ndim != 2 or X.shape[1] != width:
+        raise ValueError(f"{name} must have shape (n, {width}), got {X.shape}")
+    if X.shape[0] > 2147483647:
+        raise ValueError(f"{name} has too many records")
+    if check_finite and not np.isfinite(X).all():
+        raise ValueError(f"{name} holds non-finite values")
+    return np.ascontiguousarray(X)
+
+
+def sample_rows(int n, double rate):
+    """Indices of the records a fitnessSampleRate keeps: i iff floor((i+1)·rate) > floor(i·rate)."""
+    if not (0 < rate <= 1):
+        raise ValueError(f"sample_rate must be in (0, 1], got {rate}")
+    if rate == 1:
+        return np.arange(n, dtype=np.int32)
+    i = np.arange(n, dtype=np.float64)
+    return np.flatnonzero(np.floor((i + 1) * rate) > np.floor(i * rate)).astype(np.int32)
+
+
+def evaluate_population(networks, X, Y, cost="MSE", double sample_rate=1.0, bint feedback_loop=False,
+                        int tile=TILE, *, bint check_finite=True):
+    """Dataset error (mean over the sampled records) of every network: float64[len(networks)].
+
+    The whole population runs in one call without the GIL, so several threads can score
+    disjoint slices at once (each call owns its scratch memory). Outputs are always finite
+    (the range clamp maps NaN to 0 and ±inf to the bounds) and costs are summed in float64, so
+    errors are finite in practice; one that is not is returned as +inf, so it sorts last.
+    `check_finite=False` skips the scan of X and Y for NaN/inf, for callers that validated a
+    registered dataset once.
+    """
+    if cost not in COSTS:
+        raise ValueError(f"unknown cost {cost!r}; expected one of {', '.join(COSTS)}")
+    cdef int cost_id = COSTS.index(cost)
+    cdef list nets = list(networks)
+    cdef int m = len(nets), i
+    cdef Network net
+    cdef cnp.ndarray errors = np.empty(m, dtype=np.float64)
+    if m == 0:
+        return errors
+    net = nets[0]
+    cdef int n_in = net.n_inputs, n_out = net.n_outputs
+    cdef size_t width = 0
+    for i in range(m):
+        if not isinstance(nets[i], Network):
+            raise ValueError(f"networks[{i}] is not a compiled Network")
+        net = nets[i]
+        net._check_built()
+        if net.n_inputs != n_in or net.n_outputs != n_out:
+            raise ValueError(f"networks[{i}] has {net.n_inputs} inputs/{net.n_outputs} outputs, "
+                             f"networks[0] has {n_in}/{n_out}")
+        width = max(width, <size_t>(net.n_inputs + net.n_neurons))
+    cdef cnp.ndarray x = _check_inputs(X, n_in, "X", check_finite)
+    cdef cnp.ndarray y = _check_inputs(Y, n_out, "Y", check_finite)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {x.shape[0]} records, Y has {y.shape[0]}")
+    if tile < 1:
+        raise ValueError(f"tile must be >= 1, got {tile}")
+    cdef cnp.ndarray rows = sample_rows(x.shape[0], sample_rate)
+    cdef int n = rows.shape[0]
+    if n == 0:
+        raise ValueError("no records to score (empty dataset or sample)")
+    cdef Net* packed = <Net*>malloc(m * sizeof(Net))
+    cdef float* acts = <float*>malloc(width * tile * sizeof(float))
+    cdef float* scratch = <float*>malloc(3 * <size_t>tile * sizeof(float))
+    if packed == NULL or acts == NULL or scratch == NULL:
+        free(packed)
+        free(acts)
+        free(scratch)
+        raise MemoryError()
+    for i in range(m):
+        net = nets[i]
+        packed[i] = net.net
+    cdef const float* xp = <const float*>cnp.PyArray_DATA(x)
+    cdef const float* yp = <const float*>cnp.PyArray_DATA(y)
+    cdef const int* rp = <const int*>cnp.PyArray_DATA(rows)
+    cdef double[::1] out = errors
+    with nogil:
+        for i in range(m):
+            out[i] = run_error(&packed[i], xp, yp, rp, n, cost_id, feedback_loop, tile, acts, scratch)
+    free(packed)
+    free(acts)
+    free(scratch)
+    return errors
