@@ -147,9 +147,9 @@ class Creature:
         Stable under JSON key order and synapse order; tags and memetic data are ignored. The
         bytes digested are laid out in shared/structural_hash.pyx.
         """
-        from .creature_bytes import structural_hash
+        from .structural_hash import hash_creature
 
-        return structural_hash(self)
+        return hash_creature(self)
 
     def topology_hash(self) -> str:
         """Identifies the wiring only: squashes and synapses by buffer index, no weights,
@@ -211,11 +211,16 @@ class Creature:
     # ---- protobuf --------------------------------------------------------------------------
 
     def to_proto(self):
-        """The `neatai.v1.Creature` message (written in one compiled pass, then parsed)."""
-        from .creature_bytes import encode
+        """The `neatai.v1.Creature` message (`to_bytes`, parsed)."""
         from .v1 import creature_pb2 as pb
 
-        return pb.Creature.FromString(encode(self))
+        return pb.Creature.FromString(self.to_bytes())
+
+    def to_bytes(self) -> bytes:
+        """The serialized `neatai.v1.Creature`, written in one compiled pass (`neatai.wire`)."""
+        from .wire import encode
+
+        return encode(self)
 
     @classmethod
     def from_proto(cls, msg, limits: Limits = DEFAULT_LIMITS) -> Creature:

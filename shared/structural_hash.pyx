@@ -1,14 +1,21 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """The bytes `Creature.structural_hash` digests, in one definition for the creature model
-(shared/creature_bytes.pyx) and the evaluator's wire reader (services/evaluator/wire.pyx): the
+(`hash_creature`) and the evaluator's wire reader (services/evaluator/wire.pyx): the
 input and output counts (int32 LE); per neuron in order `uuid \0 type \0 squash \0` and the
 bias (float64 LE); per synapse, sorted by (from, to, type code), `from \0 to \0 type-or-empty \0`
-and the weight (float64 LE). blake2b-128. The structs are declared in structural_hash.pxd.
+and the weight (float64 LE). blake2b-128. `hash_creature` reads a creature model object; the
+wire reader fills the structs of structural_hash.pxd from message bytes.
 """
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcmp, memcpy
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 import hashlib as _hashlib
+
+from neatai.creature import PB_NEURON_TYPE, PB_SYNAPSE_TYPE
+
+cdef dict _NEURON_TYPE = PB_NEURON_TYPE
+cdef dict _SYNAPSE_TYPE = PB_SYNAPSE_TYPE
 
 
 cdef tuple _HASH_NEURON_TYPE = (b"", b"hidden", b"output", b"constant")
@@ -75,3 +82,31 @@ cdef str structural_hash_of(int n_in, int n_out, const HashNeuron* neurons, Py_s
         return _hashlib.blake2b(PyBytes_FromStringAndSize(buf, w - buf), digest_size=16).hexdigest()
     finally:
         free(buf)
+
+
+def hash_creature(creature) -> str:
+    """`Creature.structural_hash`: neurons as listed, synapses sorted, tags and memetic ignored."""
+    cdef list neurons = creature.neurons, synapses = creature.synapses
+    cdef Py_ssize_t n = len(neurons), m = len(synapses), k
+    cdef dict f
+    cdef HashNeuron* hn = <HashNeuron*>malloc((n if n else 1) * sizeof(HashNeuron))
+    cdef HashSynapse* hs = <HashSynapse*>malloc((m if m else 1) * sizeof(HashSynapse))
+    try:
+        if hn == NULL or hs == NULL:
+            raise MemoryError()
+        for k in range(n):
+            f = neurons[k].__dict__
+            hn[k].uuid = PyUnicode_AsUTF8AndSize(f["uuid"], &hn[k].uuid_len)
+            hn[k].type = _NEURON_TYPE[f["type"]]
+            hn[k].squash = PyUnicode_AsUTF8AndSize(neurons[k].squash_name, &hn[k].squash_len)
+            hn[k].bias = f["bias"]
+        for k in range(m):
+            f = synapses[k].__dict__
+            hs[k].frm = PyUnicode_AsUTF8AndSize(f["from_uuid"], &hs[k].frm_len)
+            hs[k].to = PyUnicode_AsUTF8AndSize(f["to_uuid"], &hs[k].to_len)
+            hs[k].type = _SYNAPSE_TYPE.get(f["type"], 0)
+            hs[k].weight = f["weight"]
+        return structural_hash_of(creature.input, creature.output, hn, n, hs, m)
+    finally:
+        free(hn)
+        free(hs)

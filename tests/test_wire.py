@@ -238,3 +238,61 @@ def test_truncated_or_garbage_bytes_are_refused_or_read_as_the_message_they_are(
     for chunk in (data[:-cut], data[cut:], b"\xff" * cut, bytes(range(cut)), bad_text):
         if read_creature(chunk, 10, 10, 100, 100) is not None:  # a shorter valid message
             assert_agrees(pb.Creature.FromString(chunk))
+
+
+# ---- the request, written and split without parsing the creatures --------------------------
+
+from neatai.v1 import evaluator_pb2  # noqa: E402
+from neatai.wire import encode, evaluate_request, split_evaluate_request  # noqa: E402
+
+
+def some_creatures(k: int = 5) -> list[Creature]:
+    rng = random.Random(7)
+    return [Creature.from_json(random_json(rng)) for _ in range(k)]
+
+
+def test_the_written_request_is_the_message_protobuf_writes():
+    creatures = some_creatures()
+    head = evaluator_pb2.EvaluateRequest(dataset_id="sha256:ab", cost=evaluator_pb2.COST_FUNCTION_MAE,
+                                         cost_of_growth=0.5, feedback_loop=True)
+    data = evaluate_request(head.SerializeToString(), [encode(c) for c in creatures])
+    parsed = evaluator_pb2.EvaluateRequest.FromString(data)
+    expected = evaluator_pb2.EvaluateRequest(dataset_id="sha256:ab", cost=evaluator_pb2.COST_FUNCTION_MAE,
+                                             cost_of_growth=0.5, feedback_loop=True,
+                                             creatures=[c.to_proto() for c in creatures])
+    assert parsed == expected
+
+
+def test_split_finds_every_creature_and_keeps_the_other_fields_wherever_they_stand():
+    creatures = some_creatures()
+    full = evaluator_pb2.EvaluateRequest(dataset_id="d", creatures=[c.to_proto() for c in creatures],
+                                         fitness_sample_rate=0.5)
+    # fields after the creatures too: protobuf merges concatenated messages
+    data = full.SerializeToString() + evaluator_pb2.EvaluateRequest(feedback_loop=True).SerializeToString()
+    rest, spans = split_evaluate_request(data)
+    other = evaluator_pb2.EvaluateRequest.FromString(rest)
+    assert (other.dataset_id, other.fitness_sample_rate, other.feedback_loop, len(other.creatures)) == ("d", 0.5, True, 0)
+    assert [data[a:a + n] for a, n in spans] == [encode(c) for c in creatures]
+    for (a, n), c in zip(spans, creatures):
+        flat = read_creature(data, 1000, 1000, 10 ** 6, 10 ** 6, a, n)
+        assert (flat.index, flat.params) == (FlatCreature.of(c).index, FlatCreature.of(c).params)
+
+
+def test_split_refuses_malformed_bytes():
+    good = evaluator_pb2.EvaluateRequest(dataset_id="d", creatures=[some_creatures(1)[0].to_proto()]).SerializeToString()
+    assert split_evaluate_request(good[:-3]) is None
+    assert split_evaluate_request(b"\x0a\xff") is None
+    assert split_evaluate_request(b"") == (b"", [])
+
+
+def test_a_span_outside_the_bytes_is_an_error():
+    with pytest.raises(ValueError, match="outside"):
+        read_creature(b"\x08\x02", 10, 10, 10, 10, 1, 5)
+
+
+def test_the_hash_of_a_read_creature_is_computed_when_asked_and_matches_the_models():
+    for c in some_creatures(10):
+        flat = read_creature(encode(c), 1000, 1000, 10 ** 6, 10 ** 6)
+        if flat is not None:
+            assert flat.structural_hash() == c.structural_hash()
+            assert flat.structural_hash() is flat.structural_hash()  # computed once

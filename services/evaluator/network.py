@@ -21,7 +21,7 @@ from neatai.creature import Creature
 from neatai.lru import LRUCache
 
 from .compiled import Network, flatten, network_from_keys
-from .wire import FlatCreature
+from .wire_reader import FlatCreature
 
 DEFAULT_NETWORK_CACHE = 512
 DEFAULT_TEMPLATE_CACHE = 100

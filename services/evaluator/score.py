@@ -5,7 +5,7 @@ import math
 
 from neatai.creature import CURRENT_SEMANTIC_VERSION, Creature
 
-from .wire import FlatCreature
+from .wire_reader import FlatCreature
 
 MAX_SAFE_INTEGER = 9007199254740991.0
 VERSION_PENALTY = 1e-6

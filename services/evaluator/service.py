@@ -28,7 +28,7 @@ from neatai.memory import MemoryMonitor, MemoryStats
 from neatai.pool import PoolStats, WorkStealingPool, effective_threads
 
 from .forward import COSTS, evaluate_population, sample_rows
-from .wire import FlatCreature
+from .wire_reader import FlatCreature
 from .network import NetworkCompiler
 from .score import score
 

@@ -13,7 +13,7 @@ from neatai.datasets_servicer import DatasetServicer
 from neatai.errors import abort_invalid
 from neatai.v1 import dataset_pb2, dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc, stats_pb2
 
-from .wire import read_creature
+from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
 
 _COSTS = {

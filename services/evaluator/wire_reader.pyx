@@ -9,7 +9,7 @@ agree on every creature the fast path accepts and that it accepts none that is i
 """
 from libc.math cimport isfinite
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.bytes cimport PyBytes_AS_STRING
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 
@@ -19,6 +19,7 @@ from neatai.evaluator.compiled import flatten
 from neatai.evaluator.compiled cimport (Edge, Keys, OP_CONST, OP_IDENTITY, OP_IF, ROLE_POSITIVE, finish_keys,
                                         input_index, new_keys)
 from neatai.structural_hash cimport HashNeuron, HashSynapse, structural_hash_of
+from neatai.wire cimport FIXED64, LEN, VARINT, Span, WireFields, as_double, read_field, wire_fields
 
 cdef dict _SQUASH_ID_OF = {name: _squash.squash_id(name) for name in (*_squash.BY_NAME, *_squash.ALIASES)
                            if _squash.canonical(name) is not None}
@@ -49,7 +50,9 @@ cdef class FlatCreature:
     cdef readonly list magnitudes  # |weight| of every synapse and |bias| of every neuron
     cdef readonly object semantic_version
     cdef object _hash
-    cdef object _creature
+    cdef object _creature           # the model it came from, or
+    cdef bytes _data                # the bytes it was read from (hashed when asked)
+    cdef Py_ssize_t _offset, _length
 
     @staticmethod
     def of(creature):
@@ -65,8 +68,13 @@ cdef class FlatCreature:
         return f
 
     def structural_hash(self) -> str:
+        """`Creature.structural_hash` of the creature, computed on the first call."""
         if self._hash is None:
-            self._hash = self._creature.structural_hash()
+            if self._creature is not None:
+                self._hash = self._creature.structural_hash()
+            else:
+                self._hash = _read_message(self._data, 2147483647, 2147483647, PY_SSIZE_T_MAX, PY_SSIZE_T_MAX,
+                                           self._offset, self._length, True)._hash
         return self._hash
 
     @property
@@ -74,73 +82,60 @@ cdef class FlatCreature:
         return self.n_neurons + self.n_synapses
 
 
-cdef struct Span:
-    Py_ssize_t at
-    Py_ssize_t len
+# Expected wire type by field number (-1: not a field of that message), from neatai.wire's numbers.
+cdef int CREATURE_WIRE[64]
+cdef int NEURON_WIRE[64]
+cdef int SYNAPSE_WIRE[64]
 
 
-cdef inline bint _varint(const unsigned char* p, Py_ssize_t end, Py_ssize_t* at,
-                         unsigned long long* out) noexcept nogil:
-    cdef unsigned long long v = 0
-    cdef int shift = 0
-    cdef unsigned char b
-    while at[0] < end and shift < 64:
-        b = p[at[0]]
-        at[0] += 1
-        v |= (<unsigned long long>(b & 0x7F)) << shift
-        if b < 0x80:
-            out[0] = v
-            return True
-        shift += 7
-    return False
+cdef void _expect(int* table, int number, int wire):
+    if 0 <= number < 64:
+        table[number] = wire
 
 
-cdef inline bint _field(const unsigned char* p, Py_ssize_t end, Py_ssize_t* at, int* number, int* wire,
-                        unsigned long long* value, Span* span) noexcept nogil:
-    """Read one field: a varint or fixed64 into `value`, a length-delimited one into `span`;
-    fixed32 is skipped. False on malformed input or a group."""
-    cdef unsigned long long key
-    if not _varint(p, end, at, &key):
-        return False
-    number[0] = <int>(key >> 3)
-    wire[0] = <int>(key & 7)
-    if wire[0] == 0:
-        return _varint(p, end, at, value)
-    if wire[0] == 1:
-        if end - at[0] < 8:
-            return False
-        memcpy(value, p + at[0], 8)
-        at[0] += 8
-        return True
-    if wire[0] == 2:
-        if not _varint(p, end, at, value) or value[0] > <unsigned long long>(end - at[0]):
-            return False
-        span.at, span.len = at[0], <Py_ssize_t>value[0]
-        at[0] += span.len
-        return True
-    if wire[0] == 5:
-        if end - at[0] < 4:
-            return False
-        at[0] += 4
-        return True
-    return False
+cdef const WireFields* F = wire_fields()
+for _k in range(64):
+    CREATURE_WIRE[_k] = NEURON_WIRE[_k] = SYNAPSE_WIRE[_k] = -1
+for _number, _wire in ((F.creature.input, VARINT), (F.creature.output, VARINT), (F.creature.neurons, LEN),
+                       (F.creature.synapses, LEN), (F.creature.semantic_version, LEN),
+                       (F.creature.forward_only, VARINT), (F.creature.tags, LEN), (F.creature.memetic, LEN),
+                       (F.creature.hyperparameters, LEN)):
+    _expect(CREATURE_WIRE, _number, _wire)
+for _number, _wire in ((F.neuron.uuid, LEN), (F.neuron.type, VARINT), (F.neuron.bias, FIXED64),
+                       (F.neuron.squash, LEN), (F.neuron.frozen, VARINT), (F.neuron.tags, LEN)):
+    _expect(NEURON_WIRE, _number, _wire)
+for _number, _wire in ((F.synapse.from_uuid, LEN), (F.synapse.to_uuid, LEN), (F.synapse.weight, FIXED64),
+                       (F.synapse.type, VARINT), (F.synapse.frozen, VARINT), (F.synapse.tags, LEN)):
+    _expect(SYNAPSE_WIRE, _number, _wire)
 
 
-cdef inline double _as_double(unsigned long long bits) noexcept nogil:
-    cdef double d
-    memcpy(&d, &bits, 8)
-    return d
+cdef inline bint _mistyped(const int* table, int number, int wire) noexcept nogil:
+    """A known field sent with another wire type (unknown fields are skipped, as protobuf does)."""
+    return 0 <= number < 64 and table[number] >= 0 and table[number] != wire
 
 
 cdef inline str _text(const unsigned char* p, Span s):
     return PyUnicode_DecodeUTF8(<const char*>(p + s.at), s.len, NULL)
 
 
-def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_neurons, Py_ssize_t max_synapses):
-    """The FlatCreature of a serialized `neatai.v1.Creature`, or None when the message needs
-    the full loader (anything invalid, or anything the loader would rewrite)."""
-    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data)
-    cdef Py_ssize_t end = len(data), at = 0, n = 0, m = 0, k, i
+def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_neurons, Py_ssize_t max_synapses,
+                  Py_ssize_t offset=0, Py_ssize_t length=-1):
+    """The FlatCreature of a serialized `neatai.v1.Creature` (the whole of `data`, or its
+    `length` bytes from `offset`, as in a request `neatai.wire.split_evaluate_request` split),
+    or None when the message needs the full loader (anything invalid, or anything the loader
+    would rewrite). Its structural hash is computed when first asked for."""
+    if length < 0:
+        length = len(data) - offset
+    if offset < 0 or offset + length > len(data):
+        raise ValueError(f"span [{offset}, {offset + length}) lies outside the {len(data)} bytes")
+    return _read_message(data, max_inputs, max_outputs, max_neurons, max_synapses, offset, length, False)
+
+
+cdef FlatCreature _read_message(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_neurons,
+                                Py_ssize_t max_synapses, Py_ssize_t offset, Py_ssize_t length, bint with_hash):
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(data) + offset
+    cdef Py_ssize_t end = length, at = 0, n = 0, m = 0, k, i
+    cdef FlatCreature f
     cdef int number, wire
     cdef unsigned long long value
     cdef Span span, version
@@ -148,22 +143,24 @@ def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_ne
     cdef bint forward_only = False, has_version = False
     # pass 1: counts and scalars
     while at < end:
-        if not _field(p, end, &at, &number, &wire, &value, &span):
+        if not read_field(p, end, &at, &number, &wire, &value, &span):
             return None
-        if number == 1 and wire == 0:
+        if _mistyped(CREATURE_WIRE, number, wire):
+            return None
+        if number == F.creature.input:
             n_in = <long long>value
-        elif number == 2 and wire == 0:
+        elif number == F.creature.output:
             n_out = <long long>value
-        elif number == 3 and wire == 2:
+        elif number == F.creature.neurons:
             n += 1
-        elif number == 4 and wire == 2:
+        elif number == F.creature.synapses:
             m += 1
-        elif number == 5 and wire == 2:
+        elif number == F.creature.semantic_version:
             version, has_version = span, True
-        elif number == 6 and wire == 0:
+        elif number == F.creature.forward_only:
             forward_only = value != 0
-        elif number in (8, 9) or (number in (1, 2, 3, 4, 5, 6, 7) and wire != (0 if number in (1, 2, 6) else 2)):
-            return None  # memetic/hyperparameters (validated by the loader) or a mistyped field
+        elif number == F.creature.memetic or number == F.creature.hyperparameters:
+            return None  # validated (and kept) by the loader
     if not (1 <= n_in <= max_inputs and 1 <= n_out <= max_outputs) or n > max_neurons or m > max_synapses:
         return None
     if n_out > n or n + n_in > 2147483647:
@@ -179,8 +176,11 @@ def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_ne
     try:
         if not (neurons and synapses and uuids and types and biases and edges and raw_w and named):
             raise MemoryError()
-        return _read(p, end, <int>n_in, <int>n_out, n, m, forward_only, has_version, version,
-                     neurons, synapses, uuids, types, biases, edges, raw_w, named)
+        f = _read(p, end, <int>n_in, <int>n_out, n, m, forward_only, has_version, version,
+                  neurons, synapses, uuids, types, biases, edges, raw_w, named, with_hash)
+        if f is not None and not with_hash:
+            f._data, f._offset, f._length = data, offset, length
+        return f
     except UnicodeDecodeError:  # not from a parsed message (those hold valid UTF-8): the loader's call
         return None
     finally:
@@ -194,10 +194,10 @@ def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_ne
         free(named)
 
 
-cdef object _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, Py_ssize_t n,
+cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, Py_ssize_t n,
                   Py_ssize_t m, bint forward_only, bint has_version, Span version, Span* neurons,
                   Span* synapses, Span* uuids, int* types, double* biases, Edge* edges, double* raw_w,
-                  HashSynapse* named):
+                  HashSynapse* named, bint with_hash):
     cdef Py_ssize_t at = 0, a, k, i, j, body, outputs = 0, hidden = 0, n_if = 0, if_ok = 0
     cdef int number, wire, op, frm, to, role, mask
     cdef unsigned long long value
@@ -208,11 +208,11 @@ cdef object _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, P
     cdef bytes name
     k = i = 0
     while at < end:  # pass 2: where each neuron and synapse is
-        _field(p, end, &at, &number, &wire, &value, &span)
-        if number == 3:
+        read_field(p, end, &at, &number, &wire, &value, &span)
+        if number == F.creature.neurons:
             neurons[k] = span
             k += 1
-        elif number == 4:
+        elif number == F.creature.synapses:
             synapses[i] = span
             i += 1
     cdef FlatCreature f = FlatCreature.__new__(FlatCreature)
@@ -223,18 +223,18 @@ cdef object _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, P
         at, end, types[k], biases[k], has_squash = neurons[k].at, neurons[k].at + neurons[k].len, 0, 0.0, False
         uuids[k].len = 0
         while at < end:
-            if not _field(p, end, &at, &number, &wire, &value, &span):
+            if not read_field(p, end, &at, &number, &wire, &value, &span):
                 return None
-            if number == 1 and wire == 2:
+            if _mistyped(NEURON_WIRE, number, wire):
+                return None
+            if number == F.neuron.uuid:
                 uuids[k] = span
-            elif number == 2 and wire == 0:
+            elif number == F.neuron.type:
                 types[k] = <int>value if value < 4 else 0
-            elif number == 3 and wire == 1:
-                biases[k] = _as_double(value)
-            elif number == 4 and wire == 2:
+            elif number == F.neuron.bias:
+                biases[k] = as_double(value)
+            elif number == F.neuron.squash:
                 squash, has_squash = span, True
-            elif number in (1, 2, 3, 4, 5, 6) and wire != (2 if number in (1, 4, 6) else (1 if number == 3 else 0)):
-                return None
         if types[k] == 0 or uuids[k].len == 0 or not isfinite(biases[k]):
             return None
         if types[k] == NEURON_OUTPUT:
@@ -270,18 +270,18 @@ cdef object _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, P
         at, end, role, raw_w[i] = synapses[i].at, synapses[i].at + synapses[i].len, 0, 0.0
         named[i].frm_len = named[i].to_len = 0
         while at < end:
-            if not _field(p, end, &at, &number, &wire, &value, &span):
+            if not read_field(p, end, &at, &number, &wire, &value, &span):
                 return None
-            if number == 1 and wire == 2:
+            if _mistyped(SYNAPSE_WIRE, number, wire):
+                return None
+            if number == F.synapse.from_uuid:
                 named[i].frm, named[i].frm_len = <const char*>(p + span.at), span.len
-            elif number == 2 and wire == 2:
+            elif number == F.synapse.to_uuid:
                 named[i].to, named[i].to_len = <const char*>(p + span.at), span.len
-            elif number == 3 and wire == 1:
-                raw_w[i] = _as_double(value)
-            elif number == 4 and wire == 0:
+            elif number == F.synapse.weight:
+                raw_w[i] = as_double(value)
+            elif number == F.synapse.type:
                 role = <int>value if value < 4 else -1
-            elif number in (1, 2, 3, 4, 5, 6) and wire != (2 if number in (1, 2, 6) else (1 if number == 3 else 0)):
-                return None
         if role < 0 or named[i].frm_len == 0 or named[i].to_len == 0 or not isfinite(raw_w[i]):
             return None
         frm = _endpoint(PyUnicode_DecodeUTF8(named[i].frm, named[i].frm_len, NULL), index, n_in, n_out, body)
@@ -322,8 +322,10 @@ cdef object _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, P
     f.input, f.output, f.n_neurons, f.n_synapses, f.hidden_count = n_in, n_out, n, m, hidden
     f.magnitudes = magnitudes
     f.semantic_version = _text(p, version) if has_version else None
+    if not with_hash:
+        return f
     # the structural hash, outputs under their new names
-    cdef HashNeuron* hashed = <HashNeuron*>malloc(n * sizeof(HashNeuron))
+    cdef HashNeuron* hashed = <HashNeuron*>malloc((n if n else 1) * sizeof(HashNeuron))
     if hashed == NULL:
         raise MemoryError()
     try:
