@@ -72,7 +72,8 @@ def extensions() -> list[Extension]:
             name = f"{package}.{os.path.splitext(os.path.basename(pyx))[0]}"
             exts.append(Extension(
                 name, [pyx],
-                include_dirs=[numpy.get_include()],
+                # services/evaluator: squash_math.h, shared by the modules that evaluate squashes
+                include_dirs=[numpy.get_include(), os.path.join(ROOT, "services", "evaluator")],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno"],
             ))
