@@ -6,7 +6,7 @@ Inputs are float32 values widened to float64. Where NEAT-AI's float32 path diffe
 formula by more than rounding the reference mirrors it: SOFTSIGN's 0.99-minus-one-ulp limit,
 StdInverse's |1/x| <= 1e10, the Softplus / SELU / Exponential / LogSigmoid / TAN caps, and
 thresholds compared in float32 (STEP's 0.01). Two documented kernel behaviours are mirrored
-too: sin/cos/tan beyond TRIG_MAX read NaN (so the limit gives 0; TAN's derivative 1000), and
+too: sin/cos/tan of +-inf and NaN read NaN (so the limit gives 0; TAN's derivative 1000), and
 a derivative is always finite (NaN -> 0, +-inf -> +-FLT_MAX).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ TWO53 = 2.0 ** 53
 MAX_SAFE = 9007199254740991.0
 LAMBDA, ALPHA = 1.0507009873554805, 1.6732632423543772
 C_GELU = np.sqrt(2.0 / np.pi)
-TRIG_MAX = 1e5  # squash_math.h NEATAI_TRIG_MAX: sin/cos/tan are not evaluated beyond it
+TRIG_MAX = 1e5  # squash_math.h NEATAI_TRIG_MAX: the polynomials' range; libm beyond it
 F32 = lambda v: float(np.float32(v))  # noqa: E731 - a float32 threshold, as the f32 path compares
 
 
@@ -29,7 +29,8 @@ def _sigmoid(x):
 
 
 def _trig(fn, x):
-    return np.where(np.abs(x) <= TRIG_MAX, fn(np.where(np.abs(x) <= TRIG_MAX, x, 0.0)), np.nan)
+    finite = np.isfinite(x)
+    return np.where(finite, fn(np.where(finite, x, 0.0)), np.nan)
 
 
 def value(op: int, x: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ measured against record-at-a-time in bench/bench_kernels.py). A recurrent networ
 with `feedback_loop` runs with T = 1 so each record sees the previous record's state.
 """
 cimport numpy as cnp
-from libc.math cimport INFINITY, atanf, cosf, expf, fabsf, isfinite, log, log1pf, sinf, sqrt, sqrtf, tanf
+from libc.math cimport INFINITY, isfinite, log, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -25,8 +25,6 @@ cnp.import_array()
 COSTS = tuple(v.name.removeprefix("COST_FUNCTION_") for v in sorted(
     _evaluator_pb2.CostFunction.DESCRIPTOR.values, key=lambda v: v.number) if v.number)
 TILE = 128  # records per tile (bench_kernels.py measures the choice)
-
-cdef float TWO53 = 9007199254740992.0
 
 
 # The synapse sums, in C so that the loop is a plain counted loop gcc turns into SIMD (cloned for
@@ -131,42 +129,6 @@ cdef extern from "squash_math.h":
     int neatai_squash_tile(int op, const float* x, float* out, int T, float lo, float hi) noexcept nogil
 
 
-cdef inline float squash(int op, float x) noexcept nogil:
-    """f(x) for the squashes without a vectorised loop in neatai_squash_tile (reference/neat-ai.md
-    §2.1, f32 path): those that need sin/cos/tan/atan/log, kept on libm."""
-    cdef float r
-    if op == 10:                                  # Softplus
-        if x != x:
-            return 1e-15
-        if x >= 709:
-            return 100
-        return x if x > 20 else log1pf(expf(x))   # ln(1+e^x) == x in f32 above 20
-    elif op == 14:                                # SINE
-        return sinf(x)
-    elif op == 15:                                # Cosine
-        return cosf(x)
-    elif op == 16:                                # TAN
-        r = tanf(x)
-        if not isfinite(r):
-            return 0
-        return 1000 if r > 1000 else (-1000 if r < -1000 else r)
-    elif op == 17:                                # ArcTan
-        return atanf(x)
-    elif op == 28:                                # StdInverse: f32 path caps |1/x| at 1e10
-        if fabsf(x) < 1e-10:
-            return -1e10 if x < 0 else 1e10
-        return 1 / x
-    elif op == 29:                                # Exponential
-        if not isfinite(x) or x >= 36:
-            return TWO53
-        return expf(x)
-    elif op == 30:                                # LogSigmoid
-        if x <= -709:
-            return -TWO53
-        return x if x < -20 else -log1pf(expf(-x))  # -ln(1+e^-x) == x in f32 below -20
-    return x
-
-
 cdef inline float limit(float r, float lo, float hi) noexcept nogil:
     """NEAT-AI apply_limit_range: NaN -> 0, then clamp to [lo, hi] (so +-inf -> bounds)."""
     if r != r:
@@ -178,15 +140,18 @@ cdef inline float limit(float r, float lo, float hi) noexcept nogil:
     return r
 
 
-cdef void forward_tile(const Net* net, float* acts, float* scratch, int T) noexcept nogil:
+cdef void forward_tile(const Net* net, float* acts, float* scratch, int T, float* pre) noexcept nogil:
     """One ordered pass over a tile. `acts` is [n_in + n_nodes][T]; rows < n_in hold the
     inputs. A synapse whose source is not yet computed in this pass (self/back synapse) reads
-    what the row holds: zero after a reset, or the previous record's activation."""
+    what the row holds: zero after a reset, or the previous record's activation. When `pre`
+    is not NULL ([n_nodes][T]) it receives the pre-activation (bias + weighted sum) of every
+    neuron with a squash (what the reverse sweep differentiates); other rows are left as are."""
     cdef int k, s, s0, s1, j, op, n, count
     cdef float b, wv, lo, hi, v, p
     cdef float* out
     cdef const float* a
     cdef float* acc = scratch
+    cdef float* x
     cdef float* pos = scratch + T
     cdef float* neg = scratch + 2 * T
     cdef int n_in = net.n_in
@@ -204,12 +169,11 @@ cdef void forward_tile(const Net* net, float* acts, float* scratch, int T) noexc
             for j in range(T):
                 out[j] = v
         elif op < OP_MINIMUM or op == OP_SOFTMAX:
+            x = acc if pre == NULL else pre + <Py_ssize_t>k * T
             for j in range(T):
-                acc[j] = b
-            neatai_accumulate(acc, acts, net.src, net.w, s0, s1, T)
-            if not neatai_squash_tile(op, acc, out, T, lo, hi):
-                for j in range(T):
-                    out[j] = limit(squash(op, acc[j]), lo, hi)
+                x[j] = b
+            neatai_accumulate(x, acts, net.src, net.w, s0, s1, T)
+            neatai_squash_tile(op, x, out, T, lo, hi)   # every op below the aggregates
         elif op == OP_MINIMUM or op == OP_MAXIMUM:
             if n == 0:
                 for j in range(T):
@@ -281,7 +245,7 @@ cdef void run_activate(const Net* net, const float* X, const int* rows, int n, f
     while r0 < n:
         t = T if n - r0 > T else n - r0
         load_tile(net, X, rows, r0, t, acts, net.recurrent and not carry)
-        forward_tile(net, acts, scratch, t)
+        forward_tile(net, acts, scratch, t, NULL)
         for o in range(n_out):
             for j in range(t):
                 Y[<Py_ssize_t>rows[r0 + j] * n_out + o] = acts[<Py_ssize_t>(first_out + o) * t + j]
@@ -336,7 +300,7 @@ cdef double run_error(const Net* net, const float* X, const float* Y, const int*
     while r0 < n:
         t = T if n - r0 > T else n - r0
         load_tile(net, X, rows, r0, t, acts, net.recurrent and not carry)
-        forward_tile(net, acts, scratch, t)
+        forward_tile(net, acts, scratch, t, NULL)
         for j in range(t):
             total += record_cost(cost, acts + <Py_ssize_t>first_out * t, t, j,
                                  Y + <Py_ssize_t>rows[r0 + j] * n_out, n_out)

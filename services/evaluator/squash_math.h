@@ -17,8 +17,9 @@
  *   neatai_expm1    rel. < 1.5e-7
  *   neatai_log1p    Cephes logf + the log1p correction term, rel. < 2e-7 for u >= 0
  *   neatai_atan     Cephes atanf, rel. < 2e-7
- *   neatai_sin/cos  abs. < 1e-7 for |x| <= NEATAI_TRIG_MAX (Cephes polynomials, |r| <= pi/4)
- *   neatai_tan      rel. < 2.5e-7 for |x| <= NEATAI_TRIG_MAX
+ *   neatai_sin/cos  abs. < 1e-7 for |x| <= NEATAI_TRIG_MAX (Cephes polynomials, |r| <= pi/4);
+ *                   beyond it the squash tiles call libm (neatai_trig_huge), as NEAT-AI's f32 path
+ *   neatai_tan      rel. < 2.5e-7 for |x| <= NEATAI_TRIG_MAX, libm beyond
  */
 #ifndef NEATAI_SQUASH_MATH_H
 #define NEATAI_SQUASH_MATH_H
@@ -203,6 +204,32 @@ static inline float neatai_sigmoid(float x) {
     return 1.0f / (1.0f + neatai_exp(-x));
 }
 
+/* sin, cos, tan of finite |x| > NEATAI_TRIG_MAX through libm's exact range reduction, after
+   the vector loop has given those lanes NaN: a scalar pass that calls libm only for them (rare),
+   so the loops stay branch-free and huge arguments keep the values libm gives. `derivative`
+   selects f' (cos, -sin, 1 + tan^2 capped at 1000) instead of the limited value. */
+static void neatai_trig_huge(int op, const float *x, float *out, int T, float lo, float hi, int derivative) {
+    for (int j = 0; j < T; j++) {
+        float v = x[j], r;
+        if (!(fabsf(v) > NEATAI_TRIG_MAX && fabsf(v) <= FLT_MAX))
+            continue;
+        if (op == 14)
+            r = derivative ? cosf(v) : sinf(v);
+        else if (op == 15)
+            r = derivative ? -sinf(v) : cosf(v);
+        else {
+            r = tanf(v);
+            r = fabsf(r) <= FLT_MAX ? r : 0.0f;
+            r = r > 1000.0f ? 1000.0f : (r < -1000.0f ? -1000.0f : r);
+            if (derivative) {
+                r = 1.0f + r * r;
+                r = r > 1000.0f ? 1000.0f : r;
+            }
+        }
+        out[j] = derivative ? r : neatai_limit(r, lo, hi);
+    }
+}
+
 /* out[j] = limit(f(x[j]), lo, hi) for every non-aggregate squash (ids 0..31, 38 = SOFTMAX,
    a LOGISTIC per neuron); returns 0 for the aggregates 32..37 (and unknown ops), which the
    forward pass computes itself. Values are NEAT-AI's float32 path, quirks included. */
@@ -281,9 +308,11 @@ NEATAI_SIMD static int neatai_squash_tile(int op, const float *restrict x, float
         return 1;
     case 14:  /* SINE */
         for (j = 0; j < T; j++) out[j] = neatai_limit(neatai_sin(x[j]), lo, hi);
+        neatai_trig_huge(op, x, out, T, lo, hi, 0);
         return 1;
     case 15:  /* Cosine */
         for (j = 0; j < T; j++) out[j] = neatai_limit(neatai_cos(x[j]), lo, hi);
+        neatai_trig_huge(op, x, out, T, lo, hi, 0);
         return 1;
     case 16:  /* TAN: a non-finite tan reads 0, then +-1000 */
         for (j = 0; j < T; j++) {
@@ -292,6 +321,7 @@ NEATAI_SIMD static int neatai_squash_tile(int op, const float *restrict x, float
             r = r > 1000.0f ? 1000.0f : (r < -1000.0f ? -1000.0f : r);
             out[j] = neatai_limit(r, lo, hi);
         }
+        neatai_trig_huge(op, x, out, T, lo, hi, 0);
         return 1;
     case 17:  /* ArcTan */
         for (j = 0; j < T; j++) out[j] = neatai_limit(neatai_atan(x[j]), lo, hi);
@@ -471,19 +501,22 @@ NEATAI_SIMD static int neatai_derivative_tile(int op, const float *restrict x, c
             out[j] = fabsf(v) <= FLT_MAX ? neatai_finite(r) : 0.0f;
         }
         return 1;
-    case 14:  /* SINE: cos x (0 beyond NEATAI_TRIG_MAX, where the value is 0 too) */
+    case 14:  /* SINE: cos x (0 at +-inf and NaN, where the value is 0 too) */
         for (j = 0; j < T; j++) out[j] = neatai_finite(neatai_cos(x[j]));
+        neatai_trig_huge(op, x, out, T, 0.0f, 0.0f, 1);
         return 1;
     case 15:  /* Cosine: -sin x */
         for (j = 0; j < T; j++) out[j] = neatai_finite(-neatai_sin(x[j]));
+        neatai_trig_huge(op, x, out, T, 0.0f, 0.0f, 1);
         return 1;
-    case 16:  /* TAN: 1 + tan^2, capped at 1000; a non-finite tan (and |x| > NEATAI_TRIG_MAX)
-                 reads 1000. fx is tan clamped to +-1000, which keeps 1 + fx^2 > 1000 exact. */
+    case 16:  /* TAN: 1 + tan^2, capped at 1000; a non-finite tan (x = +-inf, NaN) reads 1000;
+                 beyond NEATAI_TRIG_MAX libm. fx is tan clamped to +-1000, which keeps 1 + fx^2 > 1000 exact. */
         for (j = 0; j < T; j++) {
             float d = 1.0f + fx[j] * fx[j];
             d = d > 1000.0f ? 1000.0f : d;
             out[j] = fabsf(x[j]) <= NEATAI_TRIG_MAX ? d : 1000.0f;
         }
+        neatai_trig_huge(op, x, out, T, 0.0f, 0.0f, 1);
         return 1;
     case 17:  /* ArcTan: 1/(1+x^2) */
         for (j = 0; j < T; j++) out[j] = neatai_finite(1.0f / (1.0f + x[j] * x[j]));
