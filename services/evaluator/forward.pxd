@@ -2,7 +2,7 @@
 # (backprop, predictive coding, activation recording).
 from neatai.evaluator.compiled cimport Net
 
-cdef void forward_tile(const Net* net, float* acts, float* scratch, int T) noexcept nogil
+cdef void forward_tile(const Net* net, float* acts, float* scratch, int T, float* pre) noexcept nogil
 cdef void load_tile(const Net* net, const float* X, const int* rows, int r0, int T,
                     float* acts, bint reset) noexcept nogil
 cdef int tile_width(const Net* net, bint feedback, int tile) noexcept nogil
