@@ -17,10 +17,11 @@ COPY pyproject.toml setup.py README.md ./
 COPY protos ./protos
 COPY shared ./shared
 COPY services ./services
+COPY app ./app
 # The build backend pins Cython, numpy and grpcio-tools (pyproject [build-system]).
 RUN /venv/bin/pip wheel --no-cache-dir --disable-pip-version-check --no-deps --wheel-dir /wheels . \
  && /venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps /wheels/neatai-*.whl \
- && /venv/bin/python -c "import neatai.v1.evaluator_pb2, neatai.evaluator.forward"
+ && /venv/bin/python -c "import neatai.v1.evaluator_pb2, neatai.evaluator.forward, neatai.app.cli, neatai.genome.operators"
 
 # ---- runtime: the virtual environment only, no compiler --------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

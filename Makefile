@@ -48,9 +48,13 @@ k8s-check: $(STAMP)
 	done
 	$(PY) -m pytest -q tests/ops/test_k8s.py
 
+# Every benchmark in its quick form; ARGS="--full", ARGS="kernels xor" (python -m bench --help).
 bench: build
 	$(PY) -m bench $(ARGS)
 
+# Generated code and build outputs: the protobuf API, Cython's C next to its .pyx, extensions.
 clean:
-	rm -rf build $(VENV) node_modules shared/v1
-	find . -name '*.so' -o -name '*.c' -path './services/*' | xargs rm -f
+	rm -rf build $(VENV) node_modules shared/v1 .build.log
+	@# Cython writes NAME.c (and NAME.html with annotate) next to each NAME.pyx.
+	for pyx in $$(find shared services -name '*.pyx'); do rm -f "$${pyx%.pyx}.c" "$${pyx%.pyx}.html"; done
+	find shared services app -name '*.so' -delete

@@ -23,9 +23,9 @@ from sklearn.preprocessing import StandardScaler
 
 import neat
 from bench_xor import NEAT_PYTHON_CONFIG
-from neatai.evaluator import compile_network
+from neatai.evaluator import compile_network, evaluate_in_process
 from neatai.evolver.config import EvolverConfig
-from neatai.evolver.evolution import Evolution, evaluate_in_process
+from neatai.evolver.evolution import Evolution
 
 POPULATION = 150
 

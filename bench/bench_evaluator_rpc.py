@@ -152,7 +152,7 @@ def time_neat_python(neat, config, genomes, X: np.ndarray, Y: np.ndarray, repeat
 class ServerProcess:
     def __init__(self, *args: str):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "neatai.cli", "serve", "evaluator", "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, "-m", "neatai.app.cli", "serve", "evaluator", "--host", "127.0.0.1", "--port", "0",
              "--metrics-port", "-1", *args], stderr=subprocess.PIPE, text=True)
         for line in self.proc.stderr:
             m = re.search(r"evaluator listening on port (\d+)", line)

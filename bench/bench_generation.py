@@ -17,8 +17,9 @@ import time
 
 import neat
 from bench_xor import X, Y, neat_python_config  # the example XOR config
+from neatai.evaluator import evaluate_in_process
 from neatai.evolver.config import EvolverConfig
-from neatai.evolver.evolution import Evolution, evaluate_in_process
+from neatai.evolver.evolution import Evolution
 
 
 class NeataiRun:

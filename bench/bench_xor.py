@@ -24,9 +24,10 @@ import time
 import numpy as np
 
 import neat
-from neatai.evolver import operators
+from neatai.evaluator import evaluate_in_process
 from neatai.evolver.config import EvolverConfig
-from neatai.evolver.evolution import Evolution, evaluate_in_process
+from neatai.evolver.evolution import Evolution
+from neatai.genome import operators
 
 POPULATION = 150
 GENERATIONS = 300

@@ -2,7 +2,7 @@
 
 A creature has `input` implicit input neurons (`input-0` … `input-(n-1)`), then `neurons`: the
 hidden, constant and output neurons in evaluation order with the outputs last (`output-0` …).
-The activation buffer index of a neuron is therefore `input + position` (`index_of`).
+The activation buffer index of a neuron is therefore `input + position` (`uuid_index`).
 
 Loading follows NEAT-AI (reference/neat-ai.md §1.2): output neurons are renamed by position,
 legacy squash aliases are rewritten, legacy `nodes`/`connections` keys are accepted, neurons
@@ -22,16 +22,32 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from . import squash as squashes
+from .v1 import creature_pb2 as _pb
 
 CURRENT_SEMANTIC_VERSION = "4.0.0"
-NEURON_TYPES = ("hidden", "output", "constant")
-SYNAPSE_TYPES = ("positive", "negative", "condition")
-# Proto enum numbers (neatai.v1.NeuronType / SynapseType) — also the synapse type order of
-# sorts and hashes — kept here so the model module imports without the generated code.
-PB_NEURON_TYPE = {"hidden": 1, "output": 2, "constant": 3}
+
+
+def _json_names(enum, prefix: str) -> dict[str, int]:
+    """NEAT-AI JSON name (`NEURON_TYPE_HIDDEN` → "hidden") → number of every specified value."""
+    return {v.name.removeprefix(prefix).lower(): v.number for v in enum.DESCRIPTOR.values if v.number}
+
+
+# The proto enums (neatai.v1.NeuronType / SynapseType) define the types and their numbers; a
+# synapse's number is also its type's place in the synapse order (`synapse_order`) and hashes.
+PB_NEURON_TYPE = _json_names(_pb.NeuronType, "NEURON_TYPE_")
 _NEURON_NAME = {v: k for k, v in PB_NEURON_TYPE.items()}
-PB_SYNAPSE_TYPE = {None: 0, "positive": 1, "negative": 2, "condition": 3}
+PB_SYNAPSE_TYPE = {None: 0, **_json_names(_pb.SynapseType, "SYNAPSE_TYPE_")}
 _SYNAPSE_NAME = {v: k for k, v in PB_SYNAPSE_TYPE.items() if k}
+NEURON_TYPES = tuple(PB_NEURON_TYPE)  # ("hidden", "output", "constant")
+SYNAPSE_TYPES = tuple(_SYNAPSE_NAME.values())  # ("positive", "negative", "condition")
+# The inputs an IF neuron needs, in the order a missing role is reported and filled.
+IF_ROLES = ("condition", "positive", "negative")
+
+
+def synapse_order(index: dict[str, int]):
+    """The sort key of the canonical synapse order: (source index, target index, type number),
+    with `index` from `Creature.uuid_index()`."""
+    return lambda s: (index[s.from_uuid], index[s.to_uuid], PB_SYNAPSE_TYPE[s.type])
 
 
 @dataclass(frozen=True)
@@ -118,14 +134,6 @@ class Creature:
             index[n.uuid] = self.input + k
         return index
 
-    def index_of(self, uuid: str) -> int:
-        if uuid.startswith("input-"):
-            return int(uuid[6:])
-        for k, n in enumerate(self.neurons):
-            if n.uuid == uuid:
-                return self.input + k
-        raise KeyError(uuid)
-
     @property
     def hidden_count(self) -> int:
         return sum(1 for n in self.neurons if n.type == "hidden")
@@ -159,7 +167,7 @@ class Creature:
         h.update(struct.pack("<ii", self.input, self.output))
         h.update(bytes(0 if n.type == "constant" else 1 + squashes.squash_id(n.squash_name)
                        for n in self.neurons))
-        edges = sorted((index[s.from_uuid], index[s.to_uuid], PB_SYNAPSE_TYPE[s.type]) for s in self.synapses)
+        edges = sorted(map(synapse_order(index), self.synapses))
         h.update(struct.pack(f"<{3 * len(edges)}i", *(v for e in edges for v in e)))
         return h.hexdigest()
 
@@ -441,7 +449,7 @@ class _Loader:
                 roles[s.to_uuid].add(s.type or "positive")
         for i, n in neurons:
             if n.uuid in roles:
-                missing = [r for r in ("condition", "positive", "negative") if r not in roles[n.uuid]]
+                missing = [r for r in IF_ROLES if r not in roles[n.uuid]]
                 if missing:
                     self.problem(f"neurons[{i}].squash",
                                  f"IF neuron {n.uuid!r} lacks inward synapses for the {', '.join(missing)} role(s)")
@@ -460,7 +468,7 @@ class _Loader:
                 what = "self synapse on" if s.from_uuid == s.to_uuid else "back synapse"
                 where = f"{s.from_uuid!r}" if s.from_uuid == s.to_uuid else f"{s.from_uuid!r} -> {s.to_uuid!r}"
                 self.problem(f"synapses[{file_path[id(s)]}]", f"{what} {where} in a creature declared forwardOnly")
-        c.synapses.sort(key=lambda s: (index[s.from_uuid], index[s.to_uuid], PB_SYNAPSE_TYPE[s.type]))
+        c.synapses.sort(key=synapse_order(index))
 
     def number(self, value: Any, path: str, required: bool = False) -> float:
         if value is None:

@@ -24,11 +24,6 @@ class CacheStats:
     current_size: int
     max_size: int
 
-    @property
-    def hit_rate(self) -> float:
-        lookups = self.hits + self.misses
-        return self.hits / lookups if lookups else 0.0
-
 
 class LRUCache(Generic[K, V]):
     """LRU keyed by `K`. `max_size` counts entries, or bytes when `sizeof` is given."""
@@ -67,19 +62,6 @@ class LRUCache(Generic[K, V]):
             self._data[key] = value
             self._size += self._weight(value)
             self._evict_to(self._max)
-
-    def get_or_create(self, key: K, create: Callable[[], V]) -> tuple[V, bool]:
-        """The cached value (hit=True) or a new one made by `create` and stored (hit=False).
-
-        `create` runs outside the lock, so two threads may build the same value; the second
-        store simply replaces the first.
-        """
-        value = self.get(key)
-        if value is not None:
-            return value, True
-        value = create()
-        self.put(key, value)
-        return value, False
 
     def __contains__(self, key: K) -> bool:
         with self._lock:

@@ -1,9 +1,11 @@
 """Server bootstrap every service shares: one gRPC server with the standard health and
-reflection services, message and concurrency limits, connection ageing, a Prometheus port,
-and a graceful SIGTERM drain (NOT_SERVING → finish in-flight calls → exit 0).
+reflection services, message and concurrency limits, connection ageing, a Prometheus port
+(started and stopped with the server), a graceful SIGTERM drain (NOT_SERVING → finish in-flight
+calls → exit 0), and the command-line flags every `neatai serve` shares.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import queue
 import signal
@@ -17,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from .grpc_metrics import PrometheusServerInterceptor
+from .metrics import start_metrics_http, stop_metrics_http
 from .tracing import shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -99,11 +102,13 @@ class RunningServer:
 
     def stop(self, grace: float | None = None) -> threading.Event:
         """Report NOT_SERVING, refuse new calls, end health Watch streams, let the other calls in
-        flight finish within `grace`."""
+        flight finish within `grace`, then close the metrics endpoint."""
         self.health.enter_graceful_shutdown()
         done = self.server.stop(self.config.grace_s if grace is None else grace)
         self.health.end_watches()
         done.wait()
+        if self.metrics_port is not None:
+            stop_metrics_http(self.metrics_port)
         self._stopped.set()
         return done
 
@@ -141,8 +146,6 @@ def start_server(
         raise OSError(f"{name}: cannot listen on {config.host}:{config.port}")
     metrics_port = None
     if config.metrics_port is not None:
-        from .metrics import start_metrics_http
-
         metrics_port = start_metrics_http(config.metrics_port)
     server.start()
     for service in ["", *names]:
@@ -164,3 +167,38 @@ def serve_until_signal(running: RunningServer, on_stop: Callable[[], None] | Non
         on_stop()
     shutdown_tracing()  # flush the spans of the drained calls
     return 0
+
+
+# ---- command line ------------------------------------------------------------------------------
+
+
+def add_server_arguments(p: argparse.ArgumentParser, port: int, metrics_port: int) -> None:
+    """The flags of every `neatai serve`: listening address, ports, limits, drain, logging."""
+    p.add_argument("--host", default="[::]", help="address to listen on (default: all interfaces)")
+    p.add_argument("--port", type=int, default=port, help="gRPC port (0 picks a free one)")
+    p.add_argument("--metrics-port", default=str(metrics_port),
+                   help="Prometheus /metrics port; -1 or 'none' disables it")
+    p.add_argument("--dataset-cache-mb", type=float, default=1024, help="bytes of registered datasets kept (LRU)")
+    p.add_argument("--max-upload-mb", type=float, default=256, help="largest dataset upload accepted")
+    p.add_argument("--max-message-mb", type=float, default=64, help="largest gRPC message accepted or sent")
+    p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="calls beyond this get RESOURCE_EXHAUSTED")
+    p.add_argument("--grace", type=float, default=20.0, help="seconds in-flight calls get on SIGTERM")
+    p.add_argument("--log-level", default="INFO")
+
+
+def parse_server_arguments(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse `argv`; `metrics_port` becomes an int or None (disabled); bad values exit via `p.error`."""
+    args = p.parse_args(argv)
+    metrics_port = str(args.metrics_port).lower()
+    args.metrics_port = None if metrics_port in ("-1", "none", "off", "") else int(metrics_port)
+    if args.max_concurrent_rpcs < 1:
+        p.error("--max-concurrent-rpcs must be >= 1")
+    return args
+
+
+def server_config(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig the shared flags describe; also configures logging at `--log-level`."""
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port,
+                        max_concurrent_rpcs=args.max_concurrent_rpcs,
+                        max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace)

@@ -76,8 +76,6 @@ ALIASES: dict[str, str] = {
 }
 
 BY_NAME: dict[str, Squash] = {s.name: s for s in SQUASHES}
-BY_ID: tuple[Squash, ...] = SQUASHES
-IF_ID = BY_NAME["IF"].id
 # The default of a hidden/output neuron whose file omits `squash` (NEAT-AI-core does the same).
 DEFAULT_SQUASH = "IDENTITY"
 

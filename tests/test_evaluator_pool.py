@@ -11,7 +11,7 @@ import pytest
 from neatai.creature import Creature, Neuron
 from neatai.datasets import DatasetStore, xor
 from neatai.datasets_servicer import DatasetServicer
-from neatai.evolver.evaluator_pool import (
+from neatai.evaluator_pool import (
     BatchRejected, EvaluatorPool, EvaluatorsUnavailable, parse_targets,
 )
 from neatai.server import ServerConfig, start_server

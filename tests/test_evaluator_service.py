@@ -52,7 +52,7 @@ def test_cost_sample_rate_and_feedback_loop_reach_the_kernel(evaluator):
 def test_large_work_is_split_over_the_pool_and_small_work_runs_inline(evaluator, monkeypatch):
     chunks = []
     submit = evaluator.pool.submit
-    monkeypatch.setattr(evaluator.pool, "submit", lambda *a, **k: chunks.append(len(a[2])) or submit(*a, **k))
+    monkeypatch.setattr(evaluator.pool, "submit", lambda *a, **k: chunks.append(len(a[1])) or submit(*a, **k))
     rng = np.random.default_rng(11)
     X = rng.uniform(-1, 1, (4000, 2)).astype(np.float32)
     data = Dataset(X, np.tanh(X[:, :1] - X[:, 1:]))

@@ -3,7 +3,7 @@
 import pytest
 
 from neatai.creature import Creature
-from neatai.plots import draw_network, plot_progress
+from neatai.app.plots import draw_network, plot_progress
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

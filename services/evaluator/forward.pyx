@@ -14,16 +14,13 @@ from libc.string cimport memset
 
 import numpy as np
 
-from neatai.v1 import evaluator_pb2 as _evaluator_pb2
+from neatai.costs import COST_NAMES as COSTS, cost_number
 
 from neatai.evaluator.compiled cimport (Net, Network, OP_CONST, OP_HYPOT, OP_HYPOTV2, OP_IDENTITY, OP_IF, OP_MAXIMUM,
                                         OP_MINIMUM, OP_SOFTMAX, ROLE_CONDITION, ROLE_NEGATIVE)
 
 cnp.import_array()
 
-# Cost names in the order of the kernel's cost ids: CostFunction number - 1 (evaluator.proto).
-COSTS = tuple(v.name.removeprefix("COST_FUNCTION_") for v in sorted(
-    _evaluator_pb2.CostFunction.DESCRIPTOR.values, key=lambda v: v.number) if v.number)
 TILE = 128  # records per tile (bench_kernels.py measures the choice)
 
 
@@ -353,6 +350,11 @@ def _check_inputs(X, int width, str name, bint check_finite=True):
     return np.ascontiguousarray(X)
 
 
+def kernel_cost(str cost):
+    """The kernels' id of a cost name: its `CostFunction` number - 1 (record_cost's order)."""
+    return cost_number(cost) - 1
+
+
 def sample_rows(int n, double rate):
     """Indices of the records a fitnessSampleRate keeps: i iff floor((i+1)·rate) > floor(i·rate)."""
     if not (0 < rate <= 1):
@@ -376,7 +378,7 @@ def evaluate_population(networks, X, Y, cost="MSE", double sample_rate=1.0, bint
     """
     if cost not in COSTS:
         raise ValueError(f"unknown cost {cost!r}; expected one of {', '.join(COSTS)}")
-    cdef int cost_id = COSTS.index(cost)
+    cdef int cost_id = kernel_cost(cost)
     cdef list nets = list(networks)
     cdef int m = len(nets), i
     cdef Network net

@@ -10,9 +10,6 @@ from .wire_reader import FlatCreature
 MAX_SAFE_INTEGER = 9007199254740991.0
 VERSION_PENALTY = 1e-6
 _CURRENT_MAJOR = CURRENT_SEMANTIC_VERSION.split(".")[0]
-# Score.ts also sums each squash class's `complexityPenalty`; the per-class values are not
-# recorded in the reference, so every squash contributes 0 here.
-SQUASH_COMPLEXITY_PENALTY = 0.0
 
 
 def value_penalty(v: float) -> float:
@@ -42,9 +39,10 @@ def complexity_penalty(creature: Creature | FlatCreature, cost_of_growth: float)
         penalty = (value_penalty(high) + value_penalty(mean)) / 2
     else:
         penalty = 0.0
-    squash_penalty = SQUASH_COMPLEXITY_PENALTY * creature.n_neurons
+    # Score.ts adds each neuron's squash class `complexityPenalty` to `penalty`; the per-class
+    # values are not recorded in the reference, so no squash adds anything here.
     g = cost_of_growth
-    return creature.hidden_count * g + creature.n_synapses * g / 10 + (penalty + squash_penalty) * g / 100
+    return creature.hidden_count * g + creature.n_synapses * g / 10 + penalty * g / 100
 
 
 def score(creature: Creature | FlatCreature, error: float, cost_of_growth: float = 1e-7) -> float:

@@ -9,8 +9,10 @@ import os
 from dataclasses import dataclass
 
 from neatai.datasets import MiB, DatasetLimits
-from neatai.metrics import stop_metrics_http
-from neatai.server import RunningServer, ServerConfig, serve_until_signal, start_server
+from neatai.server import (
+    RunningServer, ServerConfig, add_server_arguments, parse_server_arguments, serve_until_signal, server_config,
+    start_server,
+)
 
 from .service import Evaluator, EvaluatorConfig
 from .servicer import add_to_server
@@ -24,8 +26,6 @@ class EvaluatorServer(RunningServer):
 
     def stop(self, grace: float | None = None):
         done = super().stop(grace)
-        if self.metrics_port is not None:
-            stop_metrics_http(self.metrics_port)
         if self.evaluator is not None:
             self.evaluator.close()
         return done
@@ -49,9 +49,7 @@ def start(config: EvaluatorConfig | None = None, server: ServerConfig | None = N
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="neatai serve evaluator",
                                 description="Compile and score NEAT creatures over gRPC (EvaluatorService, DatasetService).")
-    p.add_argument("--host", default="[::]", help="address to listen on (default: all interfaces)")
-    p.add_argument("--port", type=int, default=50051, help="gRPC port (0 picks a free one)")
-    p.add_argument("--metrics-port", default="9464", help="Prometheus /metrics port; -1 or 'none' disables it")
+    add_server_arguments(p, port=50051, metrics_port=9464)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="evaluation worker threads")
     p.add_argument("--max-memory-mb", type=float, default=0,
                    help="workerThreadCap: cap threads at this budget / per-worker estimate (0 = off)")
@@ -63,18 +61,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--memory-critical", type=float, default=0.85, help="budget fraction at which caches are cleared")
     p.add_argument("--network-cache-size", type=int, default=512, help="compiled networks kept (LRU)")
     p.add_argument("--template-cache-size", type=int, default=100, help="topology templates kept (LRU)")
-    p.add_argument("--dataset-cache-mb", type=float, default=1024, help="bytes of registered datasets kept (LRU)")
-    p.add_argument("--max-upload-mb", type=float, default=256, help="largest dataset upload accepted")
-    p.add_argument("--max-message-mb", type=float, default=64, help="largest gRPC message accepted or sent")
-    p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="calls beyond this get RESOURCE_EXHAUSTED")
-    p.add_argument("--grace", type=float, default=20.0, help="seconds in-flight calls get on SIGTERM")
-    p.add_argument("--log-level", default="INFO")
-    args = p.parse_args(argv)
-    metrics = str(args.metrics_port).lower()
-    args.metrics_port = None if metrics in ("-1", "none", "off", "") else int(metrics)
+    args = parse_server_arguments(p, argv)
     if not 0 < args.memory_warning < args.memory_critical <= 1:
         p.error("need 0 < --memory-warning < --memory-critical <= 1")
-    for name in ("threads", "network_cache_size", "template_cache_size", "max_concurrent_rpcs"):
+    for name in ("threads", "network_cache_size", "template_cache_size"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
@@ -82,7 +72,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = server_config(args)
     config = EvaluatorConfig(
         threads=args.threads, max_memory_mb=args.max_memory_mb,
         estimated_memory_per_worker_mb=args.estimated_memory_per_worker_mb,
@@ -91,9 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         memory_budget_bytes=int(args.memory_budget_mb * MiB) or None,
         memory_warning=args.memory_warning, memory_critical=args.memory_critical,
     )
-    server = ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port,
-                          max_concurrent_rpcs=args.max_concurrent_rpcs,
-                          max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace)
     running = start(config, server, DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
     logging.getLogger(__name__).info("evaluator: %d worker threads, port %d, metrics %s",
                                      running.evaluator.threads, running.port, running.metrics_port)

@@ -9,6 +9,9 @@ straight into that form); either way they are flattened once. Each chunk compile
 (cached by their compiled bytes, which identify a creature's structure and topology exactly; see
 `network.py`) and scores them in one
 `evaluate_population` call, which releases the GIL.
+
+`evaluate_creatures` is that chunk step on its own, public: in-process scoring (tests,
+benchmarks, an embedded evolution) uses it instead of a server, with the same results.
 """
 from __future__ import annotations
 
@@ -21,13 +24,14 @@ from typing import Sequence
 import numpy as np
 
 from neatai import metrics
+from neatai.costs import COST_NAMES, DEFAULT_COST
 from neatai.creature import DEFAULT_LIMITS, Creature, Limits
 from neatai.datasets import MiB, Dataset, DatasetStore
 from neatai.lru import CacheStats
 from neatai.memory import MemoryMonitor, MemoryStats
 from neatai.pool import PoolStats, WorkStealingPool, effective_threads
 
-from .forward import COSTS, evaluate_population, sample_rows
+from .forward import evaluate_population, sample_rows
 from .wire_reader import FlatCreature
 from .network import NetworkCompiler
 from .score import score
@@ -123,7 +127,7 @@ class Evaluator:
 
     # -- evaluation -------------------------------------------------------------------------
 
-    def evaluate(self, dataset_id: str, creatures: Sequence[Creature | FlatCreature], cost: str = "MSE",
+    def evaluate(self, dataset_id: str, creatures: Sequence[Creature | FlatCreature], cost: str = DEFAULT_COST,
                  cost_of_growth: float = 1e-7, sample_rate: float = 1.0,
                  feedback_loop: bool = False) -> list[CreatureResult]:
         """Error and score of every creature on the dataset, in order.
@@ -131,8 +135,8 @@ class Evaluator:
         Raises `DatasetNotFound`, `ShapeMismatch` or `EvaluationError` (bad cost, rate, growth).
         """
         dataset = self.dataset(dataset_id)
-        if cost not in COSTS:
-            raise EvaluationError("cost", f"unknown cost {cost!r}; expected one of {', '.join(COSTS)}")
+        if cost not in COST_NAMES:
+            raise EvaluationError("cost", f"unknown cost {cost!r}; expected one of {', '.join(COST_NAMES)}")
         if not (0 < sample_rate <= 1):
             raise EvaluationError("fitness_sample_rate", f"must be in (0, 1], got {sample_rate}")
         if len(sample_rows(dataset.records, sample_rate)) == 0:
@@ -147,10 +151,10 @@ class Evaluator:
         records = len(sample_rows(dataset.records, sample_rate))
         work = records * sum(c.size for c in creatures)
         bounds = _chunks(len(creatures), min(self.threads * CHUNKS_PER_WORKER, work // MIN_CHUNK_WORK))
+        chunk = (dataset.X, dataset.Y, cost, cost_of_growth, sample_rate, feedback_loop, self.compiler)
         if len(bounds) == 1:
-            return self._evaluate_chunk(dataset, creatures, cost, cost_of_growth, sample_rate, feedback_loop)
-        futures = [self.pool.submit(self._evaluate_chunk, dataset, creatures[a:b], cost, cost_of_growth,
-                                    sample_rate, feedback_loop) for a, b in bounds]
+            return evaluate_creatures(creatures, *chunk)
+        futures = [self.pool.submit(evaluate_creatures, creatures[a:b], *chunk) for a, b in bounds]
         return [r for f in futures for r in f.result()]
 
     @staticmethod
@@ -162,24 +166,6 @@ class Evaluator:
                 f"creatures[{bad[0]}]",
                 f"{len(bad)} creature(s) (first creatures[{bad[0]}] with {c.input} inputs/{c.output} outputs) do not "
                 f"match dataset {dataset.id} with {dataset.inputs} inputs/{dataset.outputs} outputs")
-
-    def _evaluate_chunk(self, dataset: Dataset, creatures: Sequence[FlatCreature], cost: str, cost_of_growth: float,
-                        sample_rate: float, feedback_loop: bool) -> list[CreatureResult]:
-        networks, compile_s, hashes = [], [], []
-        for creature in creatures:
-            t0 = time.perf_counter()
-            network, hit = self.compiler.compile(creature)
-            compile_s.append(0.0 if hit else time.perf_counter() - t0)
-            networks.append(network)
-            hashes.append(creature.structural_hash())
-        t0 = time.perf_counter()
-        errors = evaluate_population(networks, dataset.X, dataset.Y, cost, sample_rate, feedback_loop)
-        elapsed = time.perf_counter() - t0
-        # One kernel call scores the chunk; its time is shared in proportion to network size.
-        sizes = np.array([n.n_neurons + n.n_synapses for n in networks], dtype=np.float64)
-        shares = elapsed * sizes / sizes.sum()
-        return [CreatureResult(float(e), score(c, float(e), cost_of_growth), cs, float(a), h)
-                for c, e, cs, a, h in zip(creatures, errors, compile_s, shares, hashes)]
 
     def activate(self, creature: Creature, X: np.ndarray, feedback_loop: bool = False) -> np.ndarray:
         """Outputs float32[n, creature.output] of one creature on rows X float32[n, creature.input]."""
@@ -205,6 +191,59 @@ class Evaluator:
             registration.close()
         self.memory.stop()
         self.pool.shutdown(wait=True, cancel_pending=True)
+
+
+def evaluate_creatures(creatures: Sequence[Creature | FlatCreature], X: np.ndarray, Y: np.ndarray,
+                       cost: str = DEFAULT_COST, cost_of_growth: float = 1e-7, sample_rate: float = 1.0,
+                       feedback_loop: bool = False, compiler: NetworkCompiler | None = None) -> list[CreatureResult]:
+    """Score creatures on rows X float32[n, inputs] against Y float32[n, outputs] in the calling
+    thread: compile each (through `compiler`, default a process-wide one) and run one kernel call.
+
+    Inputs are not validated beyond what the kernel checks (`Evaluator.evaluate` validates a
+    request first); a bad cost or shape raises ValueError.
+    """
+    compiler = compiler or _in_process_compiler()
+    flat = [c if isinstance(c, FlatCreature) else FlatCreature.of(c) for c in creatures]
+    networks, compile_s, hashes = [], [], []
+    for creature in flat:
+        t0 = time.perf_counter()
+        network, hit = compiler.compile(creature)
+        compile_s.append(0.0 if hit else time.perf_counter() - t0)
+        networks.append(network)
+        hashes.append(creature.structural_hash())
+    t0 = time.perf_counter()
+    errors = evaluate_population(networks, X, Y, cost, sample_rate, feedback_loop)
+    elapsed = time.perf_counter() - t0
+    if not networks:
+        return []
+    # One kernel call scores them all; its time is shared in proportion to network size.
+    sizes = np.array([n.n_neurons + n.n_synapses for n in networks], dtype=np.float64)
+    shares = elapsed * sizes / sizes.sum()
+    return [CreatureResult(float(e), score(c, float(e), cost_of_growth), cs, float(a), h)
+            for c, e, cs, a, h in zip(flat, errors, compile_s, shares, hashes)]
+
+
+def evaluate_in_process(creatures: Sequence[Creature | FlatCreature], X: np.ndarray, Y: np.ndarray,
+                        cost: str = DEFAULT_COST, cost_of_growth: float = 1e-7, sample_rate: float = 1.0,
+                        feedback_loop: bool = False,
+                        compiler: NetworkCompiler | None = None) -> tuple[list[float], list[float]]:
+    """(errors, scores) in creature order: `evaluate_creatures` in the form an evolution's
+    evaluate step takes (`Evolution.tell`, `Evolution.run`)."""
+    results = evaluate_creatures(creatures, X, Y, cost, cost_of_growth, sample_rate, feedback_loop, compiler)
+    return [r.error for r in results], [r.score for r in results]
+
+
+# In-process callers score generation after generation of one evolution: room for several
+# populations' networks (an evaluator sizes its own compiler from its config).
+IN_PROCESS_NETWORK_CACHE = 4096
+_COMPILER: NetworkCompiler | None = None
+
+
+def _in_process_compiler() -> NetworkCompiler:
+    global _COMPILER
+    if _COMPILER is None:
+        _COMPILER = NetworkCompiler(network_cache_size=IN_PROCESS_NETWORK_CACHE)
+    return _COMPILER
 
 
 def _chunks(n: int, max_chunks: int) -> list[tuple[int, int]]:

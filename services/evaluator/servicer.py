@@ -7,21 +7,16 @@ import math
 import grpc
 import numpy as np
 
+from neatai.costs import cost_name
 from neatai.creature import Creature, CreatureError, Problem
 from neatai.datasets import DatasetLimits, DatasetNotFound
 from neatai.datasets_servicer import DatasetServicer
 from neatai.errors import abort_invalid
-from neatai.v1 import dataset_pb2, dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc, stats_pb2
+from neatai.stats import cache_pb, memory_pb, pool_pb
+from neatai.v1 import dataset_pb2, dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
 
 from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
-
-_COSTS = {
-    v.number: v.name.removeprefix("COST_FUNCTION_")
-    for v in evaluator_pb2.CostFunction.DESCRIPTOR.values
-    if v.number != evaluator_pb2.COST_FUNCTION_UNSPECIFIED
-}
-_COSTS[evaluator_pb2.COST_FUNCTION_UNSPECIFIED] = "MSE"
 
 
 def not_found(context: grpc.ServicerContext, dataset_id: str):
@@ -44,7 +39,7 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         problems = []
         if not request.dataset_id:
             problems.append(Problem("dataset_id", "required"))
-        cost = _COSTS.get(request.cost)
+        cost = cost_name(request.cost)
         if cost is None:
             problems.append(Problem("cost", f"unknown CostFunction value {request.cost}"))
         rate = request.fitness_sample_rate if request.HasField("fitness_sample_rate") else 1.0
@@ -113,16 +108,7 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     def GetStats(self, request, context):
         s = self.evaluator.stats()
         return evaluator_pb2.GetStatsResponse(
-            caches=[stats_pb2.CacheStats(name=c.name, hits=c.hits, misses=c.misses, evictions=c.evictions,
-                                         current_size=c.current_size, max_size=c.max_size) for c in s.caches],
-            pools=[stats_pb2.PoolStats(name=p.name, total_workers=p.total_workers, busy_workers=p.busy_workers,
-                                       idle_workers=p.idle_workers, total_queued_tasks=p.total_queued_tasks,
-                                       steal_attempts=p.steal_attempts, successful_steals=p.successful_steals,
-                                       steal_success_rate=p.steal_success_rate) for p in s.pools],
-            memory=stats_pb2.MemoryStats(resident_bytes=s.memory.resident_bytes, budget_bytes=s.memory.budget_bytes,
-                                         warning_events=s.memory.warning_events,
-                                         critical_events=s.memory.critical_events),
-        )
+            caches=[cache_pb(c) for c in s.caches], pools=[pool_pb(p) for p in s.pools], memory=memory_pb(s.memory))
 
 
 def add_to_server(server: grpc.Server, evaluator: Evaluator, dataset_limits: DatasetLimits) -> list[str]:

@@ -12,13 +12,10 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from neatai import costs
 from neatai.creature import Problem
 
 INITIAL_WEIGHTS = ("neat-ai", "symmetric")
-COST_NAMES = ("MSE", "RMSE", "MAE", "MAPE", "MSLE", "CROSS_ENTROPY", "HINGE")
-# neatai.v1.CostFunction numbers (0 = unspecified = MSE).
-_COST_PB = {name: i + 1 for i, name in enumerate(COST_NAMES)}
-_COST_NAME = {v: k for k, v in _COST_PB.items()}
 
 
 class ConfigError(ValueError):
@@ -35,7 +32,7 @@ class EvolverConfig:
     elitism: int = 1
     mutation_rate: float = 0.3
     mutation_amount: int = 1
-    cost_name: str = "MSE"
+    cost_name: str = costs.DEFAULT_COST
     target_error: float = 0.05
     iterations: int | None = None  # generations; None = unlimited
     max_evaluations: int | None = None
@@ -106,8 +103,8 @@ class EvolverConfig:
               f"must be between 0 and populationSize - 1 ({self.population_size - 1}), got {self.elitism}")
         check(0.001 < self.mutation_rate <= 1, "mutation_rate", f"must be in (0.001, 1], got {self.mutation_rate}")
         check(self.mutation_amount >= 1, "mutation_amount", f"must be at least 1, got {self.mutation_amount}")
-        check(self.cost_name in COST_NAMES, "cost_name",
-              f"unknown cost {self.cost_name!r} (expected one of {', '.join(COST_NAMES)})")
+        check(self.cost_name in costs.COST_NAMES, "cost_name",
+              f"unknown cost {self.cost_name!r} (expected one of {', '.join(costs.COST_NAMES)})")
         check(0 <= self.target_error <= 1, "target_error", f"must be in [0, 1], got {self.target_error}")
         check(self.iterations is None or self.iterations >= 1, "iterations", f"must be at least 1, got {self.iterations}")
         check(self.max_evaluations is None or self.max_evaluations >= 1, "max_evaluations",
@@ -213,9 +210,10 @@ class EvolverConfig:
             if msg.HasField(pb):
                 kwargs[name] = getattr(msg, pb)
         if msg.cost:
-            if msg.cost not in _COST_NAME:
+            name = costs.cost_name(msg.cost)
+            if name is None:
                 raise ConfigError([Problem("cost", f"unknown cost function {msg.cost}")])
-            kwargs["cost_name"] = _COST_NAME[msg.cost]
+            kwargs["cost_name"] = name
         kwargs["feedback_loop"] = msg.feedback_loop
         for sub, mapping in (("compatibility", _PB_COMPAT), ("adaptive_mutation_thresholds", _PB_ADAPTIVE),
                              ("islands", _PB_ISLANDS)):
@@ -232,7 +230,7 @@ class EvolverConfig:
     def to_proto(self):
         from neatai.v1 import evolver_pb2 as pb
 
-        msg = pb.RunConfig(cost=_COST_PB[self.cost_name], feedback_loop=self.feedback_loop)
+        msg = pb.RunConfig(cost=costs.cost_number(self.cost_name), feedback_loop=self.feedback_loop)
         for name, pbname in _PROTO_OPTIONAL.items():
             value = getattr(self, name)
             if value is not None:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neatai.creature import Creature
+from neatai.genome.innovation import InnovationTracker
 from neatai.lru import CacheStats, LRUCache
-
-from .innovation import InnovationTracker
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from neatai.creature import Creature, CreatureError
+from neatai.genome.crossover import breed, gene_weights
+from neatai.genome.innovation import InnovationTracker
+from neatai.genome.operators import copy_creature, initial_creature, mutate, sort_synapses
 from neatai.tracing import span
 
 from .config import EvolverConfig
-from .crossover import breed, gene_weights
 from .distance import DistanceCache, Genome
-from .innovation import InnovationTracker
-from .operators import copy_creature, initial_creature, mutate, sort_synapses
 from .species import Species, allocate, breeding, rank, speciate
 
 STATE_VERSION = 1
@@ -368,29 +368,3 @@ def _num_in(v) -> float | None:
 def _mean(values: Sequence[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return math.fsum(finite) / len(finite) if finite else math.nan
-
-
-def evaluate_in_process(creatures: Sequence[Creature], X, Y, cost: str = "MSE", cost_of_growth: float = 1e-7,
-                        sample_rate: float = 1.0, feedback_loop: bool = False,
-                        compiler=None) -> tuple[list[float], list[float]]:
-    """(errors, scores) of `creatures` with the evaluator's compiled kernels, in this process."""
-    from neatai.evaluator import FlatCreature, evaluate_population, score
-
-    compiler = compiler or _compiler()
-    flat = [FlatCreature.of(c) for c in creatures]
-    networks = [compiler.compile(f)[0] for f in flat]
-    errors = evaluate_population(networks, X, Y, cost, sample_rate, feedback_loop)
-    errors = [float(e) for e in errors]
-    return errors, [score(f, e, cost_of_growth) for f, e in zip(flat, errors)]
-
-
-_COMPILER = None
-
-
-def _compiler():
-    global _COMPILER
-    if _COMPILER is None:
-        from neatai.evaluator import NetworkCompiler
-
-        _COMPILER = NetworkCompiler(network_cache_size=4096)
-    return _COMPILER

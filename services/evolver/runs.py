@@ -1,6 +1,6 @@
 """The run manager: evolution runs in background threads, their history, checkpoints and resumption.
 
-A run loops ask → evaluate (through the evaluator pool) → tell, one generation at a time. After
+A run loops ask → evaluate → tell, one generation at a time. After
 every generation it appends a `GenerationReport` to its history (what WatchRun streams, persisted
 line by line), saves an atomic checkpoint (config, dataset, `Evolution.state_dict()`, history
 length), and sends its best
@@ -8,7 +8,10 @@ creatures to island peers when due. A manager started on a state directory that 
 runs resumes them from their last checkpoint; since the checkpoint holds the complete evolution
 state (random generator included), the resumed run ends exactly as an uninterrupted one would.
 
-Nothing here knows gRPC: the servicer adapts these types to `neatai.v1` messages.
+Nothing here knows gRPC: the manager is handed its evaluate step (`Evaluate`: in the server,
+the evaluator pool, whose transport failures it raises as `EvaluationFailed`) and how to start a
+run's island migration (`StartMigration`: in the server, an `islands.Migrator`); the servicer
+adapts these types to `neatai.v1` messages.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 from neatai.creature import Creature, Problem
 from neatai.datasets import Dataset, DatasetStore
@@ -27,13 +30,35 @@ from neatai.tracing import span
 
 from .checkpoint import CheckpointError, CheckpointStore, valid_run_id
 from .config import EvolverConfig
-from .evaluator_pool import EvaluatorError
 from .evolution import Evolution
-from .islands import Migrator
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_VERSION = 2
+
+
+class EvaluationFailed(RuntimeError):
+    """The evaluate step could not score a generation; the run fails with this message."""
+
+
+class Evaluate(Protocol):
+    """Scores creatures on a dataset: (errors, scores) in creature order. Raises
+    `EvaluationFailed` when they cannot be scored (any other exception also fails the run)."""
+
+    def __call__(self, dataset: Dataset, creatures: Sequence[Creature], *, cost: str, cost_of_growth: float,
+                 sample_rate: float, feedback_loop: bool, batch_size: int) -> tuple[list[float], list[float]]: ...
+
+
+class Migration(Protocol):
+    """A run's island exchange: sends emigrants to the peers when a generation is due."""
+
+    def maybe_send(self, generation: int, emigrants: Callable[[], Sequence[Creature]]) -> bool: ...
+
+    def close(self, wait: bool = False) -> None: ...
+
+
+# (peers, peer_run_id, interval in generations) -> the run's Migration.
+StartMigration = Callable[[Sequence[str], str, int], Migration]
 
 
 class RunState(enum.Enum):
@@ -130,7 +155,7 @@ class Run:
         self.stop_requested = False
         self.halted = False  # abandon without writing anything more (crash simulation, hard shutdown)
         self.thread: threading.Thread | None = None
-        self.migrator: Migrator | None = None
+        self.migrator: Migration | None = None
 
     @property
     def latest(self) -> GenerationReport | None:
@@ -151,12 +176,12 @@ class Run:
 class RunManager:
     """Owns every run of one evolver."""
 
-    def __init__(self, pool, datasets: DatasetStore, checkpoints: CheckpointStore | None = None,
-                 rpc_timeout: float = 30.0):
-        self.pool = pool
+    def __init__(self, evaluate: Evaluate, datasets: DatasetStore, checkpoints: CheckpointStore | None = None,
+                 start_migration: StartMigration | None = None):
+        self.evaluate = evaluate
         self.datasets = datasets
         self.checkpoints = checkpoints
-        self.rpc_timeout = rpc_timeout
+        self.start_migration = start_migration
         self._runs: dict[str, Run] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -222,9 +247,11 @@ class RunManager:
         return Run(run_id, config, dataset, evolution, RunState[cp["state"]], cp.get("message", ""), history)
 
     def _launch(self, run: Run) -> None:
-        if run.config.island_peers:
-            run.migrator = Migrator(run.config.island_peers, run.config.peer_run_id or run.id,
-                                    run.config.migration_interval, timeout=self.rpc_timeout)
+        if run.config.island_peers and self.start_migration is None:
+            log.warning("run %s names island peers, but this manager has no migration: it runs alone", run.id)
+        elif run.config.island_peers:
+            run.migrator = self.start_migration(run.config.island_peers, run.config.peer_run_id or run.id,
+                                                run.config.migration_interval)
         run.thread = threading.Thread(target=self._loop, args=(run,), name=f"run-{run.id}", daemon=True)
         run.thread.start()
 
@@ -345,7 +372,7 @@ class RunManager:
                         creatures = run.evolution.ask()
                     t1 = time.perf_counter()
                     with span("evaluate", creatures=len(creatures)):
-                        errors, scores = self.pool.evaluate(
+                        errors, scores = self.evaluate(
                             run.dataset, creatures, cost=config.cost_name, cost_of_growth=config.cost_of_growth,
                             sample_rate=config.fitness_sample_rate, feedback_loop=config.feedback_loop,
                             batch_size=config.evaluation_batch_size)
@@ -378,7 +405,7 @@ class RunManager:
                     log.info("run %s %s at generation %d (best error %.6g)", run.id, state.name.lower(),
                              report.generation, report.best_error)
                     return
-        except EvaluatorError as e:
+        except EvaluationFailed as e:
             self._fail(run, str(e))
         except Exception as e:  # noqa: BLE001 — a broken run must not take the evolver down
             log.exception("run %s failed", run.id)

@@ -18,11 +18,15 @@ from prometheus_client.registry import Collector
 from neatai import metrics
 from neatai.datasets import MiB, DatasetLimits, DatasetStore
 from neatai.datasets_servicer import DatasetServicer
-from neatai.server import RunningServer, ServerConfig, serve_until_signal, start_server
+from neatai.evaluator_pool import EvaluatorError, EvaluatorPool, parse_targets
+from neatai.server import (
+    RunningServer, ServerConfig, add_server_arguments, parse_server_arguments, serve_until_signal, server_config,
+    start_server,
+)
 
 from .checkpoint import CheckpointStore
-from .evaluator_pool import EvaluatorPool, parse_targets
-from .runs import RunManager
+from .islands import Migrator
+from .runs import EvaluationFailed, RunManager
 from .servicer import add_to_server, cache_stats
 
 log = logging.getLogger(__name__)
@@ -70,14 +74,15 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, dns_workers=dns_workers,
                          max_message_bytes=server.max_message_bytes)
     datasets = DatasetStore(dataset_store_bytes)
-    manager = RunManager(pool, datasets, checkpoints, rpc_timeout=rpc_timeout)
+    manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
+                         lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout))
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
     # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
     resumed = manager.resume_all() if resume else []
     if resumed:
         log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
     try:
-        running = start_server("evolver", lambda s: add_to_server(s, manager, datasets, dataset_servicer), server)
+        running = start_server("evolver", lambda s: add_to_server(s, manager, pool, datasets, dataset_servicer), server)
     except BaseException:
         manager.close()
         pool.close()
@@ -89,6 +94,19 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     _EVOLUTION.managers.add(manager)
     fields = {f.name: getattr(running, f.name) for f in dataclasses.fields(RunningServer)}
     return EvolverServer(**fields, manager=manager, pool=pool, checkpoints=checkpoints, registrations=registrations)
+
+
+def _evaluate_on(pool: EvaluatorPool):
+    """The runs' evaluate step: the pool, its failures (gRPC statuses behind them) as EvaluationFailed.
+    Looks `pool.evaluate` up on every call (tests wrap it on a running server)."""
+
+    def evaluate(*args, **kwargs):
+        try:
+            return pool.evaluate(*args, **kwargs)
+        except EvaluatorError as e:
+            raise EvaluationFailed(str(e)) from e
+
+    return evaluate
 
 
 # Ended runs keep their series (a dashboard shows how they finished) but only the most recent
@@ -142,24 +160,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="neatai serve evolver",
                                 description="Evolve NEAT populations over gRPC (EvolverService, DatasetService), "
                                             "scoring on a pool of evaluators.")
-    p.add_argument("--host", default="[::]", help="address to listen on (default: all interfaces)")
-    p.add_argument("--port", type=int, default=50052, help="gRPC port (0 picks a free one)")
-    p.add_argument("--metrics-port", default="9465", help="Prometheus /metrics port; -1 or 'none' disables it")
+    add_server_arguments(p, port=50052, metrics_port=9465)
     p.add_argument("--evaluators", default="127.0.0.1:50051",
                    help="evaluator endpoints: host:port[,host:port…] or one dns:///name:port (round_robin)")
     p.add_argument("--dns-workers", type=int, default=4,
                    help="concurrent batches on a dns:/// target (one channel, round_robin)")
     p.add_argument("--state-dir", default="./state", help="where runs checkpoint; restarts resume from here")
     p.add_argument("--rpc-timeout", type=float, default=30.0, help="deadline (s) of each Evaluate/ImportCreatures call")
-    p.add_argument("--dataset-cache-mb", type=float, default=1024, help="bytes of registered datasets kept (LRU)")
-    p.add_argument("--max-upload-mb", type=float, default=256, help="largest dataset upload accepted")
-    p.add_argument("--max-message-mb", type=float, default=64, help="largest gRPC message accepted or sent")
-    p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="calls beyond this get RESOURCE_EXHAUSTED")
-    p.add_argument("--grace", type=float, default=20.0, help="seconds in-flight calls get on SIGTERM")
-    p.add_argument("--log-level", default="INFO")
-    args = p.parse_args(argv)
-    metrics_port = str(args.metrics_port).lower()
-    args.metrics_port = None if metrics_port in ("-1", "none", "off", "") else int(metrics_port)
+    args = parse_server_arguments(p, argv)
     try:
         args.evaluators = parse_targets(args.evaluators)
     except ValueError as e:
@@ -173,10 +181,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port,
-                          max_concurrent_rpcs=args.max_concurrent_rpcs,
-                          max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace)
+    server = server_config(args)
     try:
         running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
                         dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),

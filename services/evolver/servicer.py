@@ -7,8 +7,10 @@ import grpc
 from neatai.creature import Creature, CreatureError, Limits, Problem
 from neatai.datasets import DatasetNotFound, DatasetStore
 from neatai.errors import abort_invalid
+from neatai.evaluator_pool import EvaluatorPool
 from neatai.lru import CacheStats
-from neatai.v1 import evolver_pb2, evolver_pb2_grpc, stats_pb2
+from neatai.stats import cache_pb, pool_pb, to_message
+from neatai.v1 import evolver_pb2, evolver_pb2_grpc
 
 from .config import ConfigError, EvolverConfig
 from .runs import (
@@ -36,18 +38,15 @@ def run_info_pb(run: Run) -> evolver_pb2.RunInfo:
     return info
 
 
-def cache_pb(c: CacheStats) -> stats_pb2.CacheStats:
-    return stats_pb2.CacheStats(name=c.name, hits=c.hits, misses=c.misses, evictions=c.evictions,
-                                current_size=c.current_size, max_size=c.max_size)
-
-
 def _not_found(context, run_id: str):
     context.abort(grpc.StatusCode.NOT_FOUND, f"no run {run_id!r} on this evolver")
 
 
 class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
-    def __init__(self, manager: RunManager, datasets: DatasetStore, limits: Limits = Limits()):
+    def __init__(self, manager: RunManager, evaluators: EvaluatorPool, datasets: DatasetStore,
+                 limits: Limits = Limits()):
         self.manager = manager
+        self.evaluators = evaluators
         self.datasets = datasets
         self.limits = limits
 
@@ -150,17 +149,10 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
     # ---- stats ---------------------------------------------------------------------------------
 
     def GetEvolverStats(self, request, context):
-        pool = self.manager.pool
-        p = pool.stats()
         return evolver_pb2.GetEvolverStatsResponse(
             caches=[cache_pb(c) for c in cache_stats(self.manager, self.datasets)],
-            pools=[stats_pb2.PoolStats(name=p.name, total_workers=p.total_workers, busy_workers=p.busy_workers,
-                                       idle_workers=p.idle_workers, total_queued_tasks=p.total_queued_tasks,
-                                       steal_attempts=p.steal_attempts, successful_steals=p.successful_steals,
-                                       steal_success_rate=p.steal_success_rate)],
-            evaluators=[evolver_pb2.EvaluatorEndpointStats(
-                target=e.target, batches=e.batches, creatures=e.creatures, failures=e.failures,
-                dataset_uploads=e.dataset_uploads, healthy=e.healthy) for e in pool.endpoint_stats()],
+            pools=[pool_pb(self.evaluators.stats())],
+            evaluators=[to_message(e, evolver_pb2.EvaluatorEndpointStats) for e in self.evaluators.endpoint_stats()],
         )
 
 
@@ -175,11 +167,12 @@ def cache_stats(manager: RunManager, datasets: DatasetStore) -> list[CacheStats]
     return out
 
 
-def add_to_server(server: grpc.Server, manager: RunManager, datasets: DatasetStore, dataset_servicer) -> list[str]:
+def add_to_server(server: grpc.Server, manager: RunManager, evaluators: EvaluatorPool, datasets: DatasetStore,
+                  dataset_servicer) -> list[str]:
     """Register EvolverService and DatasetService; returns their full names."""
     from neatai.v1 import dataset_pb2, dataset_pb2_grpc
 
-    evolver_pb2_grpc.add_EvolverServiceServicer_to_server(EvolverServicer(manager, datasets), server)
+    evolver_pb2_grpc.add_EvolverServiceServicer_to_server(EvolverServicer(manager, evaluators, datasets), server)
     dataset_pb2_grpc.add_DatasetServiceServicer_to_server(dataset_servicer, server)
     return [evolver_pb2.DESCRIPTOR.services_by_name["EvolverService"].full_name,
             dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name]

@@ -5,7 +5,7 @@ import pytest
 
 from neatai.creature import Creature, Neuron, Synapse
 from neatai.evolver.distance import DistanceCache, Genome, distance
-from neatai.evolver.innovation import InnovationTracker
+from neatai.genome.innovation import InnovationTracker
 from neatai.evolver.species import speciate
 
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from neatai.creature import Creature
+from neatai.evaluator import evaluate_in_process
 from neatai.evolver.config import EvolverConfig
-from neatai.evolver.evolution import Evolution, evaluate_in_process
-from neatai.evolver.operators import initial_creature
+from neatai.evolver.evolution import Evolution
+from neatai.genome.operators import initial_creature
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
 Y = np.array([[0], [1], [1], [0]], np.float32)

@@ -213,7 +213,7 @@ def test_neatai_serve_evaluator_drains_on_sigterm():
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "neatai.cli", "serve", "evaluator", "--port", "0", "--host",
+    proc = subprocess.Popen([sys.executable, "-m", "neatai.app.cli", "serve", "evaluator", "--port", "0", "--host",
                              "127.0.0.1", "--metrics-port", "-1", "--threads", "1", "--grace", "1"],
                             stderr=subprocess.PIPE, text=True)
     try:

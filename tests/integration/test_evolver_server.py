@@ -501,7 +501,7 @@ def test_unknown_run_is_not_found(client, call):
 def _serve_evolver(port: int, evaluator: str, state: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     return subprocess.Popen(
-        [sys.executable, "-m", "neatai.cli", "serve", "evolver", "--host", "127.0.0.1", "--port", str(port),
+        [sys.executable, "-m", "neatai.app.cli", "serve", "evolver", "--host", "127.0.0.1", "--port", str(port),
          "--metrics-port", "none", "--evaluators", evaluator, "--state-dir", str(state), "--grace", "1"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 

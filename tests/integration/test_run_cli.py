@@ -24,7 +24,7 @@ KEYS = {"solved", "generations", "evaluations", "best_score", "best_error", "wal
 def neatai(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    return subprocess.run([sys.executable, "-m", "neatai.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "neatai.app.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -100,7 +100,7 @@ def test_watching_outlives_streams_cut_by_connection_ageing(tmp_path):
 
     from neatai.datasets import xor
     from neatai.datasets_servicer import upload_dataset
-    from neatai.runner import _watch
+    from neatai.app.runner import _watch
     from neatai.v1 import dataset_pb2_grpc, evolver_pb2, evolver_pb2_grpc
 
     evaluator = start_evaluator(EvaluatorConfig(threads=1), ServerConfig(host="127.0.0.1", grace_s=0))

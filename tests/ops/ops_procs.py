@@ -20,7 +20,7 @@ class Service:
         self.lines: list[str] = []
         self._lines: queue.Queue[str] = queue.Queue()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "neatai.cli", "serve", name, "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, "-m", "neatai.app.cli", "serve", name, "--host", "127.0.0.1", "--port", "0",
              "--metrics-port", "0", *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})},

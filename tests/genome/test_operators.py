@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from neatai.creature import Creature, Neuron, Synapse
-from neatai.evolver import operators as op
+from neatai.genome import operators as op
 from neatai.evolver.config import EvolverConfig
 
 def assert_valid(c: Creature) -> None:

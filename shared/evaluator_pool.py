@@ -23,6 +23,7 @@ from typing import Sequence
 
 import grpc
 
+from neatai.costs import DEFAULT_COST, cost_number
 from neatai.creature import Creature
 from neatai.datasets import Dataset
 from neatai.datasets_servicer import upload_dataset
@@ -143,13 +144,13 @@ class EvaluatorPool:
 
     # ---- evaluation --------------------------------------------------------------------------
 
-    def evaluate(self, dataset: Dataset, creatures: Sequence[Creature], cost: str | int = "MSE",
+    def evaluate(self, dataset: Dataset, creatures: Sequence[Creature], cost: str | int = DEFAULT_COST,
                  cost_of_growth: float | None = None, sample_rate: float | None = None,
                  feedback_loop: bool = False, batch_size: int = 64) -> tuple[list[float], list[float]]:
         """(errors, scores) in creature order. Raises EvaluatorError when a batch cannot be scored."""
         if not creatures:
             return [], []
-        cost_pb = cost if isinstance(cost, int) else evaluator_pb2.CostFunction.Value(f"COST_FUNCTION_{cost}")
+        cost_pb = cost if isinstance(cost, int) else cost_number(cost)
         # Small populations still use every worker: at most `batch_size`, at least one batch per worker.
         size = max(1, min(batch_size, math.ceil(len(creatures) / self.pool.size)))
         futures = []

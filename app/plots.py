@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from .creature import Creature  # noqa: E402
+from neatai.creature import Creature  # noqa: E402
 
 
 def plot_progress(history: Iterable[Mapping], path: str | Path, title: str = "",

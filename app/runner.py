@@ -19,7 +19,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-COSTS = ("MSE", "RMSE", "MAE", "MAPE", "MSLE", "CROSS_ENTROPY", "HINGE")
+from neatai.costs import COST_NAMES, DEFAULT_COST, cost_number
+
 RPC_TIMEOUT = 60.0
 
 
@@ -42,7 +43,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--generations", type=int, default=1000, help="maximum generations (default 1000)")
     p.add_argument("--target-error", type=float, default=0.025,
                    help="stop when the best error reaches this (default 0.025: XOR's solved bar)")
-    p.add_argument("--cost", default="MSE", type=str.upper, choices=COSTS, help="error function (default MSE)")
+    p.add_argument("--cost", default=DEFAULT_COST, type=str.upper, choices=COST_NAMES,
+                   help=f"error function (default {DEFAULT_COST})")
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
     p.add_argument("--feedback-loop", action="store_true", help="recurrent state across records")
     p.add_argument("--out", help="output directory (default runs/<timestamp>/)")
@@ -64,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .datasets import DatasetError, load_path
+    from neatai.datasets import DatasetError, load_path
 
     for name in ("population", "generations", "threads"):
         if getattr(args, name) < 1:
@@ -77,10 +79,10 @@ def _run(args: argparse.Namespace) -> int:
     out = _out_dir(args.out)
     if args.evolver:
         return _drive(args, dataset, args.evolver, out)
-    from .evaluator.server import start as start_evaluator
-    from .evaluator.service import EvaluatorConfig
-    from .evolver.server import start as start_evolver
-    from .server import ServerConfig
+    from neatai.evaluator.server import start as start_evaluator
+    from neatai.evaluator.service import EvaluatorConfig
+    from neatai.evolver.server import start as start_evolver
+    from neatai.server import ServerConfig
 
     loopback = ServerConfig(host="127.0.0.1", port=0, grace_s=1)
     evaluator = start_evaluator(EvaluatorConfig(threads=args.threads), loopback)
@@ -99,19 +101,19 @@ def _drive(args: argparse.Namespace, dataset, address: str, out: Path) -> int:
     """Upload, start, watch, write results; the exit status."""
     import grpc
 
-    from .creature import Creature
-    from .datasets_servicer import upload_dataset
-    from .errors import field_violations
-    from .grpc_metrics import instrumented_channel
-    from .v1 import dataset_pb2_grpc, evaluator_pb2
-    from .v1 import evolver_pb2 as S
-    from .v1 import evolver_pb2_grpc
+    from neatai.creature import Creature
+    from neatai.datasets_servicer import upload_dataset
+    from neatai.errors import field_violations
+    from neatai.grpc_metrics import instrumented_channel
+    from neatai.v1 import dataset_pb2_grpc
+    from neatai.v1 import evolver_pb2 as S
+    from neatai.v1 import evolver_pb2_grpc
 
     channel = instrumented_channel(address, [("grpc.max_receive_message_length", 64 << 20),
                                              ("grpc.max_send_message_length", 64 << 20)])
     stub = evolver_pb2_grpc.EvolverServiceStub(channel)
     config = S.RunConfig(population_size=args.population, iterations=args.generations, target_error=args.target_error,
-                         cost=evaluator_pb2.CostFunction.Value(f"COST_FUNCTION_{args.cost}"),
+                         cost=cost_number(args.cost),
                          feedback_loop=args.feedback_loop)
     if args.seed is not None:
         config.seed = args.seed
@@ -174,7 +176,7 @@ def _watch(stub, run_id: str, retries: int = 5):
     out (max_connection_age) and a restarted evolver resumes the run, so a long run outlives streams."""
     import grpc
 
-    from .v1 import evolver_pb2 as S
+    from neatai.v1 import evolver_pb2 as S
 
     next_generation, failures = 0, 0
     while True:

@@ -6,7 +6,7 @@ import random
 import pytest
 
 from neatai.creature import Creature, Neuron, Synapse
-from neatai.evolver.crossover import crossover
+from neatai.genome.crossover import crossover
 
 
 def parents():
@@ -69,7 +69,7 @@ def test_parents_must_share_inputs_and_outputs():
 
 def test_parents_are_never_edited_and_a_copied_child_owns_its_parts():
     from neatai.evolver.config import EvolverConfig
-    from neatai.evolver.operators import copy_creature, mutate
+    from neatai.genome.operators import copy_creature, mutate
 
     fitter, other = parents()
     before = (fitter.to_dict(), other.to_dict())
@@ -81,7 +81,7 @@ def test_parents_are_never_edited_and_a_copied_child_owns_its_parts():
 
 
 def test_breed_says_when_the_child_is_the_fitter_parent():
-    from neatai.evolver.crossover import breed
+    from neatai.genome.crossover import breed
 
     fitter, other = parents()
     outcomes = set()

@@ -12,12 +12,10 @@ import math
 import random
 import uuid as uuidlib
 from bisect import bisect_right
-from typing import Callable
+from typing import Callable, Protocol
 
 from neatai import squash as squashes
-from neatai.creature import CURRENT_SEMANTIC_VERSION, Creature, Neuron, Synapse
-
-from .config import EvolverConfig
+from neatai.creature import CURRENT_SEMANTIC_VERSION, IF_ROLES, PB_SYNAPSE_TYPE, Creature, Neuron, Synapse, synapse_order
 
 ADD_NODE = "ADD_NODE"
 SUB_NODE = "SUB_NODE"
@@ -30,8 +28,6 @@ SWAP_NODES = "SWAP_NODES"
 FFW = (ADD_NODE, SUB_NODE, ADD_CONN, SUB_CONN, MOD_WEIGHT, MOD_BIAS, MOD_SQUASH, SWAP_NODES)
 EXPANSION = (ADD_NODE, ADD_CONN)
 
-IF_ROLES = ("condition", "positive", "negative")
-_TYPE_CODE = {None: 0, "positive": 1, "negative": 2, "condition": 3}
 POOL = tuple(squashes.mutation_pool())
 
 # ModWeight/ModBias regularisation defaults (reference/neat-ai.md §3.2).
@@ -85,7 +81,7 @@ def initial_creature(inputs: int, outputs: int, rng: random.Random, weights: str
 
 def sort_synapses(c: Creature, index: dict[str, int] | None = None) -> None:
     index = index or c.uuid_index()
-    c.synapses.sort(key=lambda s: (index[s.from_uuid], index[s.to_uuid], _TYPE_CODE[s.type]))
+    c.synapses.sort(key=synapse_order(index))
 
 
 def _quantum_step(value: float, rng: random.Random) -> float:
@@ -206,7 +202,7 @@ def sub_node(c: Creature, rng: random.Random) -> bool:
     return True
 
 
-def add_conn(c: Creature, rng: random.Random, weight_scale: float = 1.0) -> bool:
+def add_conn(c: Creature, rng: random.Random) -> bool:
     """A synapse uniformly over the absent forward pairs (rejection sampling, then an exact
     enumeration when the creature is nearly fully connected)."""
     index = c.uuid_index()
@@ -226,7 +222,7 @@ def add_conn(c: Creature, rng: random.Random, weight_scale: float = 1.0) -> bool
     def absent(src: str, n: Neuron, kind: str | None) -> bool:
         if n.squash == "IF":
             return (src, n.uuid, kind) not in present
-        return not any((src, n.uuid, t) in present for t in _TYPE_CODE)
+        return not any((src, n.uuid, t) in present for t in PB_SYNAPSE_TYPE)
 
     for _ in range(12):
         r = rng.randrange(total)
@@ -235,7 +231,7 @@ def add_conn(c: Creature, rng: random.Random, weight_scale: float = 1.0) -> bool
         src = _source_at(c, r - (cumulative[t] - position))
         kind = role(n)
         if absent(src, n, kind):
-            c.synapses.append(Synapse(src, n.uuid, random_weight(rng) * weight_scale, kind))
+            c.synapses.append(Synapse(src, n.uuid, random_weight(rng), kind))
             sort_synapses(c, index)
             return True
     options = [(src, n, kind) for position, n in targets for src in _sources_before(c, position)
@@ -243,7 +239,7 @@ def add_conn(c: Creature, rng: random.Random, weight_scale: float = 1.0) -> bool
     if not options:
         return False
     src, n, kind = rng.choice(options)
-    c.synapses.append(Synapse(src, n.uuid, random_weight(rng) * weight_scale, kind))
+    c.synapses.append(Synapse(src, n.uuid, random_weight(rng), kind))
     sort_synapses(c, index)
     return True
 
@@ -349,7 +345,16 @@ OPERATORS: dict[str, Callable[[Creature, random.Random], bool]] = {
 # ---- method selection ----------------------------------------------------------------------------
 
 
-def weight_bias_probability(neurons: int, config: EvolverConfig) -> float:
+class MutationSettings(Protocol):
+    """What method selection reads of a run's config (the evolver's `EvolverConfig` has it)."""
+
+    mutation_amount: int
+    medium_threshold: int
+    large_threshold: int
+    large_topology_weight: float
+
+
+def weight_bias_probability(neurons: int, config: MutationSettings) -> float:
     """p_wb: 0.75 below `medium`, linear to 1 - largeTopologyWeight at `large`, constant above."""
     high = 1.0 - config.large_topology_weight
     if neurons < config.medium_threshold:
@@ -374,7 +379,7 @@ def candidates(c: Creature) -> list[str]:
     return out
 
 
-def select_method(c: Creature, config: EvolverConfig, rng: random.Random) -> str:
+def select_method(c: Creature, config: MutationSettings, rng: random.Random) -> str:
     neurons = c.input + len(c.neurons)
     if rng.random() < weight_bias_probability(neurons, config):
         return MOD_WEIGHT if c.synapses and rng.random() < 0.5 else MOD_BIAS
@@ -384,7 +389,7 @@ def select_method(c: Creature, config: EvolverConfig, rng: random.Random) -> str
     return rng.choice(pool)
 
 
-def mutate(c: Creature, config: EvolverConfig, rng: random.Random, amount: int | None = None) -> list[str]:
+def mutate(c: Creature, config: MutationSettings, rng: random.Random, amount: int | None = None) -> list[str]:
     """Apply `amount` (default mutationAmount) mutations in place; the methods that changed `c`.
     A method that cannot apply is replaced by another draw (at most 8 draws per mutation)."""
     applied = []

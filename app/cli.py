@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command in ("run", "serve"):
         # Before any server or channel exists: the gRPC instrumentation patches their constructors.
-        from .tracing import init_tracing
+        from neatai.tracing import init_tracing
 
         init_tracing(rest[0] if command == "serve" and rest and rest[0] in SERVICES else command)
     if command == "run":
