@@ -27,7 +27,9 @@ import psutil
 from neatai.creature import Creature
 from neatai.datasets import Dataset, xor
 from neatai.datasets_servicer import upload_dataset
+from neatai.handlers import method_path
 from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
+from neatai.wire import evaluate_request
 
 POP = 150
 HIDDEN = 2  # neat-python's XOR winners average 2.5 non-output nodes and 6.9 connections
@@ -167,6 +169,10 @@ class ServerProcess:
         grpc.channel_ready_future(self.channel).result(timeout=TIMEOUT)
         self.evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(self.channel)
         self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
+        # what the evolver's pool calls: the request written from encoded creatures
+        self.evaluate_bytes = self.channel.unary_unary(
+            method_path(evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"], "Evaluate"),
+            request_serializer=None, response_deserializer=evaluator_pb2.EvaluateResponse.FromString)
 
     def rss(self) -> int:
         return psutil.Process(self.proc.pid).memory_info().rss
@@ -181,14 +187,23 @@ def request(dataset_id: str, pop: list[Creature]) -> evaluator_pb2.EvaluateReque
     return evaluator_pb2.EvaluateRequest(dataset_id=dataset_id, creatures=[c.to_proto() for c in pop])
 
 
-def best_rpc(server: ServerProcess, dataset_id: str, pops: list[list[Creature]], convert: bool) -> float:
-    """Best seconds per Evaluate over fresh populations (each evaluated once: cache misses)."""
-    reqs = None if convert else [request(dataset_id, p) for p in pops]
+def request_bytes(dataset_id: str, pop: list[Creature]) -> bytes:
+    """The request as neatai.evaluator_pool writes it: each creature encoded once, no message built."""
+    head = evaluator_pb2.EvaluateRequest(dataset_id=dataset_id).SerializeToString()
+    return evaluate_request(head, [c.to_bytes() for c in pop])
+
+
+def best_rpc(server: ServerProcess, dataset_id: str, pops: list[list[Creature]], convert: str | None) -> float:
+    """Best seconds per Evaluate over fresh populations (each evaluated once: cache misses).
+    `convert`: None (requests prebuilt), "bytes" (the pool's path) or "messages" (to_proto)."""
+    build = {"bytes": request_bytes, "messages": request, None: request_bytes}[convert]
+    call = server.evaluator.Evaluate if convert == "messages" else server.evaluate_bytes
+    reqs = [build(dataset_id, p) for p in pops] if convert is None else None
     best = float("inf")
     for i, pop in enumerate(pops):
         t0 = time.perf_counter()
-        req = request(dataset_id, pop) if convert else reqs[i]
-        reply = server.evaluator.Evaluate(req, timeout=TIMEOUT)
+        req = build(dataset_id, pop) if convert else reqs[i]
+        reply = call(req, timeout=TIMEOUT)
         best = min(best, time.perf_counter() - t0)
         assert len(reply.results) == len(pop)
     return best
@@ -226,14 +241,16 @@ def main() -> None:
         neat, config, genomes = neat_python()
         t_peer = time_neat_python(neat, config, genomes, data.X, data.Y, rounds)
         pops = [[creature(rng) for _ in range(POP)] for _ in range(rounds)]
-        t_e2e = best_rpc(server, dataset_id, pops, convert=True)
-        t_rpc = best_rpc(server, dataset_id, [[creature(rng) for _ in range(POP)] for _ in range(rounds)], False)
+        t_e2e = best_rpc(server, dataset_id, pops, convert="bytes")
+        t_msg = best_rpc(server, dataset_id, [[creature(rng) for _ in range(POP)] for _ in range(rounds)], "messages")
+        t_rpc = best_rpc(server, dataset_id, [[creature(rng) for _ in range(POP)] for _ in range(rounds)], None)
         same = request(dataset_id, pops[0])
         server.evaluator.Evaluate(same, timeout=TIMEOUT)
         t_hit = min(_timed(lambda: server.evaluator.Evaluate(same, timeout=TIMEOUT)) for _ in range(rounds))
         print("\nXOR (4 records), best of rounds, ms per population of 150:")
         print(f"  neat-python create + activate + error     {t_peer * 1e3:8.2f}")
-        print(f"  Evaluate RPC incl. client to_proto        {t_e2e * 1e3:8.2f}   neat-python / this = {t_peer / t_e2e:5.2f}x")
+        print(f"  Evaluate RPC incl. client encoding        {t_e2e * 1e3:8.2f}   neat-python / this = {t_peer / t_e2e:5.2f}x")
+        print(f"  Evaluate RPC incl. client to_proto        {t_msg * 1e3:8.2f}   neat-python / this = {t_peer / t_msg:5.2f}x")
         print(f"  Evaluate RPC, request prebuilt            {t_rpc * 1e3:8.2f}   neat-python / this = {t_peer / t_rpc:5.2f}x")
         print(f"  Evaluate RPC, same creatures (cache hits) {t_hit * 1e3:8.2f}   neat-python / this = {t_peer / t_hit:5.2f}x")
 
@@ -242,10 +259,10 @@ def main() -> None:
         big = Dataset(X, ((X[:, :1] > 0.5) ^ (X[:, 1:] > 0.5)).astype(np.float32), name="xor-1000")
         big_id = upload_dataset(server.datasets, big, timeout=TIMEOUT).dataset_id
         t_peer_big = time_neat_python(neat, config, genomes, big.X, big.Y, max(2, rounds // 4))
-        t_rpc_big = best_rpc(server, big_id, [[creature(rng) for _ in range(POP)] for _ in range(max(2, rounds // 4))], True)
+        t_rpc_big = best_rpc(server, big_id, [[creature(rng) for _ in range(POP)] for _ in range(max(2, rounds // 4))], "bytes")
         print("\nnoisy XOR, 1,000 records, ms per population of 150:")
         print(f"  neat-python create + activate + error     {t_peer_big * 1e3:8.2f}")
-        print(f"  Evaluate RPC incl. client to_proto        {t_rpc_big * 1e3:8.2f}   neat-python / this = {t_peer_big / t_rpc_big:5.1f}x")
+        print(f"  Evaluate RPC incl. client encoding        {t_rpc_big * 1e3:8.2f}   neat-python / this = {t_peer_big / t_rpc_big:5.1f}x")
 
         reqs = [request(dataset_id, [creature(rng) for _ in range(POP)]) for _ in range(calls // 4)]
         reqs = reqs * 4  # a quarter fresh, the rest repeats: compile cache hits as in an evolving population

@@ -28,11 +28,14 @@ from neatai.creature import Creature
 from neatai.datasets import Dataset
 from neatai.datasets_servicer import upload_dataset
 from neatai.grpc_metrics import instrumented_channel
+from neatai.handlers import method_path
 from neatai.pool import PoolStats, WorkStealingPool
 from neatai.tracing import carry_context
 from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
+from neatai.wire import evaluate_request
 
 log = logging.getLogger(__name__)
+_EVALUATE = method_path(evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"], "Evaluate")
 
 # Transient failures: the same batch may succeed on another endpoint.
 RETRYABLE = frozenset({
@@ -71,6 +74,9 @@ class _Endpoint:
         # Counted in grpc_client_* and traced (W3C traceparent) when tracing is on.
         self.channel = instrumented_channel(target, options)
         self.evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(self.channel)
+        # Evaluate with the request already serialized (neatai.wire.evaluate_request)
+        self.evaluate = self.channel.unary_unary(_EVALUATE, request_serializer=None,
+                                                 response_deserializer=evaluator_pb2.EvaluateResponse.FromString)
         self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
         self.registered: set[str] = set()
         self.lock = threading.Lock()
@@ -153,17 +159,20 @@ class EvaluatorPool:
         cost_pb = cost if isinstance(cost, int) else cost_number(cost)
         # Small populations still use every worker: at most `batch_size`, at least one batch per worker.
         size = max(1, min(batch_size, math.ceil(len(creatures) / self.pool.size)))
+        # Every field but the creatures, serialized once; each creature is encoded once and the
+        # request written from those bytes (no message is built or parsed on this side).
+        head = evaluator_pb2.EvaluateRequest(dataset_id=dataset.id, cost=cost_pb, feedback_loop=feedback_loop)
+        if cost_of_growth is not None:
+            head.cost_of_growth = cost_of_growth
+        if sample_rate is not None:
+            head.fitness_sample_rate = sample_rate
+        head = head.SerializeToString()
         futures = []
         for k, start in enumerate(range(0, len(creatures), size)):
-            request = evaluator_pb2.EvaluateRequest(
-                dataset_id=dataset.id, creatures=[c.to_proto() for c in creatures[start:start + size]],
-                cost=cost_pb, feedback_loop=feedback_loop)
-            if cost_of_growth is not None:
-                request.cost_of_growth = cost_of_growth
-            if sample_rate is not None:
-                request.fitness_sample_rate = sample_rate
+            batch = creatures[start:start + size]
+            request = evaluate_request(head, [c.to_bytes() for c in batch])
             # Worker threads do not inherit the caller's trace context: bind it to the batch.
-            futures.append(self.pool.submit(carry_context(self._run_batch), dataset, request, affinity=k))
+            futures.append(self.pool.submit(carry_context(self._run_batch), dataset, request, len(batch), affinity=k))
         errors: list[float] = []
         scores: list[float] = []
         failure: BaseException | None = None
@@ -179,15 +188,14 @@ class EvaluatorPool:
             raise failure
         return errors, scores
 
-    def _run_batch(self, endpoint: _Endpoint, dataset: Dataset, request) -> evaluator_pb2.EvaluateResponse:
-        n = len(request.creatures)
+    def _run_batch(self, endpoint: _Endpoint, dataset: Dataset, request: bytes, n: int) -> evaluator_pb2.EvaluateResponse:
         attempts = uploads = 0
         if not endpoint.healthy(time.monotonic()):
             endpoint = self._next_endpoint(endpoint)
         while True:
             try:
                 self._ensure_dataset(endpoint, dataset)
-                response = endpoint.evaluator.Evaluate(request, timeout=self.rpc_timeout)
+                response = endpoint.evaluate(request, timeout=self.rpc_timeout)
                 if len(response.results) != n:
                     raise EvaluatorError(f"evaluator {endpoint.target} answered {len(response.results)} results for {n} creatures")
                 endpoint.succeeded(n)

@@ -30,11 +30,13 @@ def test_population_scores_match_the_kernel_in_request_order(evaluator):
     dataset_id, present = evaluator.register_dataset(data)
     assert (dataset_id, present) == (data.id, False)
     creatures = population(50)
-    results = evaluator.evaluate(dataset_id, creatures, cost="MSE", cost_of_growth=1e-7)
+    results = evaluator.evaluate(dataset_id, creatures, cost="MSE", cost_of_growth=1e-7, structural_hashes=True)
     expected = evaluate_population([compile_network(c) for c in creatures], data.X, data.Y, "MSE")
     assert [r.error for r in results] == list(expected)
     assert [r.score for r in results] == [score(c, e, 1e-7) for c, e in zip(creatures, expected)]
     assert [r.structural_hash for r in results] == [c.structural_hash() for c in creatures]
+    unasked = evaluator.evaluate(dataset_id, creatures, cost="MSE", cost_of_growth=1e-7)
+    assert [r.structural_hash for r in unasked] == [None] * len(creatures)
     assert all(r.activate_seconds >= 0 for r in results)
 
 

@@ -63,7 +63,7 @@ class CreatureResult:
     score: float
     compile_seconds: float
     activate_seconds: float
-    structural_hash: str
+    structural_hash: str | None  # None unless asked for (computing it costs ~1 µs a creature)
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,9 @@ class Evaluator:
 
     def evaluate(self, dataset_id: str, creatures: Sequence[Creature | FlatCreature], cost: str = DEFAULT_COST,
                  cost_of_growth: float = 1e-7, sample_rate: float = 1.0,
-                 feedback_loop: bool = False) -> list[CreatureResult]:
-        """Error and score of every creature on the dataset, in order.
+                 feedback_loop: bool = False, structural_hashes: bool = False) -> list[CreatureResult]:
+        """Error and score of every creature on the dataset, in order (with each one's structural
+        hash when `structural_hashes`).
 
         Raises `DatasetNotFound`, `ShapeMismatch` or `EvaluationError` (bad cost, rate, growth).
         """
@@ -151,7 +152,8 @@ class Evaluator:
         records = len(sample_rows(dataset.records, sample_rate))
         work = records * sum(c.size for c in creatures)
         bounds = _chunks(len(creatures), min(self.threads * CHUNKS_PER_WORKER, work // MIN_CHUNK_WORK))
-        chunk = (dataset.X, dataset.Y, cost, cost_of_growth, sample_rate, feedback_loop, self.compiler)
+        chunk = (dataset.X, dataset.Y, cost, cost_of_growth, sample_rate, feedback_loop, self.compiler,
+                 structural_hashes)
         if len(bounds) == 1:
             return evaluate_creatures(creatures, *chunk)
         futures = [self.pool.submit(evaluate_creatures, creatures[a:b], *chunk) for a, b in bounds]
@@ -195,7 +197,8 @@ class Evaluator:
 
 def evaluate_creatures(creatures: Sequence[Creature | FlatCreature], X: np.ndarray, Y: np.ndarray,
                        cost: str = DEFAULT_COST, cost_of_growth: float = 1e-7, sample_rate: float = 1.0,
-                       feedback_loop: bool = False, compiler: NetworkCompiler | None = None) -> list[CreatureResult]:
+                       feedback_loop: bool = False, compiler: NetworkCompiler | None = None,
+                       structural_hashes: bool = False) -> list[CreatureResult]:
     """Score creatures on rows X float32[n, inputs] against Y float32[n, outputs] in the calling
     thread: compile each (through `compiler`, default a process-wide one) and run one kernel call.
 
@@ -210,7 +213,7 @@ def evaluate_creatures(creatures: Sequence[Creature | FlatCreature], X: np.ndarr
         network, hit = compiler.compile(creature)
         compile_s.append(0.0 if hit else time.perf_counter() - t0)
         networks.append(network)
-        hashes.append(creature.structural_hash())
+        hashes.append(creature.structural_hash() if structural_hashes else None)
     t0 = time.perf_counter()
     errors = evaluate_population(networks, X, Y, cost, sample_rate, feedback_loop)
     elapsed = time.perf_counter() - t0

@@ -6,6 +6,7 @@ import math
 
 import grpc
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from neatai.costs import cost_name
 from neatai.creature import Creature, CreatureError, Problem
@@ -13,7 +14,9 @@ from neatai.datasets import DatasetLimits, DatasetNotFound
 from neatai.datasets_servicer import DatasetServicer
 from neatai.errors import abort_invalid
 from neatai.stats import cache_pb, memory_pb, pool_pb
-from neatai.v1 import dataset_pb2, dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
+from neatai.handlers import add_services
+from neatai.v1 import creature_pb2, dataset_pb2, evaluator_pb2, evaluator_pb2_grpc
+from neatai.wire import split_evaluate_request
 
 from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
@@ -35,7 +38,17 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
     def __init__(self, evaluator: Evaluator):
         self.evaluator = evaluator
 
-    def Evaluate(self, request: evaluator_pb2.EvaluateRequest, context):
+    def Evaluate(self, data: bytes, context):
+        # The request arrives serialized (see add_to_server): each creature is read once, straight
+        # from these bytes, by the compiled wire reader; only the other fields go through protobuf.
+        split = split_evaluate_request(data)
+        if split is None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the request is not a valid neatai.v1.EvaluateRequest message")
+        rest, spans = split
+        try:
+            request = evaluator_pb2.EvaluateRequest.FromString(rest)
+        except DecodeError as e:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid neatai.v1.EvaluateRequest message ({e})")
         problems = []
         if not request.dataset_id:
             problems.append(Problem("dataset_id", "required"))
@@ -52,22 +65,25 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
             abort_invalid(context, "invalid EvaluateRequest", problems)
         creatures, problems = [], []
         limits = self.evaluator.limits
-        for i, msg in enumerate(request.creatures):
-            # Valid messages go straight to the compiled form (~3 µs); the model loader takes the
+        for i, (at, length) in enumerate(spans):
+            # Valid messages go straight to the compiled form (~2 µs); the model loader takes the
             # rest: it re-sorts what needs it and words every problem.
-            flat = read_creature(msg.SerializeToString(), limits.max_inputs, limits.max_outputs,
-                                 limits.max_neurons, limits.max_synapses)
+            flat = read_creature(data, limits.max_inputs, limits.max_outputs, limits.max_neurons,
+                                 limits.max_synapses, at, length)
             if flat is not None:
                 creatures.append(flat)
                 continue
             try:
-                creatures.append(Creature.from_proto(msg, limits))
+                creatures.append(Creature.from_proto(creature_pb2.Creature.FromString(data[at:at + length]), limits))
+            except DecodeError as e:
+                problems.append(Problem(f"creatures[{i}]", f"not a valid neatai.v1.Creature message ({e})"))
             except CreatureError as e:
                 problems.extend(Problem(f"creatures[{i}].{p.path}", p.message) for p in e.problems)
         if problems:
             abort_invalid(context, "invalid creatures", problems)
         try:
-            results = self.evaluator.evaluate(request.dataset_id, creatures, cost, growth, rate, request.feedback_loop)
+            results = self.evaluator.evaluate(request.dataset_id, creatures, cost, growth, rate, request.feedback_loop,
+                                              structural_hashes=request.structural_hashes)
         except DatasetNotFound:
             not_found(context, request.dataset_id)
         except ShapeMismatch as e:
@@ -76,7 +92,7 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
             abort_invalid(context, "invalid EvaluateRequest", [Problem(e.field, str(e))])
         return evaluator_pb2.EvaluateResponse(results=[
             evaluator_pb2.CreatureResult(error=r.error, score=r.score, compile_seconds=r.compile_seconds,
-                                         activate_seconds=r.activate_seconds, structural_hash=r.structural_hash)
+                                         activate_seconds=r.activate_seconds, structural_hash=r.structural_hash or "")
             for r in results
         ])
 
@@ -112,8 +128,9 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
 
 
 def add_to_server(server: grpc.Server, evaluator: Evaluator, dataset_limits: DatasetLimits) -> list[str]:
-    """Register EvaluatorService and DatasetService; returns their full names."""
-    evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(EvaluatorServicer(evaluator), server)
-    dataset_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(evaluator.datasets, dataset_limits), server)
-    return [evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name,
-            dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name]
+    """Register EvaluatorService (Evaluate takes its request serialized) and DatasetService;
+    returns their full names."""
+    return add_services(
+        server,
+        (evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"], EvaluatorServicer(evaluator), ("Evaluate",)),
+        (dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"], DatasetServicer(evaluator.datasets, dataset_limits)))

@@ -8,6 +8,7 @@ from neatai.creature import Creature, CreatureError, Limits, Problem
 from neatai.datasets import DatasetNotFound, DatasetStore
 from neatai.errors import abort_invalid
 from neatai.evaluator_pool import EvaluatorPool
+from neatai.handlers import add_services
 from neatai.lru import CacheStats
 from neatai.stats import cache_pb, pool_pb, to_message
 from neatai.v1 import evolver_pb2, evolver_pb2_grpc
@@ -170,9 +171,9 @@ def cache_stats(manager: RunManager, datasets: DatasetStore) -> list[CacheStats]
 def add_to_server(server: grpc.Server, manager: RunManager, evaluators: EvaluatorPool, datasets: DatasetStore,
                   dataset_servicer) -> list[str]:
     """Register EvolverService and DatasetService; returns their full names."""
-    from neatai.v1 import dataset_pb2, dataset_pb2_grpc
+    from neatai.v1 import dataset_pb2
 
-    evolver_pb2_grpc.add_EvolverServiceServicer_to_server(EvolverServicer(manager, evaluators, datasets), server)
-    dataset_pb2_grpc.add_DatasetServiceServicer_to_server(dataset_servicer, server)
-    return [evolver_pb2.DESCRIPTOR.services_by_name["EvolverService"].full_name,
-            dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"].full_name]
+    return add_services(
+        server,
+        (evolver_pb2.DESCRIPTOR.services_by_name["EvolverService"], EvolverServicer(manager, evaluators, datasets)),
+        (dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"], dataset_servicer))

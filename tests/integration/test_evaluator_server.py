@@ -22,6 +22,7 @@ from neatai.evaluator.server import start
 from neatai.evaluator.service import EvaluatorConfig
 from neatai.server import MiB, ServerConfig
 from neatai.v1 import dataset_pb2, dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
+from neatai.wire import evaluate_request
 
 T = 10  # seconds: the deadline of every call
 
@@ -119,11 +120,15 @@ def test_malformed_and_oversize_uploads(stubs):
 def test_evaluate_matches_the_in_process_kernel(stubs, xor_id):
     creatures = population(30)
     reply = stubs[0].Evaluate(evaluator_pb2.EvaluateRequest(
-        dataset_id=xor_id, creatures=[c.to_proto() for c in creatures], cost=evaluator_pb2.COST_FUNCTION_MSE), timeout=T)
+        dataset_id=xor_id, creatures=[c.to_proto() for c in creatures], cost=evaluator_pb2.COST_FUNCTION_MSE,
+        structural_hashes=True), timeout=T)
     data = xor()
     expected = evaluate_population([compile_network(c) for c in creatures], data.X, data.Y, "MSE")
     assert [r.error for r in reply.results] == list(expected)
     assert [r.structural_hash for r in reply.results] == [c.structural_hash() for c in creatures]
+    unasked = stubs[0].Evaluate(evaluator_pb2.EvaluateRequest(dataset_id=xor_id, creatures=[c.to_proto() for c in creatures]),
+                                timeout=T)
+    assert [r.structural_hash for r in unasked.results] == [""] * len(creatures)
     assert all(r.score < 1 - r.error + 1e-12 for r in reply.results)
 
 
@@ -236,3 +241,29 @@ def test_neatai_serve_evaluator_drains_on_sigterm():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("method", ["/neatai.v1.EvaluatorService/Evaluate", "/neatai.v1.EvaluatorService/Activate",
+                                    "/neatai.v1.DatasetService/RegisterDataset"])
+def test_bytes_that_are_not_the_request_message_answer_invalid_argument(channel, stubs, xor_id, method):
+    good = evaluator_pb2.EvaluateRequest(dataset_id=xor_id, creatures=[c.to_proto() for c in population(2)])
+    truncated = good.SerializeToString()[:-5]
+    if method.endswith("RegisterDataset"):
+        call = channel.stream_unary(method, request_serializer=None, response_deserializer=None)
+        error = code_of(lambda: call(iter([b"\x0a\xff\xff"]), timeout=T))
+    else:
+        call = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+        error = code_of(lambda: call(truncated, timeout=T))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
+    assert "not a valid neatai.v1." in error.details()
+    assert len(stubs[0].Evaluate(good, timeout=T).results) == 2  # and the server serves on
+
+
+def test_a_creature_whose_bytes_are_broken_is_named(channel, xor_id):
+    head = evaluator_pb2.EvaluateRequest(dataset_id=xor_id).SerializeToString()
+    good = population(1)[0].to_bytes()
+    call = channel.unary_unary("/neatai.v1.EvaluatorService/Evaluate", request_serializer=None,
+                               response_deserializer=None)
+    error = code_of(lambda: call(evaluate_request(head, [good, b"\x1a\x05\x0a\x01"]), timeout=T))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(error)] == ["creatures[1]"]
