@@ -48,9 +48,9 @@ def _parsing(behaviour: Callable, request_type, streaming: bool) -> Callable:
     return stream
 
 
-def service_handler(service, servicer: object, raw_requests: Iterable[str] = ()) -> grpc.GenericRpcHandler:
-    """The handler of `service` (a protobuf ServiceDescriptor) calling `servicer`'s methods of
-    the same names."""
+def method_handlers(service, servicer: object, raw_requests: Iterable[str] = ()) -> dict[str, grpc.RpcMethodHandler]:
+    """The handlers of `service` (a protobuf ServiceDescriptor) by method name, calling
+    `servicer`'s methods of the same names."""
     raw = set(raw_requests)
     unknown = raw - {m.name for m in service.methods}
     if unknown:
@@ -63,7 +63,7 @@ def service_handler(service, servicer: object, raw_requests: Iterable[str] = ())
                                  method.client_streaming)
         kind = _KINDS[(method.client_streaming, method.server_streaming)]
         handlers[method.name] = kind(behaviour, request_deserializer=None, response_serializer=_serialize)
-    return grpc.method_handlers_generic_handler(service.full_name, handlers)
+    return handlers
 
 
 def method_path(service, name: str) -> str:
@@ -72,7 +72,11 @@ def method_path(service, name: str) -> str:
 
 
 def add_services(server: grpc.Server, *services: tuple) -> list[str]:
-    """Register each (ServiceDescriptor, servicer[, raw_requests]) on `server`; returns the
+    """Register each (ServiceDescriptor, servicer[, raw_requests]) on `server`, as grpc's
+    generated code does (a generic handler and the registered-method fast path); returns the
     services' full names (for health and reflection)."""
-    server.add_generic_rpc_handlers(tuple(service_handler(*s) for s in services))
+    for service, *rest in services:
+        handlers = method_handlers(service, *rest)
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
+        server.add_registered_method_handlers(service.full_name, handlers)
     return [s[0].full_name for s in services]

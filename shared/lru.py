@@ -49,6 +49,20 @@ class LRUCache(Generic[K, V]):
             self.hits += 1
             return value
 
+    def get_many(self, keys: list[K]) -> list[V | None]:
+        """`get` of every key under one lock acquisition (what a batch looks up)."""
+        with self._lock:
+            data, out, hits = self._data, [], 0
+            for key in keys:
+                value = data.get(key)
+                if value is not None:
+                    data.move_to_end(key)
+                    hits += 1
+                out.append(value)
+            self.hits += hits
+            self.misses += len(keys) - hits
+            return out
+
     def peek(self, key: K) -> V | None:
         """Look up without touching the statistics or the recency order."""
         with self._lock:
@@ -61,6 +75,17 @@ class LRUCache(Generic[K, V]):
                 self._size -= self._weight(old)
             self._data[key] = value
             self._size += self._weight(value)
+            self._evict_to(self._max)
+
+    def put_many(self, items: list[tuple[K, V]]) -> None:
+        """`put` of every (key, value) under one lock acquisition."""
+        with self._lock:
+            for key, value in items:
+                old = self._data.pop(key, None)
+                if old is not None:
+                    self._size -= self._weight(old)
+                self._data[key] = value
+                self._size += self._weight(value)
             self._evict_to(self._max)
 
     def __contains__(self, key: K) -> bool:

@@ -35,6 +35,9 @@ cdef struct MemeticWeightFields:
 cdef struct EvaluateFields:
     int creatures
 
+cdef struct ResultFields:  # EvaluateResponse.results, then CreatureResult's fields
+    int results, error, score, compile_seconds, activate_seconds, structural_hash
+
 cdef struct WireFields:
     CreatureFields creature
     NeuronFields neuron
@@ -43,6 +46,7 @@ cdef struct WireFields:
     MemeticFields memetic
     MemeticWeightFields memetic_weight
     EvaluateFields evaluate
+    ResultFields result
 
 
 cdef const WireFields* wire_fields() noexcept nogil

@@ -8,7 +8,9 @@ descriptors at import (protos/neatai/v1), so the code cannot drift from the prot
 * `evaluate_request(head, creatures)`: a serialized `EvaluateRequest` from the request's other
   fields (a small message, serialized) and already encoded creatures; protobuf merges
   concatenated messages, so each creature is written once and never parsed on the client.
-* `split_evaluate_request(data)`: the inverse on the server: the creatures' spans in `data`
+* `evaluate_response(errors, scores, compile_s, activate_s, hashes)`: the serialized
+  `EvaluateResponse` of a scored batch, written from its columns (no message objects).
+* `split_evaluate_request(data)`: the inverse of `evaluate_request` on the server: the creatures' spans in `data`
   and the other fields' bytes (which the protobuf runtime parses), so each creature is read
   once, straight from the request, by the evaluator's compiler (neatai.evaluator.wire).
 
@@ -47,6 +49,9 @@ _numbers(&F.tag, _creature_pb2.Tag.DESCRIPTOR, ("name", "value"))
 _numbers(&F.memetic, _creature_pb2.Memetic.DESCRIPTOR, ("generation", "score", "weights", "biases", "ancestry"))
 _numbers(&F.memetic_weight, _creature_pb2.MemeticWeight.DESCRIPTOR, ("from_uuid", "to_uuid", "weight"))
 _numbers(&F.evaluate, _evaluator_pb2.EvaluateRequest.DESCRIPTOR, ("creatures",))
+_numbers(&F.result, _evaluator_pb2.EvaluateResponse.DESCRIPTOR, ("results",))
+_numbers((<int*>&F.result) + 1, _evaluator_pb2.CreatureResult.DESCRIPTOR,
+         ("error", "score", "compile_seconds", "activate_seconds", "structural_hash"))
 for _name in ("generation", "score", "weights", "biases"):  # the snapshot shares Memetic's numbers
     assert (_creature_pb2.MemeticSnapshot.DESCRIPTOR.fields_by_name[_name].number
             == _creature_pb2.Memetic.DESCRIPTOR.fields_by_name[_name].number), _name
@@ -283,3 +288,30 @@ def split_evaluate_request(bytes data):
         return data, spans
     rest.append(data[kept:end])
     return b"".join(rest), spans
+
+
+def evaluate_response(const double[::1] errors, const double[::1] scores, const double[::1] compile_seconds,
+                      const double[::1] activate_seconds, list hashes=None) -> bytes:
+    """A serialized `EvaluateResponse`: one `CreatureResult` per row of the columns (with its
+    structural hash when `hashes` is given)."""
+    cdef Py_ssize_t n = errors.shape[0], k, at
+    if not (scores.shape[0] == compile_seconds.shape[0] == activate_seconds.shape[0] == n) or \
+            (hashes is not None and len(hashes) != n):
+        raise ValueError("the result columns differ in length")
+    cdef Buffer b
+    b.data, b.size, b.capacity = <char*>malloc(64 + 48 * n), 0, 64 + 48 * n
+    if b.data == NULL:
+        raise MemoryError()
+    try:
+        for k in range(n):
+            at = _open(&b, F.result.results)
+            _double(&b, F.result.error, errors[k])
+            _double(&b, F.result.score, scores[k])
+            _double(&b, F.result.compile_seconds, compile_seconds[k])
+            _double(&b, F.result.activate_seconds, activate_seconds[k])
+            if hashes is not None and hashes[k]:
+                _text(&b, F.result.structural_hash, hashes[k])
+            _close(&b, at)
+        return PyBytes_FromStringAndSize(b.data, b.size)
+    finally:
+        free(b.data)

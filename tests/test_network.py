@@ -171,6 +171,30 @@ def test_template_hits_compile_random_creatures_exactly():
     assert compiler.caches()[1].stats().hits == 4
 
 
+def test_a_batch_compiles_as_one_creature_at_a_time_does():
+    from neatai.evaluator import FlatCreature
+    rng = np.random.default_rng(3)
+    base = ref.random_creature(np.random.default_rng(4), n_hidden=6)
+    batch = []
+    for k in range(12):  # one topology, some structures repeated within the batch
+        c = base.copy()
+        for s in c.synapses:
+            s.weight = float(k % 5) + 0.5
+        batch.append(FlatCreature.of(c))
+    one, many = NetworkCompiler(network_cache_size=64), NetworkCompiler(network_cache_size=64)
+    singles = [one.compile(c) for c in batch]
+    networks, hits = many.compile_all(batch)
+    X = rng.uniform(-1, 1, (20, base.input)).astype(np.float32)
+    assert [n.parameters for n in networks] == [n.parameters for n, _ in singles]
+    assert all(np.array_equal(a.activate(X), b.activate(X)) for a, (b, _) in zip(networks, singles))
+    assert hits == [False] * 12  # looked up before any of the batch was put
+    assert all(n.shares_topology(networks[0]) for n in networks)  # one template serves the batch
+    again, hits = many.compile_all(batch)
+    assert hits == [True] * 12 and all(a is b for a, b in zip(again, networks))
+    stats = many.caches()[0].stats()
+    assert (stats.hits, stats.misses, stats.current_size) == (12, 12, 5)
+
+
 def test_network_cache_defaults_to_twice_the_population():
     assert NetworkCompiler().caches()[0].stats().max_size == 512
     assert NetworkCompiler(population_size=300).caches()[0].stats().max_size == 600

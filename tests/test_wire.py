@@ -296,3 +296,18 @@ def test_the_hash_of_a_read_creature_is_computed_when_asked_and_matches_the_mode
         if flat is not None:
             assert flat.structural_hash() == c.structural_hash()
             assert flat.structural_hash() is flat.structural_hash()  # computed once
+
+
+def test_the_written_response_is_the_message_protobuf_writes():
+    from neatai.wire import evaluate_response
+    columns = [np.array(v, dtype=np.float64) for v in ([0.25, 0.0, 1e300], [0.75, -0.0, -1.5], [1e-6, 0, 0],
+                                                         [2e-6, 3e-6, 0])]
+    for hashes in (None, ["ab" * 16, "", "cd" * 16]):
+        got = evaluator_pb2.EvaluateResponse.FromString(evaluate_response(*columns, hashes))
+        want = evaluator_pb2.EvaluateResponse(results=[
+            evaluator_pb2.CreatureResult(error=e, score=s, compile_seconds=c, activate_seconds=a,
+                                         structural_hash=(hashes or [""] * 3)[k])
+            for k, (e, s, c, a) in enumerate(zip(*columns))])
+        assert got == want
+    with pytest.raises(ValueError, match="differ in length"):
+        evaluate_response(columns[0], columns[1][:2], columns[2], columns[3])

@@ -15,6 +15,8 @@ topology fill the same slots whatever order their files list them in.
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from neatai.creature import Creature
@@ -56,6 +58,31 @@ class NetworkCompiler:
             self.templates.put(index, network)
         self.networks.put((network.topology_key, params), network)
         return network, False
+
+    def compile_all(self, creatures: Sequence[FlatCreature]) -> tuple[list[Network], list[bool]]:
+        """`compile` of a batch, each cache locked once: (networks, whether each was a hit).
+        Evictions happen after the batch is in (a batch larger than the cache still compiles)."""
+        networks = self.networks.get_many([(c.index, c.params) for c in creatures])
+        hits = [n is not None for n in networks]
+        missing = [i for i, hit in enumerate(hits) if not hit]
+        if not missing:
+            return networks, hits
+        templates = self.templates.get_many([creatures[i].index for i in missing])
+        new_templates, made = {}, {}
+        for i, template in zip(missing, templates):
+            c = creatures[i]
+            network = made.get((c.index, c.params))  # the same structure twice in one batch
+            if network is None:
+                template = template or new_templates.get(c.index)
+                network = network_from_keys(c.index, c.params, template)
+                if template is None:
+                    new_templates[c.index] = network
+                made[(network.topology_key, c.params)] = network
+            networks[i] = network
+        if new_templates:
+            self.templates.put_many(list(new_templates.items()))
+        self.networks.put_many(list(made.items()))
+        return networks, hits
 
     def caches(self) -> tuple[LRUCache, LRUCache]:
         """(compiled-networks, topology-templates)."""

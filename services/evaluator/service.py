@@ -67,6 +67,32 @@ class CreatureResult:
 
 
 @dataclass(frozen=True)
+class Scores:
+    """A scored batch column by column (what the RPC writes out without building objects)."""
+    errors: np.ndarray            # float64 per creature
+    scores: np.ndarray
+    compile_seconds: np.ndarray   # 0 on a cache hit
+    activate_seconds: np.ndarray  # the batch's kernel time shared in proportion to size
+    structural_hashes: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    def rows(self) -> list[CreatureResult]:
+        hashes = self.structural_hashes or [None] * len(self)
+        return [CreatureResult(*r) for r in zip(self.errors.tolist(), self.scores.tolist(),
+                                                self.compile_seconds.tolist(), self.activate_seconds.tolist(), hashes)]
+
+    @staticmethod
+    def join(parts: Sequence[Scores]) -> Scores:
+        if len(parts) == 1:
+            return parts[0]
+        hashes = None if parts[0].structural_hashes is None else [h for p in parts for h in p.structural_hashes]
+        return Scores(*(np.concatenate([getattr(p, f) for p in parts])
+                        for f in ("errors", "scores", "compile_seconds", "activate_seconds")), hashes)
+
+
+@dataclass(frozen=True)
 class EvaluatorStats:
     caches: list[CacheStats]
     pools: list[PoolStats]
@@ -135,6 +161,13 @@ class Evaluator:
 
         Raises `DatasetNotFound`, `ShapeMismatch` or `EvaluationError` (bad cost, rate, growth).
         """
+        return self.evaluate_scores(dataset_id, creatures, cost, cost_of_growth, sample_rate, feedback_loop,
+                                    structural_hashes).rows()
+
+    def evaluate_scores(self, dataset_id: str, creatures: Sequence[Creature | FlatCreature], cost: str = DEFAULT_COST,
+                        cost_of_growth: float = 1e-7, sample_rate: float = 1.0, feedback_loop: bool = False,
+                        structural_hashes: bool = False) -> Scores:
+        """`evaluate`, as columns."""
         dataset = self.dataset(dataset_id)
         if cost not in COST_NAMES:
             raise EvaluationError("cost", f"unknown cost {cost!r}; expected one of {', '.join(COST_NAMES)}")
@@ -146,8 +179,6 @@ class Evaluator:
         if not (math.isfinite(cost_of_growth) and cost_of_growth >= 0):
             raise EvaluationError("cost_of_growth", f"must be finite and >= 0, got {cost_of_growth}")
         self.check_shapes(dataset, creatures)
-        if not creatures:
-            return []
         creatures = [c if isinstance(c, FlatCreature) else FlatCreature.of(c) for c in creatures]
         records = len(sample_rows(dataset.records, sample_rate))
         work = records * sum(c.size for c in creatures)
@@ -155,9 +186,9 @@ class Evaluator:
         chunk = (dataset.X, dataset.Y, cost, cost_of_growth, sample_rate, feedback_loop, self.compiler,
                  structural_hashes)
         if len(bounds) == 1:
-            return evaluate_creatures(creatures, *chunk)
-        futures = [self.pool.submit(evaluate_creatures, creatures[a:b], *chunk) for a, b in bounds]
-        return [r for f in futures for r in f.result()]
+            return score_creatures(creatures, *chunk)
+        futures = [self.pool.submit(score_creatures, creatures[a:b], *chunk) for a, b in bounds]
+        return Scores.join([f.result() for f in futures])
 
     @staticmethod
     def check_shapes(dataset: Dataset, creatures: Sequence[Creature | FlatCreature]) -> None:
@@ -205,25 +236,32 @@ def evaluate_creatures(creatures: Sequence[Creature | FlatCreature], X: np.ndarr
     Inputs are not validated beyond what the kernel checks (`Evaluator.evaluate` validates a
     request first); a bad cost or shape raises ValueError.
     """
+    return score_creatures(creatures, X, Y, cost, cost_of_growth, sample_rate, feedback_loop, compiler,
+                           structural_hashes).rows()
+
+
+def score_creatures(creatures: Sequence[Creature | FlatCreature], X: np.ndarray, Y: np.ndarray,
+                    cost: str = DEFAULT_COST, cost_of_growth: float = 1e-7, sample_rate: float = 1.0,
+                    feedback_loop: bool = False, compiler: NetworkCompiler | None = None,
+                    structural_hashes: bool = False) -> Scores:
+    """`evaluate_creatures`, as columns."""
     compiler = compiler or _in_process_compiler()
     flat = [c if isinstance(c, FlatCreature) else FlatCreature.of(c) for c in creatures]
-    networks, compile_s, hashes = [], [], []
-    for creature in flat:
-        t0 = time.perf_counter()
-        network, hit = compiler.compile(creature)
-        compile_s.append(0.0 if hit else time.perf_counter() - t0)
-        networks.append(network)
-        hashes.append(creature.structural_hash() if structural_hashes else None)
+    t0 = time.perf_counter()
+    networks, hits = compiler.compile_all(flat)
+    compiled = time.perf_counter() - t0
     t0 = time.perf_counter()
     errors = evaluate_population(networks, X, Y, cost, sample_rate, feedback_loop)
     elapsed = time.perf_counter() - t0
-    if not networks:
-        return []
-    # One kernel call scores them all; its time is shared in proportion to network size.
+    # One compile pass and one kernel call serve the batch; their times are shared in
+    # proportion to network size (compile time among the cache misses only).
     sizes = np.array([n.n_neurons + n.n_synapses for n in networks], dtype=np.float64)
-    shares = elapsed * sizes / sizes.sum()
-    return [CreatureResult(float(e), score(c, float(e), cost_of_growth), cs, float(a), h)
-            for c, e, cs, a, h in zip(flat, errors, compile_s, shares, hashes)]
+    missed = sizes * ~np.array(hits, dtype=bool)
+    compile_s = compiled * missed / missed.sum() if missed.sum() else np.zeros(len(flat))
+    activate_s = elapsed * sizes / sizes.sum() if len(flat) else sizes
+    scores = np.array([score(c, e, cost_of_growth) for c, e in zip(flat, errors.tolist())], dtype=np.float64)
+    return Scores(errors, scores, compile_s, activate_s,
+                  [c.structural_hash() for c in flat] if structural_hashes else None)
 
 
 def evaluate_in_process(creatures: Sequence[Creature | FlatCreature], X: np.ndarray, Y: np.ndarray,

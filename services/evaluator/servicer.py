@@ -16,7 +16,7 @@ from neatai.errors import abort_invalid
 from neatai.stats import cache_pb, memory_pb, pool_pb
 from neatai.handlers import add_services
 from neatai.v1 import creature_pb2, dataset_pb2, evaluator_pb2, evaluator_pb2_grpc
-from neatai.wire import split_evaluate_request
+from neatai.wire import evaluate_response, split_evaluate_request
 
 from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
@@ -82,19 +82,17 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         if problems:
             abort_invalid(context, "invalid creatures", problems)
         try:
-            results = self.evaluator.evaluate(request.dataset_id, creatures, cost, growth, rate, request.feedback_loop,
-                                              structural_hashes=request.structural_hashes)
+            scored = self.evaluator.evaluate_scores(request.dataset_id, creatures, cost, growth, rate,
+                                                    request.feedback_loop, request.structural_hashes)
         except DatasetNotFound:
             not_found(context, request.dataset_id)
         except ShapeMismatch as e:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
         except EvaluationError as e:
             abort_invalid(context, "invalid EvaluateRequest", [Problem(e.field, str(e))])
-        return evaluator_pb2.EvaluateResponse(results=[
-            evaluator_pb2.CreatureResult(error=r.error, score=r.score, compile_seconds=r.compile_seconds,
-                                         activate_seconds=r.activate_seconds, structural_hash=r.structural_hash or "")
-            for r in results
-        ])
+        # the EvaluateResponse written from the columns (no message objects)
+        return evaluate_response(scored.errors, scored.scores, scored.compile_seconds, scored.activate_seconds,
+                                 scored.structural_hashes)
 
     def Activate(self, request: evaluator_pb2.ActivateRequest, context):
         if not request.HasField("creature"):

@@ -7,7 +7,8 @@ anything else it answers None and the caller loads the message with `Creature.fr
 which stays the one place that words validation problems. The tests check that both paths
 agree on every creature the fast path accepts and that it accepts none that is invalid.
 """
-from libc.math cimport isfinite
+from libc.math cimport fabs, isfinite
+from libc.string cimport memcmp
 from libc.stdlib cimport free, malloc
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.bytes cimport PyBytes_AS_STRING
@@ -27,14 +28,106 @@ cdef list _SQUASH_NAME = [None] * 64  # canonical name by squash id, as bytes
 for _s in _squash.SQUASHES:
     _SQUASH_NAME[_s.id] = _s.name.encode()
 cdef list _OUTPUT_NAMES = []  # b"output-k", grown on demand
-cdef dict _OUTPUT_OF = {}     # "output-k" -> k
+
+# Squash names (canonical and aliases) as byte spans, matched without building strings.
+cdef list _SQUASH_KEYS = list(_SQUASH_ID_OF)
+cdef list _SQUASH_BYTES = [name.encode() for name in _SQUASH_KEYS]
+cdef int _SQUASH_COUNT = len(_SQUASH_BYTES)
+cdef const char* _SQUASH_PTR[64]
+cdef Py_ssize_t _SQUASH_LEN[64]
+cdef int _SQUASH_OP[64]
+for _k in range(_SQUASH_COUNT):
+    _SQUASH_PTR[_k] = PyBytes_AS_STRING(_SQUASH_BYTES[_k])
+    _SQUASH_LEN[_k] = len(_SQUASH_BYTES[_k])
+    _SQUASH_OP[_k] = _SQUASH_ID_OF[_SQUASH_KEYS[_k]]
 
 
 cdef void _grow_output_names(Py_ssize_t n_out):
     cdef Py_ssize_t k
     for k in range(len(_OUTPUT_NAMES), n_out):
-        _OUTPUT_OF[f"output-{k}"] = k
         _OUTPUT_NAMES.append(f"output-{k}".encode())
+
+
+cdef inline int _squash_op(const char* s, Py_ssize_t n) noexcept nogil:
+    cdef int k
+    for k in range(_SQUASH_COUNT):
+        if _SQUASH_LEN[k] == n and memcmp(_SQUASH_PTR[k], s, n) == 0:
+            return _SQUASH_OP[k]
+    return -1
+
+
+# uuid -> buffer index: open addressing over byte spans of the message (UTF-8 is a unique
+# encoding, so equal strings are equal bytes), instead of a dict of decoded strings.
+cdef struct Slot:
+    const char* s
+    Py_ssize_t len    # -1: empty
+    int index
+
+
+cdef inline Py_ssize_t _slot(const Slot* table, Py_ssize_t mask, const char* s, Py_ssize_t n) noexcept nogil:
+    cdef unsigned long long h = 14695981039346656037ULL  # FNV-1a
+    cdef Py_ssize_t k
+    for k in range(n):
+        h = (h ^ <unsigned char>s[k]) * 1099511628211ULL
+    k = <Py_ssize_t>(h & mask)
+    while table[k].len >= 0 and not (table[k].len == n and memcmp(table[k].s, s, n) == 0):
+        k = (k + 1) & mask
+    return k
+
+
+cdef inline bint _prefixed(const char* s, Py_ssize_t n, const char* prefix, Py_ssize_t plen) noexcept nogil:
+    return n >= plen and memcmp(s, prefix, plen) == 0
+
+
+cdef inline int _numbered(const char* s, Py_ssize_t n, const char* prefix, Py_ssize_t plen, int limit) noexcept nogil:
+    """k for `prefix` + k written as Python writes it (no sign, no leading zero) with k < limit, else -1."""
+    cdef Py_ssize_t k
+    cdef long long v = 0
+    if not _prefixed(s, n, prefix, plen) or n == plen or n - plen > 10 or (s[plen] == 48 and n - plen > 1):
+        return -1
+    for k in range(plen, n):
+        if not 48 <= s[k] <= 57:
+            return -1
+        v = v * 10 + (s[k] - 48)
+    return <int>v if v < limit else -1
+
+
+cdef inline int _endpoint(const Slot* table, Py_ssize_t mask, const char* s, Py_ssize_t n, int n_in, int n_out,
+                          Py_ssize_t body) noexcept nogil:
+    """Buffer index of a synapse end, or -1 when it names no neuron. `table` holds the hidden
+    and constant uuids and the outputs' uuids as given (they win, as the loader renames first)."""
+    cdef Py_ssize_t k = _slot(table, mask, s, n)
+    cdef int i
+    if table[k].len >= 0:
+        return table[k].index
+    i = _numbered(s, n, "input-", 6, n_in)
+    if i >= 0:
+        return i
+    i = _numbered(s, n, "output-", 7, n_out)
+    return n_in + <int>body + i if i >= 0 else -1
+
+
+cdef inline int _check_utf8(const char* s, Py_ssize_t n) except -1:
+    """Raises UnicodeDecodeError unless s[:n] is UTF-8 (what a parsed message's strings are)."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        if <unsigned char>s[k] >= 0x80:
+            PyUnicode_DecodeUTF8(s, n, NULL)
+            return 0
+    return 0
+
+
+cdef double _compensated_sum(const double* x, Py_ssize_t n) noexcept nogil:
+    """Neumaier's compensated sum: correctly rounded for the handful of positive magnitudes
+    a score averages, without math.fsum's list of Python floats."""
+    cdef double total = 0, c = 0, t
+    cdef Py_ssize_t k
+    for k in range(n):
+        t = total + x[k]
+        c += (total - t) + x[k] if fabs(total) >= fabs(x[k]) else (x[k] - t) + total
+        total = t
+    return total + c
+
 
 cdef enum:
     NEURON_HIDDEN = 1
@@ -44,28 +137,47 @@ cdef enum:
 
 cdef class FlatCreature:
     """A creature in the form the evaluator needs: input/output counts, the compiled keys
-    (`flatten`'s index and parameters), the structural hash and the score's inputs."""
-    cdef readonly int input, output, n_neurons, n_synapses, hidden_count
-    cdef readonly bytes index, params
-    cdef readonly list magnitudes  # |weight| of every synapse and |bias| of every neuron
-    cdef readonly object semantic_version
-    cdef object _hash
-    cdef object _creature           # the model it came from, or
-    cdef bytes _data                # the bytes it was read from (hashed when asked)
-    cdef Py_ssize_t _offset, _length
+    (`flatten`'s index and parameters), the structural hash and the score's inputs (the
+    largest and the mean of |weight| over the synapses and |bias| over the neurons)."""
+
+    def __dealloc__(self):
+        free(self._magnitudes)
 
     @staticmethod
     def of(creature):
         """From a creature model object (its structural hash is computed when asked for)."""
         cdef FlatCreature f = FlatCreature.__new__(FlatCreature)
+        cdef Py_ssize_t k = 0
         f.index, f.params = flatten(creature)
         f.input, f.output = creature.input, creature.output
         f.n_neurons, f.n_synapses = len(creature.neurons), len(creature.synapses)
         f.hidden_count = creature.hidden_count
-        f.magnitudes = [abs(s.weight) for s in creature.synapses] + [abs(n.bias) for n in creature.neurons]
+        f._magnitudes = <double*>malloc((f.n_neurons + f.n_synapses + 1) * sizeof(double))
+        if f._magnitudes == NULL:
+            raise MemoryError()
+        for s in creature.synapses:
+            f._magnitudes[k] = fabs(<double>s.weight)
+            k += 1
+        for n in creature.neurons:
+            f._magnitudes[k] = fabs(<double>n.bias)
+            k += 1
+        f._summarise()
         f.semantic_version = creature.semantic_version
         f._creature = creature
         return f
+
+    cdef void _summarise(self) noexcept:
+        cdef Py_ssize_t k, count = self.n_neurons + self.n_synapses
+        cdef double high = 0
+        for k in range(count):
+            high = self._magnitudes[k] if self._magnitudes[k] > high else high
+        self.max_magnitude = high
+        self.mean_magnitude = _compensated_sum(self._magnitudes, count) / count if count else 0
+
+    @property
+    def magnitudes(self) -> list[float]:
+        """|weight| of every synapse, then |bias| of every neuron."""
+        return [self._magnitudes[k] for k in range(self.n_neurons + self.n_synapses)]
 
     def structural_hash(self) -> str:
         """`Creature.structural_hash` of the creature, computed on the first call."""
@@ -194,18 +306,68 @@ cdef FlatCreature _read_message(bytes data, int max_inputs, int max_outputs, Py_
         free(named)
 
 
+cdef bint _synapses(const unsigned char* p, FlatCreature f, int n_in, int n_out, Py_ssize_t n, Py_ssize_t m,
+                    Py_ssize_t body, bint forward_only, Span* synapses, Edge* edges, double* raw_w,
+                    HashSynapse* named, const Slot* table, Py_ssize_t mask, Keys* out) except -1:
+    """Each synapse's ends, weight and role into `edges`, `raw_w`, `named` (the hash's view);
+    False when the loader must take the creature."""
+    cdef Py_ssize_t at, end, i
+    cdef int number, wire, frm, to, role
+    cdef unsigned long long value
+    cdef Span span
+    cdef bytes name
+    for i in range(m):
+        at, end, role, raw_w[i] = synapses[i].at, synapses[i].at + synapses[i].len, 0, 0.0
+        named[i].frm_len = named[i].to_len = 0
+        while at < end:
+            if not read_field(p, end, &at, &number, &wire, &value, &span):
+                return False
+            if _mistyped(SYNAPSE_WIRE, number, wire):
+                return False
+            if number == F.synapse.from_uuid:
+                named[i].frm, named[i].frm_len = <const char*>(p + span.at), span.len
+            elif number == F.synapse.to_uuid:
+                named[i].to, named[i].to_len = <const char*>(p + span.at), span.len
+            elif number == F.synapse.weight:
+                raw_w[i] = as_double(value)
+            elif number == F.synapse.type:
+                role = <int>value if value < 4 else -1
+        if role < 0 or named[i].frm_len == 0 or named[i].to_len == 0 or not isfinite(raw_w[i]):
+            return False
+        frm = _endpoint(table, mask, named[i].frm, named[i].frm_len, n_in, n_out, body)
+        to = _endpoint(table, mask, named[i].to, named[i].to_len, n_in, n_out, body)
+        if frm < 0 or to < n_in or out[0].op[to - n_in] == OP_CONST:
+            return False  # unknown end, or a synapse into an input or a constant
+        if n_in <= frm < n_in + body and to < n_in + body and frm > to:
+            return False  # backward among hidden/constant neurons: the loader re-sorts (or it is a cycle)
+        if frm >= to and forward_only:
+            return False
+        edges[i].frm, edges[i].to, edges[i].role, edges[i].pos = frm, to, role, i
+        named[i].type, named[i].weight = role, raw_w[i]
+        if frm >= n_in + body:  # hashed under its position name
+            name = _OUTPUT_NAMES[frm - n_in - body]
+            named[i].frm, named[i].frm_len = PyBytes_AS_STRING(name), len(name)
+        if to >= n_in + body:
+            name = _OUTPUT_NAMES[to - n_in - body]
+            named[i].to, named[i].to_len = PyBytes_AS_STRING(name), len(name)
+        f._magnitudes[i] = fabs(raw_w[i])
+    return True
+
+
 cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_out, Py_ssize_t n,
                   Py_ssize_t m, bint forward_only, bint has_version, Span version, Span* neurons,
                   Span* synapses, Span* uuids, int* types, double* biases, Edge* edges, double* raw_w,
                   HashSynapse* named, bint with_hash):
     cdef Py_ssize_t at = 0, a, k, i, j, body, outputs = 0, hidden = 0, n_if = 0, if_ok = 0
-    cdef int number, wire, op, frm, to, role, mask
+    cdef int number, wire, op, bits
     cdef unsigned long long value
     cdef Span span, squash
     cdef bint has_squash
     cdef Keys out
-    cdef dict index = {}
     cdef bytes name
+    cdef Py_ssize_t mask = 7, slot
+    cdef Slot* table
+    cdef const char* uuid
     k = i = 0
     while at < end:  # pass 2: where each neuron and synapse is
         read_field(p, end, &at, &number, &wire, &value, &span)
@@ -216,9 +378,11 @@ cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_
             synapses[i] = span
             i += 1
     cdef FlatCreature f = FlatCreature.__new__(FlatCreature)
+    f._magnitudes = <double*>malloc((n + m + 1) * sizeof(double))
+    if f._magnitudes == NULL:
+        raise MemoryError()
     cdef tuple keys = new_keys(n, m, &out)
     _grow_output_names(n_out)
-    magnitudes = []
     for k in range(n):
         at, end, types[k], biases[k], has_squash = neurons[k].at, neurons[k].at + neurons[k].len, 0, 0.0, False
         uuids[k].len = 0
@@ -246,61 +410,41 @@ cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_
                 return None
             op = OP_CONST
         elif has_squash:
-            op = _SQUASH_ID_OF.get(_text(p, squash), -1)
+            op = _squash_op(<const char*>(p + squash.at), squash.len)
             if op < 0:
                 return None
         else:
             op = OP_IDENTITY
         out.op[k] = op
         out.bias[k] = <float>biases[k]
-        magnitudes.append(abs(biases[k]))
+        f._magnitudes[m + k] = fabs(biases[k])
         hidden += types[k] == NEURON_HIDDEN
         n_if += op == OP_IF
     if outputs != n_out:
         return None
     body = n - n_out
-    for k in range(body):
-        uuid = _text(p, uuids[k])
-        if uuid in index or uuid.startswith(("input-", "output-")):
-            return None  # duplicate or reserved: the loader words it
-        index[uuid] = n_in + k
-    for k in range(body, n):  # a synapse may name an output by the uuid its file gave it
-        index[_text(p, uuids[k])] = n_in + k
-    for i in range(m):
-        at, end, role, raw_w[i] = synapses[i].at, synapses[i].at + synapses[i].len, 0, 0.0
-        named[i].frm_len = named[i].to_len = 0
-        while at < end:
-            if not read_field(p, end, &at, &number, &wire, &value, &span):
-                return None
-            if _mistyped(SYNAPSE_WIRE, number, wire):
-                return None
-            if number == F.synapse.from_uuid:
-                named[i].frm, named[i].frm_len = <const char*>(p + span.at), span.len
-            elif number == F.synapse.to_uuid:
-                named[i].to, named[i].to_len = <const char*>(p + span.at), span.len
-            elif number == F.synapse.weight:
-                raw_w[i] = as_double(value)
-            elif number == F.synapse.type:
-                role = <int>value if value < 4 else -1
-        if role < 0 or named[i].frm_len == 0 or named[i].to_len == 0 or not isfinite(raw_w[i]):
+    while mask + 1 < 2 * n:
+        mask = 2 * mask + 1
+    table = <Slot*>malloc((mask + 1) * sizeof(Slot))
+    if table == NULL:
+        raise MemoryError()
+    try:
+        for k in range(mask + 1):
+            table[k].len = -1
+        for k in range(n):
+            uuid = <const char*>(p + uuids[k].at)
+            _check_utf8(uuid, uuids[k].len)
+            slot = _slot(table, mask, uuid, uuids[k].len)
+            if k < body and (table[slot].len >= 0 or _prefixed(uuid, uuids[k].len, "input-", 6)
+                             or _prefixed(uuid, uuids[k].len, "output-", 7)):
+                return None  # duplicate or reserved: the loader words it
+            # a synapse may name an output by the uuid its file gave it (that wins over a hidden one)
+            table[slot].s, table[slot].len, table[slot].index = uuid, uuids[k].len, n_in + k
+        if not _synapses(p, f, n_in, n_out, n, m, body, forward_only, synapses, edges, raw_w, named, table, mask,
+                         &out):
             return None
-        frm = _endpoint(PyUnicode_DecodeUTF8(named[i].frm, named[i].frm_len, NULL), index, n_in, n_out, body)
-        to = _endpoint(PyUnicode_DecodeUTF8(named[i].to, named[i].to_len, NULL), index, n_in, n_out, body)
-        if frm < 0 or to < n_in or out.op[to - n_in] == OP_CONST:
-            return None  # unknown end, or a synapse into an input or a constant
-        if n_in <= frm < n_in + body and to < n_in + body and frm > to:
-            return None  # backward among hidden/constant neurons: the loader re-sorts (or it is a cycle)
-        if frm >= to and forward_only:
-            return None
-        edges[i].frm, edges[i].to, edges[i].role, edges[i].pos = frm, to, role, i
-        named[i].type, named[i].weight = role, raw_w[i]
-        if frm >= n_in + body:  # hashed under its position name
-            name = _OUTPUT_NAMES[frm - n_in - body]
-            named[i].frm, named[i].frm_len = PyBytes_AS_STRING(name), len(name)
-        if to >= n_in + body:
-            name = _OUTPUT_NAMES[to - n_in - body]
-            named[i].to, named[i].to_len = PyBytes_AS_STRING(name), len(name)
-        magnitudes.append(abs(raw_w[i]))
+    finally:
+        free(table)
     finish_keys(&out, n_in, n_out, n, m, edges, raw_w, NULL)  # sorts edges by (target, source, role)
     a = 0
     for i in range(m + 1):  # duplicates and IF roles, one target's inward synapses at a time
@@ -309,10 +453,10 @@ cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_
             return None
         if i == m or edges[i].to != edges[a].to:
             if a < m and out.op[edges[a].to - n_in] == OP_IF:
-                mask = 0
+                bits = 0
                 for j in range(a, i):
-                    mask |= 1 << (edges[j].role if edges[j].role else ROLE_POSITIVE)
-                if mask & 0b1110 != 0b1110:
+                    bits |= 1 << (edges[j].role if edges[j].role else ROLE_POSITIVE)
+                if bits & 0b1110 != 0b1110:
                     return None
                 if_ok += 1
             a = i
@@ -320,7 +464,7 @@ cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_
         return None
     f.index, f.params = keys
     f.input, f.output, f.n_neurons, f.n_synapses, f.hidden_count = n_in, n_out, n, m, hidden
-    f.magnitudes = magnitudes
+    f._summarise()
     f.semantic_version = _text(p, version) if has_version else None
     if not with_hash:
         return f
@@ -343,18 +487,3 @@ cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_
     finally:
         free(hashed)
     return f
-
-
-cdef inline int _endpoint(str name, dict index, int n_in, int n_out, Py_ssize_t body) except -2:
-    """Buffer index of a synapse end, or -1 when it names no neuron. `index` holds the hidden
-    and constant uuids and the outputs' uuids as given (they win, as the loader renames first)."""
-    found = index.get(name)
-    if found is not None:
-        return found
-    cdef int i = input_index(name, n_in)
-    if i >= 0:
-        return i
-    found = _OUTPUT_OF.get(name)
-    if found is not None:
-        return n_in + body + found if found < n_out else -1
-    return -1
