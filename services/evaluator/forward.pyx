@@ -229,13 +229,17 @@ cdef int tile_width(const Net* net, bint feedback, int tile) noexcept nogil:
     return 1 if (net.recurrent and feedback) else tile
 
 
-cdef void run_activate(const Net* net, const float* X, const int* rows, int n, float* Y,
-                       bint feedback, int tile, float* acts, float* scratch) noexcept nogil:
+cdef double run_records(const Net* net, const float* X, const int* rows, int n, bint feedback, int tile,
+                        float* acts, float* scratch, float* outputs, const float* Y, int cost) noexcept nogil:
+    """Records rows[0:n] through the network a tile at a time: their outputs into `outputs`
+    ([records][n_out], by record index) when it is not NULL, and the summed per-record cost
+    against Y (returned; 0 when Y is NULL)."""
     cdef int T = tile_width(net, feedback, tile)
     cdef int r0, t, o, j
     cdef int n_out = net.n_out
     cdef int first_out = net.n_in + net.n_nodes - n_out
     cdef bint carry = net.recurrent and feedback
+    cdef double total = 0
     if carry:
         memset(acts, 0, <size_t>(net.n_in + net.n_nodes) * sizeof(float))
     r0 = 0
@@ -243,10 +247,16 @@ cdef void run_activate(const Net* net, const float* X, const int* rows, int n, f
         t = T if n - r0 > T else n - r0
         load_tile(net, X, rows, r0, t, acts, net.recurrent and not carry)
         forward_tile(net, acts, scratch, t, NULL)
-        for o in range(n_out):
+        if outputs != NULL:
+            for o in range(n_out):
+                for j in range(t):
+                    outputs[<Py_ssize_t>rows[r0 + j] * n_out + o] = acts[<Py_ssize_t>(first_out + o) * t + j]
+        if Y != NULL:
             for j in range(t):
-                Y[<Py_ssize_t>rows[r0 + j] * n_out + o] = acts[<Py_ssize_t>(first_out + o) * t + j]
+                total += record_cost(cost, acts + <Py_ssize_t>first_out * t, t, j,
+                                     Y + <Py_ssize_t>rows[r0 + j] * n_out, n_out)
         r0 += t
+    return total
 
 
 cdef double record_cost(int cost, const float* acts, int stride, int j, const float* y,
@@ -285,24 +295,7 @@ cdef double record_cost(int cost, const float* acts, int stride, int j, const fl
 
 cdef double run_error(const Net* net, const float* X, const float* Y, const int* rows, int n,
                       int cost, bint feedback, int tile, float* acts, float* scratch) noexcept nogil:
-    cdef int T = tile_width(net, feedback, tile)
-    cdef int r0, t, j
-    cdef int n_out = net.n_out
-    cdef int first_out = net.n_in + net.n_nodes - n_out
-    cdef bint carry = net.recurrent and feedback
-    cdef double total = 0
-    if carry:
-        memset(acts, 0, <size_t>(net.n_in + net.n_nodes) * sizeof(float))
-    r0 = 0
-    while r0 < n:
-        t = T if n - r0 > T else n - r0
-        load_tile(net, X, rows, r0, t, acts, net.recurrent and not carry)
-        forward_tile(net, acts, scratch, t, NULL)
-        for j in range(t):
-            total += record_cost(cost, acts + <Py_ssize_t>first_out * t, t, j,
-                                 Y + <Py_ssize_t>rows[r0 + j] * n_out, n_out)
-        r0 += t
-    total /= n
+    cdef double total = run_records(net, X, rows, n, feedback, tile, acts, scratch, NULL, Y, cost) / n
     if cost == 1:
         total = sqrt(total)
     # Outputs are finite (range clamp) and costs are summed in float64, so this is rare
@@ -330,7 +323,7 @@ def activate(Network network, X, bint feedback_loop=False, int tile=TILE):
         free(scratch)
         raise MemoryError()
     with nogil:
-        run_activate(&network.net, xp, rp, n, yp, feedback_loop, tile, acts, scratch)
+        run_records(&network.net, xp, rp, n, feedback_loop, tile, acts, scratch, yp, NULL, 0)
     free(acts)
     free(scratch)
     return Y
