@@ -71,10 +71,10 @@ cdef inline bint read_varint(const unsigned char* p, Py_ssize_t end, Py_ssize_t*
 cdef inline bint read_field(const unsigned char* p, Py_ssize_t end, Py_ssize_t* at, int* number,
                             int* wire, unsigned long long* value, Span* span) noexcept nogil:
     """Read one field: a varint or fixed64 into `value`, a length-delimited one into `span`;
-    fixed32 is skipped. False on malformed input or a group."""
+    fixed32 is skipped. False on malformed input (as protobuf's parser would refuse it) or a group."""
     cdef unsigned long long key
-    if not read_varint(p, end, at, &key):
-        return False
+    if not read_varint(p, end, at, &key) or key >> 3 == 0 or key >> 3 > 536870911:
+        return False  # field numbers are 1 .. 2^29 - 1
     number[0] = <int>(key >> 3)
     wire[0] = <int>(key & 7)
     if wire[0] == VARINT:

@@ -117,6 +117,23 @@ cdef inline int _check_utf8(const char* s, Py_ssize_t n) except -1:
     return 0
 
 
+cdef bint _valid_tag(const unsigned char* p, Span tag) except -1:
+    """A `Tag` message protobuf would parse: its fields well formed, its strings UTF-8 (the
+    reader keeps no tags, but must refuse what the protobuf parser refuses)."""
+    cdef Py_ssize_t at = tag.at, end = tag.at + tag.len
+    cdef int number, wire
+    cdef unsigned long long value
+    cdef Span span
+    while at < end:
+        if not read_field(p, end, &at, &number, &wire, &value, &span):
+            return False
+        if number == F.tag.name or number == F.tag.value:
+            if wire != LEN:
+                return False
+            _check_utf8(<const char*>(p + span.at), span.len)
+    return True
+
+
 cdef double _compensated_sum(const double* x, Py_ssize_t n) noexcept nogil:
     """Neumaier's compensated sum: correctly rounded for the handful of positive magnitudes
     a score averages, without math.fsum's list of Python floats."""
@@ -240,7 +257,10 @@ def read_creature(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_ne
         length = len(data) - offset
     if offset < 0 or offset + length > len(data):
         raise ValueError(f"span [{offset}, {offset + length}) lies outside the {len(data)} bytes")
-    return _read_message(data, max_inputs, max_outputs, max_neurons, max_synapses, offset, length, False)
+    try:
+        return _read_message(data, max_inputs, max_outputs, max_neurons, max_synapses, offset, length, False)
+    except UnicodeDecodeError:  # a string protobuf would refuse: the loader's call (it words it)
+        return None
 
 
 cdef FlatCreature _read_message(bytes data, int max_inputs, int max_outputs, Py_ssize_t max_neurons,
@@ -267,12 +287,15 @@ cdef FlatCreature _read_message(bytes data, int max_inputs, int max_outputs, Py_
             n += 1
         elif number == F.creature.synapses:
             m += 1
-        elif number == F.creature.semantic_version:
+        elif number == F.creature.semantic_version:  # every occurrence is checked, as protobuf does
+            _check_utf8(<const char*>(p + span.at), span.len)
             version, has_version = span, True
         elif number == F.creature.forward_only:
             forward_only = value != 0
         elif number == F.creature.memetic or number == F.creature.hyperparameters:
             return None  # validated (and kept) by the loader
+        elif number == F.creature.tags and not _valid_tag(p, span):
+            return None
     if not (1 <= n_in <= max_inputs and 1 <= n_out <= max_outputs) or n > max_neurons or m > max_synapses:
         return None
     if n_out > n or n + n_in > 2147483647:
@@ -293,8 +316,6 @@ cdef FlatCreature _read_message(bytes data, int max_inputs, int max_outputs, Py_
         if f is not None and not with_hash:
             f._data, f._offset, f._length = data, offset, length
         return f
-    except UnicodeDecodeError:  # not from a parsed message (those hold valid UTF-8): the loader's call
-        return None
     finally:
         free(neurons)
         free(synapses)
@@ -324,6 +345,8 @@ cdef bint _synapses(const unsigned char* p, FlatCreature f, int n_in, int n_out,
                 return False
             if _mistyped(SYNAPSE_WIRE, number, wire):
                 return False
+            if number == F.synapse.from_uuid or number == F.synapse.to_uuid:
+                _check_utf8(<const char*>(p + span.at), span.len)
             if number == F.synapse.from_uuid:
                 named[i].frm, named[i].frm_len = <const char*>(p + span.at), span.len
             elif number == F.synapse.to_uuid:
@@ -332,6 +355,8 @@ cdef bint _synapses(const unsigned char* p, FlatCreature f, int n_in, int n_out,
                 raw_w[i] = as_double(value)
             elif number == F.synapse.type:
                 role = <int>value if value < 4 else -1
+            elif number == F.synapse.tags and not _valid_tag(p, span):
+                return False
         if role < 0 or named[i].frm_len == 0 or named[i].to_len == 0 or not isfinite(raw_w[i]):
             return False
         frm = _endpoint(table, mask, named[i].frm, named[i].frm_len, n_in, n_out, body)
@@ -391,6 +416,8 @@ cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_
                 return None
             if _mistyped(NEURON_WIRE, number, wire):
                 return None
+            if number == F.neuron.uuid or number == F.neuron.squash:
+                _check_utf8(<const char*>(p + span.at), span.len)
             if number == F.neuron.uuid:
                 uuids[k] = span
             elif number == F.neuron.type:
@@ -399,6 +426,8 @@ cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_
                 biases[k] = as_double(value)
             elif number == F.neuron.squash:
                 squash, has_squash = span, True
+            elif number == F.neuron.tags and not _valid_tag(p, span):
+                return None
         if types[k] == 0 or uuids[k].len == 0 or not isfinite(biases[k]):
             return None
         if types[k] == NEURON_OUTPUT:
@@ -433,7 +462,6 @@ cdef FlatCreature _read(const unsigned char* p, Py_ssize_t end, int n_in, int n_
             table[k].len = -1
         for k in range(n):
             uuid = <const char*>(p + uuids[k].at)
-            _check_utf8(uuid, uuids[k].len)
             slot = _slot(table, mask, uuid, uuids[k].len)
             if k < body and (table[slot].len >= 0 or _prefixed(uuid, uuids[k].len, "input-", 6)
                              or _prefixed(uuid, uuids[k].len, "output-", 7)):
