@@ -208,7 +208,13 @@ static inline float neatai_sigmoid(float x) {
    the vector loop has given those lanes NaN: a scalar pass that calls libm only for them (rare),
    so the loops stay branch-free and huge arguments keep the values libm gives. `derivative`
    selects f' (cos, -sin, 1 + tan^2 capped at 1000) instead of the limited value. */
-static void neatai_trig_huge(int op, const float *x, float *out, int T, float lo, float hi, int derivative) {
+NEATAI_SIMD static void neatai_trig_huge(int op, const float *x, float *out, int T, float lo, float hi,
+                                         int derivative) {
+    int any = 0;
+    for (int j = 0; j < T; j++)  /* a vectorised scan first: the calls below are rare */
+        any |= (fabsf(x[j]) > NEATAI_TRIG_MAX) & (fabsf(x[j]) <= FLT_MAX);
+    if (!any)
+        return;
     for (int j = 0; j < T; j++) {
         float v = x[j], r;
         if (!(fabsf(v) > NEATAI_TRIG_MAX && fabsf(v) <= FLT_MAX))
