@@ -67,11 +67,15 @@ cdef struct Buffer:
     Py_ssize_t capacity
 
 
-cdef int _reserve(Buffer* b, Py_ssize_t more) except -1:
+cdef inline int _reserve(Buffer* b, Py_ssize_t more) except -1:
+    if b.size + more <= b.capacity:
+        return 0
+    return _grow(b, more)
+
+
+cdef int _grow(Buffer* b, Py_ssize_t more) except -1:
     cdef Py_ssize_t want = b.size + more
     cdef char* grown
-    if want <= b.capacity:
-        return 0
     want = max(want, 2 * b.capacity)
     grown = <char*>realloc(b.data, want)
     if grown == NULL:
@@ -90,17 +94,17 @@ cdef inline Py_ssize_t _varint_into(char* out, unsigned long long v) noexcept:
     return n + 1
 
 
-cdef int _varint(Buffer* b, unsigned long long v) except -1:
+cdef inline int _varint(Buffer* b, unsigned long long v) except -1:
     _reserve(b, 10)
     b.size += _varint_into(b.data + b.size, v)
     return 0
 
 
-cdef int _key(Buffer* b, int number, int wire) except -1:
+cdef inline int _key(Buffer* b, int number, int wire) except -1:
     return _varint(b, (<unsigned long long>number << 3) | wire)
 
 
-cdef int _int(Buffer* b, int number, long long v, bint always=False) except -1:
+cdef inline int _int(Buffer* b, int number, long long v, bint always=False) except -1:
     # int32/enum/bool: negative numbers as 10-byte two's complement, as protobuf does
     if v != 0 or always:
         _key(b, number, VARINT)
@@ -108,7 +112,7 @@ cdef int _int(Buffer* b, int number, long long v, bint always=False) except -1:
     return 0
 
 
-cdef int _double(Buffer* b, int number, double v, bint always=False) except -1:
+cdef inline int _double(Buffer* b, int number, double v, bint always=False) except -1:
     if v != 0.0 or always or signbit(v):  # -0.0 is not the default (protobuf compares bits)
         _key(b, number, FIXED64)
         _reserve(b, 8)
@@ -117,7 +121,7 @@ cdef int _double(Buffer* b, int number, double v, bint always=False) except -1:
     return 0
 
 
-cdef int _text(Buffer* b, int number, str s, bint always=False) except -1:
+cdef inline int _text(Buffer* b, int number, str s, bint always=False) except -1:
     cdef Py_ssize_t n
     cdef const char* p = PyUnicode_AsUTF8AndSize(s, &n)
     if n or always:
@@ -129,7 +133,7 @@ cdef int _text(Buffer* b, int number, str s, bint always=False) except -1:
     return 0
 
 
-cdef Py_ssize_t _open(Buffer* b, int number) except -1:
+cdef inline Py_ssize_t _open(Buffer* b, int number) except -1:
     """Start a length-delimited submessage; returns where its body starts (5 bytes kept for the length)."""
     _key(b, number, LEN)
     _reserve(b, 5)
@@ -137,7 +141,7 @@ cdef Py_ssize_t _open(Buffer* b, int number) except -1:
     return b.size
 
 
-cdef int _close(Buffer* b, Py_ssize_t start) except -1:
+cdef inline int _close(Buffer* b, Py_ssize_t start) except -1:
     """Write the submessage's length before its body, closing the gap left by `_open`."""
     cdef char length[10]
     cdef Py_ssize_t body = b.size - start
