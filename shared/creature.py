@@ -226,14 +226,24 @@ class Creature:
 
     def to_bytes(self) -> bytes:
         """The serialized `neatai.v1.Creature`, written in one compiled pass (`neatai.wire`)."""
-        from .wire import encode
-
-        return encode(self)
+        return _wire().encode(self)
 
     @classmethod
     def from_proto(cls, msg, limits: Limits = DEFAULT_LIMITS) -> Creature:
         """Validate and load a `neatai.v1.Creature`; problems use the JSON field names."""
         return cls.from_json(proto_to_dict(msg), limits)
+
+
+def _wire():
+    """neatai.wire, imported on first use (it imports this module's type tables)."""
+    global _WIRE
+    if _WIRE is None:
+        from . import wire
+        _WIRE = wire
+    return _WIRE
+
+
+_WIRE = None
 
 
 def proto_to_dict(msg) -> dict[str, Any]:
