@@ -19,8 +19,8 @@ from neatai.creature import Creature  # noqa: E402
 
 def plot_progress(history: Iterable[Mapping], path: str | Path, title: str = "",
                   target_error: float | None = None) -> Path:
-    """Best and mean error per generation; `history` rows carry generation, best_error, mean_error.
-    A dashed line marks `target_error` when given."""
+    """Best and mean error per generation; `history` rows carry generation, best_error, mean_error
+    and optionally validation_error. A dashed line marks `target_error` when given."""
     rows = list(history)
     gens = [int(r["generation"]) for r in rows]
     best = [float(r["best_error"]) for r in rows]
@@ -28,6 +28,11 @@ def plot_progress(history: Iterable[Mapping], path: str | Path, title: str = "",
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.plot(gens, best, label="best error", color="tab:blue", linewidth=1.8)
     ax.plot(gens, mean, label="mean error", color="tab:orange", linewidth=1.2, alpha=0.8)
+    held = [(g, float(r["validation_error"])) for g, r in zip(gens, rows) if r.get("validation_error") is not None]
+    if held:  # the picked creature's error on the held-out part
+        ax.plot([g for g, _ in held], [v for _, v in held], label="validation error (best)", color="tab:purple",
+                linewidth=1.4, drawstyle="steps-post")
+        best += [v for _, v in held]
     if target_error is not None:
         ax.axhline(target_error, color="tab:green", linestyle="--", linewidth=1, label=f"target {target_error:g}")
     # A log axis shows the late, small improvements; only possible when every error is positive.

@@ -75,7 +75,8 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
                          max_message_bytes=server.max_message_bytes)
     datasets = DatasetStore(dataset_store_bytes)
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
-                         lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout))
+                         lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout),
+                         _evaluate_on(pool, "activate"))
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
     # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
     resumed = manager.resume_all() if resume else []
@@ -96,13 +97,13 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     return EvolverServer(**fields, manager=manager, pool=pool, checkpoints=checkpoints, registrations=registrations)
 
 
-def _evaluate_on(pool: EvaluatorPool):
-    """The runs' evaluate step: the pool, its failures (gRPC statuses behind them) as EvaluationFailed.
-    Looks `pool.evaluate` up on every call (tests wrap it on a running server)."""
+def _evaluate_on(pool: EvaluatorPool, method: str = "evaluate"):
+    """The runs' evaluate (or activate) step: the pool, its failures (gRPC statuses behind them) as
+    EvaluationFailed. Looks the method up on every call (tests wrap it on a running server)."""
 
     def evaluate(*args, **kwargs):
         try:
-            return pool.evaluate(*args, **kwargs)
+            return getattr(pool, method)(*args, **kwargs)
         except EvaluatorError as e:
             raise EvaluationFailed(str(e)) from e
 

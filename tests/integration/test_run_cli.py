@@ -127,3 +127,85 @@ def test_watching_outlives_streams_cut_by_connection_ageing(tmp_path):
         channel.close()
         evolver.stop(0)
         evaluator.stop(0)
+
+
+# ---- real data: held-out evaluation, task defaults, folded scaling ---------------------------------
+
+def write_csv(path: Path, X, y, names) -> Path:
+    import numpy as np
+
+    rows = np.column_stack([X, y])
+    path.write_text(",".join([*names, "target"]) + "\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in rows))
+    return path
+
+
+def sklearn_csv(tmp_path: Path, name: str) -> tuple[Path, object]:
+    from sklearn import datasets
+
+    data = getattr(datasets, f"load_{name}")()
+    names = [str(n).replace(" ", "_") for n in data.feature_names]
+    return write_csv(tmp_path / f"{name}.csv", data.data, data.target, names), data
+
+
+def test_classification_holds_out_validation_picks_defaults_and_exports_raw_units(tmp_path):
+    import numpy as np
+
+    from neatai.evaluator import compile_network
+
+    csv, wine = sklearn_csv(tmp_path, "wine")
+    proc = neatai("run", "--dataset", str(csv), "--seed", "1", "--timeout", "30", "--json", "--test", str(csv),
+                  "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    for line in ("task: classification (inferred from the targets)", "3 one-hot outputs",
+                 "cost: CROSS_ENTROPY (classification)", "output squash: SOFTMAX (classification)",
+                 "validation: 36 of 178 records held out", "standardise: inputs on the training part"):
+        assert line in proc.stderr
+    assert summary["task"] == "classification" and summary["held_out"] is True
+    assert {"validation_accuracy", "validation_error", "validation_per_class_accuracy", "train_accuracy",
+            "test_accuracy"} <= set(summary)
+    assert summary["validation_accuracy"] > 0.8  # the constant guess is 0.40
+    # best.json reads raw wine measurements: on every record it scores what the parts scored.
+    best = Creature.from_json((tmp_path / "out" / "best.json").read_text())
+    predicted = compile_network(best).activate(wine.data.astype(np.float32)).argmax(axis=1)
+    whole = (predicted == wine.target).mean()
+    assert whole == pytest.approx((142 * summary["train_accuracy"] + 36 * summary["validation_accuracy"]) / 178)
+    assert summary["test_accuracy"] == pytest.approx(whole)
+
+
+def test_regression_reports_r2_and_rmse_in_the_targets_units(tmp_path):
+    import numpy as np
+
+    from neatai.evaluator import compile_network
+
+    csv, diabetes = sklearn_csv(tmp_path, "diabetes")
+    proc = neatai("run", "--dataset", str(csv), "--seed", "2", "--generations", "60", "--json",
+                  "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "cost: MSE (regression)" in proc.stderr and "output squash: IDENTITY (regression)" in proc.stderr
+    assert summary["task"] == "regression" and summary["validation_r2"] > 0.1
+    assert "validation_accuracy" not in summary and summary["validation_error"] > 0
+    best = Creature.from_json((tmp_path / "out" / "best.json").read_text())
+    predicted = compile_network(best).activate(diabetes.data.astype(np.float32))[:, 0]
+    mse = ((predicted - diabetes.target) ** 2).mean()  # raw units: the target's spread is ~77
+    n_val = round(0.2 * 442)
+    combined = ((442 - n_val) * summary["train_rmse"] ** 2 + n_val * summary["validation_rmse"] ** 2) / 442
+    assert mse == pytest.approx(combined, rel=1e-3) and 30 < mse ** 0.5 < 77
+
+
+def test_every_choice_can_be_overridden_and_tiny_data_is_evaluated_whole(tmp_path):
+    csv, _ = sklearn_csv(tmp_path, "iris")
+    proc = neatai("run", "--dataset", str(csv), "--seed", "3", "--generations", "3", "--cost", "MSE",
+                  "--output-squash", "TANH", "--no-standardise", "--initial-weights", "neat-ai",
+                  "--validation-fraction", "0.3", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for line in ("cost: MSE (given)", "output squash: TANH (given)", "initial weights: neat-ai (given)",
+                 "standardise: no", "validation: 45 of 150 records held out (fraction 0.3"):
+        assert line in proc.stdout
+    best = Creature.from_json((tmp_path / "out" / "best.json").read_text())
+    assert [n.squash for n in best.neurons if n.type == "output"] == ["TANH"] * 3
+    xor_run = neatai("run", "--seed", "1", "--out", str(tmp_path / "xor"), cwd=tmp_path)
+    assert xor_run.returncode == 0, xor_run.stderr
+    assert "all 4 records are evaluated whole" in xor_run.stdout and "evaluated on the whole dataset" in xor_run.stdout
+    assert "cost: MSE (xor's classic setup" in xor_run.stdout
