@@ -91,6 +91,12 @@ def _run(args: argparse.Namespace) -> int:
     for name in ("population", "generations", "threads"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be at least 1")
+    if args.seed is not None and not 0 <= args.seed < 2 ** 63:
+        raise UsageError(f"--seed must be in [0, 2^63), got {args.seed}")
+    if not args.target_error >= 0:  # any non-negative error: regression errors are in the targets' units
+        raise UsageError(f"--target-error must be >= 0, got {args.target_error}")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout}")
     if not 0 <= args.validation_fraction < 1:
         raise UsageError(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}")
     if args.output_squash is not None and (args.output_squash not in squashes.BY_NAME or args.output_squash == "IF"):
@@ -102,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             return load_path(path, targets=targets, inputs=args.inputs, outputs=args.outputs)
         except DatasetError as e:
-            raise UsageError(f"dataset {path}: {e}") from None
+            raise UsageError(str(e) if str(e).startswith(path) else f"dataset {path}: {e}") from None
 
     dataset = load(args.dataset)
     test = load(args.test) if args.test else None
@@ -247,8 +253,20 @@ def _results(job: Job, run, reports, wall: float) -> dict:
             summary.update({f"{name}_{k}": v for k, v in figures.items()})
     if run.latest.HasField("validation_error"):
         summary["validation_error"] = run.latest.validation_error
-    summary["out"] = str(_write_outputs(job.out, best, reports, job.args.target_error).resolve())
+    summary["out"] = str(_write_safely(job.out, best, reports, job.args.target_error).resolve())
     return summary
+
+
+def _write_safely(out: Path, best, reports, target_error: float) -> Path:
+    """A finished run is never lost: when `out` cannot take the files (it was checked before the
+    run, but disks fill and permissions change), they go to a fresh temporary directory."""
+    try:
+        return _write_outputs(out, best, reports, target_error)
+    except OSError as e:
+        fallback = Path(tempfile.mkdtemp(prefix="neatai-run-"))
+        print(f"neatai run: cannot write to {out} ({e.strerror or e}); the results are in {fallback} instead",
+              file=sys.stderr)
+        return _write_outputs(fallback, best, reports, target_error)
 
 
 def _describe(summary: dict) -> str:
@@ -329,10 +347,12 @@ def _write_outputs(out: Path, best, reports, target_error: float) -> Path:
 
 
 def _out_dir(given: str | None) -> Path:
+    """The output directory, checked before the run (created only when results are written)."""
     if given:
         path = Path(given)
         if path.exists() and not path.is_dir():
             raise UsageError(f"--out {given}: exists and is not a directory")
+        _check_writable(path, "--out " + given)
         return path
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     path = Path("runs") / stamp
@@ -340,4 +360,18 @@ def _out_dir(given: str | None) -> Path:
     while path.exists():
         n += 1
         path = Path("runs") / f"{stamp}-{n}"
+    _check_writable(path, f"the output directory {path}")
     return path
+
+
+def _check_writable(path: Path, label: str) -> None:
+    """The nearest existing directory on the way to `path` must let us create entries."""
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{label}: {existing} is not a directory")
+    try:  # os.access is not enough: root passes it on read-only mounts
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as e:
+        raise UsageError(f"{label}: cannot write in {existing} ({e.strerror or e})") from None

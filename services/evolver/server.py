@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import sys
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                         dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
                         dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
     except OSError as e:  # unwritable or busy state dir, port in use
-        log.error("evolver cannot start: %s", e)
+        print(f"neatai serve evolver: {e}", file=sys.stderr)
         return 1
     log.info("evolver: port %d, metrics %s, evaluators %s, state %s", running.port, running.metrics_port,
              ", ".join(args.evaluators), args.state_dir)
