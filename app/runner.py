@@ -27,6 +27,7 @@ from neatai.evolver.config import INITIAL_WEIGHTS
 from neatai.tasks import CLASSIFICATION, TASKS, task_metrics
 
 from .prepare import Part, Prepared
+from .progress import progress
 
 RPC_TIMEOUT = 60.0
 
@@ -193,7 +194,7 @@ def _drive(job: Job, address: str) -> int:
         raise UsageError(f"{address}: {e.code().name}: {violations or e.details()}") from None
     reports = []
     try:
-        for message in _progress(_watch(stub, run_id), args):
+        for message in progress(_watch(stub, run_id), args.generations, args.timeout):
             reports.append(message.report)
     except KeyboardInterrupt:
         stub.StopRun(S.StopRunRequest(run_id=run_id), timeout=RPC_TIMEOUT)
@@ -253,20 +254,21 @@ def _results(job: Job, run, reports, wall: float) -> dict:
             summary.update({f"{name}_{k}": v for k, v in figures.items()})
     if run.latest.HasField("validation_error"):
         summary["validation_error"] = run.latest.validation_error
-    summary["out"] = str(_write_safely(job.out, best, reports, job.args.target_error).resolve())
+    names = (prepared.feature_names, prepared.target_names)
+    summary["out"] = str(_write_safely(job.out, best, reports, job.args.target_error, names).resolve())
     return summary
 
 
-def _write_safely(out: Path, best, reports, target_error: float) -> Path:
+def _write_safely(out: Path, best, reports, target_error: float, names: tuple) -> Path:
     """A finished run is never lost: when `out` cannot take the files (it was checked before the
     run, but disks fill and permissions change), they go to a fresh temporary directory."""
     try:
-        return _write_outputs(out, best, reports, target_error)
+        return _write_outputs(out, best, reports, target_error, names)
     except OSError as e:
         fallback = Path(tempfile.mkdtemp(prefix="neatai-run-"))
         print(f"neatai run: cannot write to {out} ({e.strerror or e}); the results are in {fallback} instead",
               file=sys.stderr)
-        return _write_outputs(fallback, best, reports, target_error)
+        return _write_outputs(fallback, best, reports, target_error, names)
 
 
 def _describe(summary: dict) -> str:
@@ -290,7 +292,7 @@ def _describe(summary: dict) -> str:
     if not summary["held_out"]:
         lines.append("(evaluated on the whole dataset: too few records to hold a validation part out)")
     out = Path(summary["out"])
-    lines.append(f"wrote {out / 'best.json'}, {out / 'progress.png'}, {out / 'network.png'}")
+    lines.append(f"wrote {out / 'best.json'}, {out / 'progress.png'}, {out / 'network.png'} (and .svg of each)")
     return "\n".join(lines)
 
 
@@ -316,25 +318,7 @@ def _watch(stub, run_id: str, retries: int = 5):
             time.sleep(0.1 * 2 ** (failures - 1))
 
 
-def _progress(stream, args: argparse.Namespace):
-    """Pass reports through while a rich progress bar (on stderr) shows them."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    columns = [TextColumn("generation {task.completed:>4.0f}"), BarColumn(bar_width=16),
-               TextColumn("best error {task.fields[best]:<9.4g}"), TextColumn("species {task.fields[species]:>2}"),
-               TextColumn("{task.fields[rate]:>6.0f} evaluations/s"), TimeElapsedColumn()]
-    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
-        task = progress.add_task("run", total=args.generations, best=float("nan"), species=0, rate=0.0)
-        for message in stream:
-            r = message.report
-            rate = r.evaluations / r.wall_seconds if r.wall_seconds > 0 else 0.0
-            progress.update(task, completed=r.generation, best=r.best_error, species=r.species, rate=rate)
-            yield message
-
-
-def _write_outputs(out: Path, best, reports, target_error: float) -> Path:
+def _write_outputs(out: Path, best, reports, target_error: float, names: tuple) -> Path:
     from .plots import draw_network, plot_progress
 
     out.mkdir(parents=True, exist_ok=True)
@@ -342,7 +326,7 @@ def _write_outputs(out: Path, best, reports, target_error: float) -> Path:
     plot_progress([{"generation": r.generation, "best_error": r.best_error, "mean_error": r.mean_error,
                     "validation_error": r.validation_error if r.HasField("validation_error") else None}
                    for r in reports], out / "progress.png", target_error=target_error)
-    draw_network(best, out / "network.png")
+    draw_network(best, out / "network.png", input_names=names[0], output_names=names[1])
     return out
 
 

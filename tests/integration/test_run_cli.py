@@ -277,3 +277,14 @@ def test_a_port_in_use_is_one_clear_line(tmp_path, service, flag):
     assert proc.returncode == 1
     assert f"neatai serve {service}: " in proc.stderr and port in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_without_a_terminal_progress_is_log_lines_not_silence(tmp_path):
+    proc = neatai("run", "--seed", "4", "--target-error", "0", "--generations", "12", "--out", str(tmp_path / "out"),
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("generation ")]
+    assert lines[0].startswith("generation 1: best error ") and lines[-1].startswith("generation 12: ")
+    assert "validation error -" in lines[0] and "evaluations/s" in lines[0]  # xor: nothing held out
+    assert "nan" not in proc.stderr
+    assert (tmp_path / "out" / "network.svg").exists() and (tmp_path / "out" / "progress.svg").exists()
