@@ -1,12 +1,13 @@
-"""PNG pictures of a run: the error curve per generation and a drawing of a network.
+"""Pictures of a run: the error curve per generation and a drawing of a network.
 
-matplotlib runs headless (Agg); both functions write one file and return its path.
+matplotlib runs headless (Agg); both functions write a PNG and an SVG beside it (same name,
+.svg) and return the PNG's path.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, Sequence
 
 import matplotlib
 
@@ -19,8 +20,8 @@ from neatai.creature import Creature  # noqa: E402
 
 def plot_progress(history: Iterable[Mapping], path: str | Path, title: str = "",
                   target_error: float | None = None) -> Path:
-    """Best and mean error per generation; `history` rows carry generation, best_error, mean_error.
-    A dashed line marks `target_error` when given."""
+    """Best and mean error per generation; `history` rows carry generation, best_error, mean_error
+    and optionally validation_error. A dashed line marks `target_error` when given."""
     rows = list(history)
     gens = [int(r["generation"]) for r in rows]
     best = [float(r["best_error"]) for r in rows]
@@ -28,11 +29,15 @@ def plot_progress(history: Iterable[Mapping], path: str | Path, title: str = "",
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.plot(gens, best, label="best error", color="tab:blue", linewidth=1.8)
     ax.plot(gens, mean, label="mean error", color="tab:orange", linewidth=1.2, alpha=0.8)
+    held = [(g, float(r["validation_error"])) for g, r in zip(gens, rows) if r.get("validation_error") is not None]
+    if held:  # the picked creature's error on the held-out part
+        ax.plot([g for g, _ in held], [v for _, v in held], label="validation error (best)", color="tab:purple",
+                linewidth=1.4, drawstyle="steps-post")
+        best += [v for _, v in held]
     if target_error is not None:
         ax.axhline(target_error, color="tab:green", linestyle="--", linewidth=1, label=f"target {target_error:g}")
-    # A log axis shows the late, small improvements; only possible when every error is positive.
-    finite = [v for v in best + mean if math.isfinite(v)]
-    if finite and min(finite) > 0 and (target_error is None or target_error > 0):
+    # A log axis shows the late, small improvements when errors span decades (all must be positive).
+    if log_scale(best + mean + ([target_error] if target_error is not None else [])):
         ax.set_yscale("log")
     ax.set_xlabel("generation")
     ax.set_ylabel("error")
@@ -43,13 +48,22 @@ def plot_progress(history: Iterable[Mapping], path: str | Path, title: str = "",
     return _save(fig, path)
 
 
-def draw_network(creature: Creature, path: str | Path, title: str = "") -> Path:
+def log_scale(values: Sequence[float]) -> bool:
+    """A log axis when the finite values are all positive and span at least a decade."""
+    finite = [v for v in values if math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) >= 10
+
+
+def draw_network(creature: Creature, path: str | Path, title: str = "", input_names: Sequence[str] = (),
+                 output_names: Sequence[str] = ()) -> Path:
     """Inputs on the left, outputs on the right, hidden neurons in columns by depth; synapses are
-    blue when positive, red when negative, wider the larger the weight; neurons carry squash names."""
+    blue when positive, red when negative, wider the larger the weight; neurons carry squash
+    names, inputs and outputs the dataset's column names when given."""
     positions = _layout(creature)
     fig_w = 2.0 + 1.6 * (max(x for x, _ in positions.values()) + 1)
-    fig_h = 1.0 + 0.7 * max(sum(1 for p in positions.values() if p[0] == col)
-                            for col in {x for x, _ in positions.values()})
+    # At least 3 inches high: one input and one output still leave room for labels and legend.
+    fig_h = max(3.0, 1.0 + 0.7 * max(sum(1 for p in positions.values() if p[0] == col)
+                                     for col in {x for x, _ in positions.values()}))
     fig, ax = plt.subplots(figsize=(min(fig_w, 30), min(fig_h, 30)), dpi=100)
     biggest = max((abs(s.weight) for s in creature.synapses if math.isfinite(s.weight)), default=1.0) or 1.0
     for s in creature.synapses:
@@ -66,9 +80,13 @@ def draw_network(creature: Creature, path: str | Path, title: str = "") -> Path:
                                     connectionstyle=style, shrinkA=9, shrinkB=9))
     kinds = {f"input-{i}": "input" for i in range(creature.input)}
     kinds.update({n.uuid: n.type for n in creature.neurons})
-    labels = {f"input-{i}": f"in {i}" for i in range(creature.input)}
+    labels = {f"input-{i}": input_names[i] if i < len(input_names) else f"in {i}" for i in range(creature.input)}
+    outputs = iter(output_names)
     for n in creature.neurons:
         labels[n.uuid] = "const" if n.type == "constant" else n.squash_name
+        if n.type == "output":
+            name = next(outputs, None)
+            labels[n.uuid] = f"{name}\n{n.squash_name}" if name else n.squash_name
     face = {"input": "#d9ead3", "hidden": "#fff2cc", "output": "#cfe2f3", "constant": "#eeeeee"}
     for uuid, (x, y) in positions.items():
         ax.scatter([x], [y], s=520, c=face[kinds[uuid]], edgecolors="black", zorder=3)
@@ -79,7 +97,10 @@ def draw_network(creature: Creature, path: str | Path, title: str = "") -> Path:
     ax.set_title(title or f"{creature.input} inputs, {creature.hidden_count} hidden, "
                           f"{creature.output} outputs, {len(creature.synapses)} synapses", fontsize=9)
     ax.set_axis_off()
-    ax.margins(0.15)
+    # Explicit limits: a single row (one input, one output) has no height to add margins to.
+    xs, ys = [x for x, _ in positions.values()], [y for _, y in positions.values()]
+    ax.set_xlim(min(xs) - 0.5, max(xs) + 0.5)
+    ax.set_ylim(min(ys) - 0.9, max(ys) + 0.5)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -114,5 +135,6 @@ def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png")
+    fig.savefig(path.with_suffix(".svg"), format="svg")
     plt.close(fig)
     return path

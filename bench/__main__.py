@@ -27,6 +27,7 @@ QUICK: dict[str, list[str]] = {
     "xor": ["--seeds", "3"],
     "evolver_service": ["--seeds", "2"],
     "classification": ["--budget", "5"],
+    "real_data": ["--budget", "5", "--datasets", "iris,diabetes"],
 }
 
 

@@ -195,6 +195,9 @@ def _split_columns(columns: list[str], targets: Sequence[str] | None, outputs: i
         dup = next(c for c in columns if columns.count(c) > 1)
         raise DatasetError(f"{where}: duplicate column {dup!r}")
     if targets:
+        repeated = [t for i, t in enumerate(targets) if t in targets[:i]]
+        if repeated:
+            raise DatasetError(f"{where}: target column {repeated[0]!r} is named twice")
         missing = [t for t in targets if t not in columns]
         if missing:
             raise DatasetError(f"{where}: unknown target column {missing[0]!r}; columns are {columns}")

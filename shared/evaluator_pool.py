@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import grpc
+import numpy as np
 
 from neatai.costs import DEFAULT_COST, cost_number
 from neatai.creature import Creature
@@ -31,7 +32,7 @@ from neatai.grpc_metrics import instrumented_channel
 from neatai.handlers import method_path
 from neatai.pool import PoolStats, WorkStealingPool
 from neatai.tracing import carry_context
-from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
+from neatai.v1 import dataset_pb2, dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
 from neatai.wire import evaluate_request
 
 log = logging.getLogger(__name__)
@@ -189,27 +190,50 @@ class EvaluatorPool:
         return errors, scores
 
     def _run_batch(self, endpoint: _Endpoint, dataset: Dataset, request: bytes, n: int) -> evaluator_pb2.EvaluateResponse:
+        def call(e: _Endpoint) -> evaluator_pb2.EvaluateResponse:
+            self._ensure_dataset(e, dataset)
+            response = e.evaluate(request, timeout=self.rpc_timeout)
+            if len(response.results) != n:
+                raise EvaluatorError(f"evaluator {e.target} answered {len(response.results)} results for {n} creatures")
+            return response
+
+        return self._with_retries(endpoint, call, n, f"batch of {n} creatures", dataset)
+
+    def activate(self, creature: Creature, X: np.ndarray, feedback_loop: bool = False) -> np.ndarray:
+        """Outputs float32[rows, outputs] of one creature on rows X (one Activate call, retried
+        like a batch). Raises EvaluatorError."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        request = evaluator_pb2.ActivateRequest(creature=creature.to_proto(), feedback_loop=feedback_loop,
+                                                inputs=dataset_pb2.Matrix(rows=X.shape[0], cols=X.shape[1]))
+        request.inputs.values.extend(X.ravel())
+
+        def call(e: _Endpoint) -> np.ndarray:
+            m = e.evaluator.Activate(request, timeout=self.rpc_timeout).outputs
+            return np.asarray(m.values, dtype=np.float32).reshape(m.rows, m.cols)
+
+        return self._with_retries(self.endpoints[0], call, 1, "Activate")
+
+    def _with_retries(self, endpoint: _Endpoint, call, n: int, what: str, dataset: Dataset | None = None):
+        """`call(endpoint)`, moved to the next healthy endpoint on transient failures and retried
+        after re-uploading `dataset` on NOT_FOUND."""
         attempts = uploads = 0
         if not endpoint.healthy(time.monotonic()):
             endpoint = self._next_endpoint(endpoint)
         while True:
             try:
-                self._ensure_dataset(endpoint, dataset)
-                response = endpoint.evaluate(request, timeout=self.rpc_timeout)
-                if len(response.results) != n:
-                    raise EvaluatorError(f"evaluator {endpoint.target} answered {len(response.results)} results for {n} creatures")
+                result = call(endpoint)
                 endpoint.succeeded(n)
-                return response
+                return result
             except grpc.RpcError as e:
                 code, details = e.code(), e.details()
-                if code == grpc.StatusCode.NOT_FOUND and uploads < self.max_attempts:
+                if code == grpc.StatusCode.NOT_FOUND and dataset is not None and uploads < self.max_attempts:
                     # The evaluator lost the dataset (restart, eviction, another round-robin backend).
                     uploads += 1
                     with endpoint.lock:
                         endpoint.registered.discard(dataset.id)
                     continue
                 if code == grpc.StatusCode.INVALID_ARGUMENT:
-                    raise BatchRejected(f"evaluator {endpoint.target} rejected the batch: {details}") from None
+                    raise BatchRejected(f"evaluator {endpoint.target} rejected the {what}: {details}") from None
                 if code not in RETRYABLE:
                     raise EvaluatorError(f"evaluator {endpoint.target}: {code.name}: {details}") from None
                 attempts += 1
@@ -218,7 +242,7 @@ class EvaluatorPool:
                             attempts, self.max_attempts)
                 if attempts >= self.max_attempts:
                     raise EvaluatorsUnavailable(
-                        f"batch of {n} creatures failed on every evaluator after {attempts} attempts; "
+                        f"{what} failed on every evaluator after {attempts} attempts; "
                         f"last: {endpoint.target}: {code.name}: {details}") from None
                 time.sleep(min(2.0, self.backoff_s * 2 ** (attempts - 1)))
                 endpoint = self._next_endpoint(endpoint)

@@ -9,6 +9,7 @@ import argparse
 import logging
 import queue
 import signal
+import socket
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -141,17 +142,42 @@ def start_server(
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
-    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    taken = f"{name}: cannot listen on {config.host}:{config.port}"
+    problem = _bind_problem(config.host, config.port)
+    if problem:  # found before grpc, which would log its own multi-line error
+        raise OSError(f"{taken}: {problem}")
+    try:  # grpc answers a taken port with 0 or, in newer releases, RuntimeError("Failed to bind")
+        port = server.add_insecure_port(f"{config.host}:{config.port}")
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise OSError(f"{name}: cannot listen on {config.host}:{config.port}")
+        raise OSError(taken)
     metrics_port = None
     if config.metrics_port is not None:
-        metrics_port = start_metrics_http(config.metrics_port)
+        try:
+            metrics_port = start_metrics_http(config.metrics_port)
+        except OSError as e:
+            server.stop(0)
+            raise OSError(f"{name}: cannot serve metrics on port {config.metrics_port}: {e.strerror or e}") from None
     server.start()
     for service in ["", *names]:
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("%s listening on port %d (metrics %s)", name, port, metrics_port)
     return RunningServer(name, server, health_servicer, port, metrics_port, config)
+
+
+def _bind_problem(host: str, port: int) -> str | None:
+    """Why a listening socket on (host, port) cannot be had, or None (also for port 0)."""
+    if port == 0:
+        return None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as grpc does: TIME_WAIT is no obstacle
+            probe.bind(address)
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
 
 
 def serve_until_signal(running: RunningServer, on_stop: Callable[[], None] | None = None) -> int:
@@ -190,7 +216,13 @@ def parse_server_arguments(p: argparse.ArgumentParser, argv: list[str]) -> argpa
     """Parse `argv`; `metrics_port` becomes an int or None (disabled); bad values exit via `p.error`."""
     args = p.parse_args(argv)
     metrics_port = str(args.metrics_port).lower()
-    args.metrics_port = None if metrics_port in ("-1", "none", "off", "") else int(metrics_port)
+    try:
+        args.metrics_port = None if metrics_port in ("-1", "none", "off", "") else int(metrics_port)
+    except ValueError:
+        p.error(f"--metrics-port must be a port number, -1 or none, got {args.metrics_port!r}")
+    for flag, value in (("--port", args.port), ("--metrics-port", args.metrics_port)):
+        if value is not None and not 0 <= value <= 65535:
+            p.error(f"{flag} must be in 0-65535, got {value}")
     if args.max_concurrent_rpcs < 1:
         p.error("--max-concurrent-rpcs must be >= 1")
     return args

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import logging
 import os
+import sys
 from dataclasses import dataclass
 
 from neatai.datasets import MiB, DatasetLimits
@@ -81,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
         memory_budget_bytes=int(args.memory_budget_mb * MiB) or None,
         memory_warning=args.memory_warning, memory_critical=args.memory_critical,
     )
-    running = start(config, server, DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
+    try:
+        running = start(config, server, DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
+    except OSError as e:  # port in use
+        print(f"neatai serve evaluator: {e}", file=sys.stderr)
+        return 1
     logging.getLogger(__name__).info("evaluator: %d worker threads, port %d, metrics %s",
                                      running.evaluator.threads, running.port, running.metrics_port)
     return serve_until_signal(running)

@@ -5,6 +5,7 @@ Layout under the state directory:
     runs/<run id>/run.json.gz     config, dataset id, state, evolution state_dict, history length
     runs/<run id>/history.jsonl   one generation report per line, appended
     runs/<run id>/dataset.npz     the dataset (X, Y and column names), written once
+    runs/<run id>/validation.npz  the held-out dataset, when the run has one
 
 Every write of run.json.gz goes to a temporary file in the same directory, is flushed and
 fsynced, then `os.replace`d over the previous file: a reader sees either the old checkpoint or
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "run.json.gz"
 HISTORY = "history.jsonl"
 DATASET = "dataset.npz"
+VALIDATION_DATASET = "validation.npz"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -100,16 +102,16 @@ class CheckpointStore:
             raise ValueError(f"invalid run id {run_id!r}")
         return self.runs_dir / run_id
 
-    def save_dataset(self, run_id: str, dataset: Dataset) -> None:
+    def save_dataset(self, run_id: str, dataset: Dataset, file: str = DATASET) -> None:
         import io
 
         buf = io.BytesIO()
         np.savez(buf, X=dataset.X, Y=dataset.Y, feature_names=np.array(dataset.feature_names, dtype=str),
                  target_names=np.array(dataset.target_names, dtype=str), name=np.array(dataset.name))
-        atomic_write(self.run_dir(run_id) / DATASET, buf.getvalue())
+        atomic_write(self.run_dir(run_id) / file, buf.getvalue())
 
-    def load_dataset(self, run_id: str) -> Dataset:
-        path = self.run_dir(run_id) / DATASET
+    def load_dataset(self, run_id: str, file: str = DATASET) -> Dataset:
+        path = self.run_dir(run_id) / file
         try:
             with np.load(path, allow_pickle=False) as z:
                 return Dataset(z["X"], z["Y"], tuple(str(v) for v in z["feature_names"]),

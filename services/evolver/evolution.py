@@ -76,7 +76,8 @@ class Evolution:
         self._t0 = time.monotonic()
         seeds = [self._admit(c) for c in (seed_creatures or ())][:config.population_size]
         self.population: list[Creature] = seeds + [
-            initial_creature(inputs, outputs, self.rng, config.initial_weights) for _ in range(config.population_size - len(seeds))]
+            initial_creature(inputs, outputs, self.rng, config.initial_weights, config.fixed_output_squash)
+            for _ in range(config.population_size - len(seeds))]
         self.ids = [c.structural_hash() for c in self.population]
         self.scores: list[float | None] = [None] * len(self.population)
         self.errors: list[float | None] = [None] * len(self.population)

@@ -28,9 +28,12 @@ from neatai.creature import Creature, Problem
 from neatai.datasets import Dataset, DatasetStore
 from neatai.tracing import span
 
-from .checkpoint import CheckpointError, CheckpointStore, valid_run_id
+from neatai.tasks import TASKS, infer_task
+
+from .checkpoint import VALIDATION_DATASET, CheckpointError, CheckpointStore, valid_run_id
 from .config import EvolverConfig
 from .evolution import Evolution
+from .validation import Activate, Validation
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +120,10 @@ class GenerationReport:
     synapses: int
     phase_seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    # With a validation dataset (validation.py): the run's best creature's error and metric there.
+    validation_error: float | None = None
+    validation_accuracy: float | None = None
+    validation_r2: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-safe: non-finite numbers (every creature failed) travel as "inf"/"-inf"/"nan"."""
@@ -127,12 +134,13 @@ class GenerationReport:
 
     @classmethod
     def from_dict(cls, d: dict) -> GenerationReport:
-        numbers = {k: float(v) for k, v in d.items() if k in _FLOAT_FIELDS}
+        numbers = {k: float(v) for k, v in d.items() if k in _FLOAT_FIELDS and v is not None}
         return cls(**{**d, **numbers, "state": RunState[d["state"]],
                       "phase_seconds": {k: float(v) for k, v in d["phase_seconds"].items()}})
 
 
-_FLOAT_FIELDS = ("best_score", "best_error", "mean_score", "mean_error", "wall_seconds")
+_FLOAT_FIELDS = ("best_score", "best_error", "mean_score", "mean_error", "wall_seconds", "validation_error",
+                 "validation_accuracy", "validation_r2")
 
 
 def _json_number(v):
@@ -143,11 +151,13 @@ class Run:
     """One evolution run: its inputs, its evolution, and what it has reported so far."""
 
     def __init__(self, run_id: str, config: EvolverConfig, dataset: Dataset, evolution: Evolution,
-                 state: RunState = RunState.RUNNING, message: str = "", history: Sequence[GenerationReport] = ()):
+                 state: RunState = RunState.RUNNING, message: str = "", history: Sequence[GenerationReport] = (),
+                 validation: Validation | None = None):
         self.id = run_id
         self.config = config
         self.dataset = dataset
         self.evolution = evolution
+        self.validation = validation
         self.state = state
         self.message = message
         self.history: list[GenerationReport] = list(history)
@@ -156,6 +166,14 @@ class Run:
         self.halted = False  # abandon without writing anything more (crash simulation, hard shutdown)
         self.thread: threading.Thread | None = None
         self.migrator: Migration | None = None
+
+    @property
+    def best(self) -> Creature | None:
+        """The lowest validation error when the run has a validation dataset, else the best score."""
+        with self.cond:
+            if self.validation is not None and self.validation.best is not None:
+                return self.validation.best
+            return self.evolution.best
 
     @property
     def latest(self) -> GenerationReport | None:
@@ -177,8 +195,9 @@ class RunManager:
     """Owns every run of one evolver."""
 
     def __init__(self, evaluate: Evaluate, datasets: DatasetStore, checkpoints: CheckpointStore | None = None,
-                 start_migration: StartMigration | None = None):
+                 start_migration: StartMigration | None = None, activate: Activate | None = None):
         self.evaluate = evaluate
+        self.activate = activate  # for the validation metric; None: validation reports the error only
         self.datasets = datasets
         self.checkpoints = checkpoints
         self.start_migration = start_migration
@@ -189,12 +208,20 @@ class RunManager:
     # ---- lifecycle -----------------------------------------------------------------------------
 
     def start_run(self, config: EvolverConfig, dataset_id: str, run_id: str = "",
-                  seed_creatures: Sequence[Creature] = ()) -> Run:
-        """Validate and start a run. Raises DatasetNotFound, InvalidRequest, RunExists, ShuttingDown."""
+                  seed_creatures: Sequence[Creature] = (), validation_dataset_id: str = "", task: str = "") -> Run:
+        """Validate and start a run. Raises DatasetNotFound, InvalidRequest, RunExists, ShuttingDown.
+        `task` ("classification", "regression"; empty: inferred from the targets) decides the
+        validation metric."""
         if self._closed:
             raise ShuttingDown("this evolver is shutting down; start the run on another one")
         dataset = self.datasets.get(dataset_id)
+        held_out = self.datasets.get(validation_dataset_id) if validation_dataset_id else None
         problems = []
+        if held_out is not None and (held_out.inputs, held_out.outputs) != (dataset.inputs, dataset.outputs):
+            problems.append(Problem("validation_dataset_id", f"has {held_out.inputs} inputs/{held_out.outputs} outputs, "
+                                                             f"the dataset {dataset.inputs}/{dataset.outputs}"))
+        if task and task not in TASKS:
+            problems.append(Problem("task", f"unknown task {task!r}"))
         if run_id and not valid_run_id(run_id):
             problems.append(Problem("run_id", "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"))
         problems += shape_problems(seed_creatures, dataset, "seed_creatures", config.feedback_loop)
@@ -202,13 +229,16 @@ class RunManager:
             raise InvalidRequest(problems)
         run_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
         evolution = Evolution(config, dataset.inputs, dataset.outputs, seed_creatures=list(seed_creatures) or None)
-        run = Run(run_id, config, dataset, evolution)
+        validation = Validation(held_out, task or infer_task(dataset.Y)) if held_out is not None else None
+        run = Run(run_id, config, dataset, evolution, validation=validation)
         with self._lock:
             if run_id in self._runs or (self.checkpoints and self.checkpoints.exists(run_id)):
                 raise RunExists(f"run {run_id!r} already exists")
             self._runs[run_id] = run
         if self.checkpoints:
             self.checkpoints.save_dataset(run_id, dataset)
+            if held_out is not None:
+                self.checkpoints.save_dataset(run_id, held_out, VALIDATION_DATASET)
             self._save(run)
         self._launch(run)
         return run
@@ -244,7 +274,15 @@ class RunManager:
         config = EvolverConfig.from_dict(cp["config"])
         evolution = Evolution.from_state(cp["evolution"])
         history = [GenerationReport.from_dict(h) for h in self.checkpoints.load_history(run_id, cp["history_length"])]
-        return Run(run_id, config, dataset, evolution, RunState[cp["state"]], cp.get("message", ""), history)
+        validation = None
+        if cp.get("validation"):
+            held_out = self.checkpoints.load_dataset(run_id, VALIDATION_DATASET)
+            if held_out.id != cp["validation"]["dataset_id"]:
+                raise ValueError(f"validation file holds {held_out.id}, checkpoint names {cp['validation']['dataset_id']}")
+            self.datasets.register(held_out)
+            validation = Validation.from_state(held_out, cp["validation"])
+        return Run(run_id, config, dataset, evolution, RunState[cp["state"]], cp.get("message", ""), history,
+                   validation)
 
     def _launch(self, run: Run) -> None:
         if run.config.island_peers and self.start_migration is None:
@@ -382,22 +420,28 @@ class RunManager:
                             return
                         stats = run.evolution.tell(errors, scores)
                     t3 = time.perf_counter()
+                    if run.validation is not None:
+                        with span("validate"):
+                            self._validate(run)
+                    t4 = time.perf_counter()
                     state = RunState.SOLVED if stats.solved else RunState.EXHAUSTED if stats.done else RunState.RUNNING
                     phases = {"ask": t1 - t0, "evaluate": t2 - t1, **stats.phase_seconds, "tell": t3 - t2}
-                    report = _report(run.id, stats, state, phases, run.evolution.elapsed)
+                    if run.validation is not None:
+                        phases["validate"] = t4 - t3
+                    report = _report(run.id, stats, state, phases, run.evolution.elapsed, run.validation)
                     generation_span.set_attribute("neatai.generation", report.generation)
                     with run.cond:
                         if run.halted:
                             return
                         run.history.append(report)
                         run.state = state
-                        t4 = time.perf_counter()
+                        t5 = time.perf_counter()
                         with span("checkpoint"):
                             if self.checkpoints:  # history first: the checkpoint then names a length that exists
                                 self.checkpoints.append_history(run.id, report.to_dict())
                             self._save(run)
                         # Live reports carry it; the persisted line was written before it was known.
-                        report.phase_seconds["checkpoint"] = time.perf_counter() - t4
+                        report.phase_seconds["checkpoint"] = time.perf_counter() - t5
                         run.cond.notify_all()
                 if run.migrator is not None:
                     run.migrator.maybe_send(report.generation, run.emigrants)
@@ -413,6 +457,21 @@ class RunManager:
         finally:
             if run.migrator is not None:  # let the last exchange go out, unless crashing
                 run.migrator.close(wait=not run.halted)
+
+    def _validate(self, run: Run) -> None:
+        """Score the generation's best few on the validation dataset; keep the lowest error."""
+        config, validation = run.config, run.validation
+        with run.cond:
+            candidates = validation.candidates(run.evolution.ranked())
+        errors, _ = self.evaluate(validation.dataset, candidates, cost=config.cost_name,
+                                  cost_of_growth=config.cost_of_growth, sample_rate=1.0,
+                                  feedback_loop=config.feedback_loop, batch_size=config.evaluation_batch_size)
+        activate = None
+        if self.activate is not None:
+            def activate(creature, X):
+                return self.activate(creature, X, feedback_loop=config.feedback_loop)
+        with run.cond:
+            validation.offer(candidates, errors, activate)
 
     def _fail(self, run: Run, message: str) -> None:
         with run.cond:
@@ -441,6 +500,8 @@ class RunManager:
             "message": run.message,
             "evolution": run.evolution.state_dict(),
             "history_length": len(run.history),
+            "validation": None if run.validation is None else {
+                "dataset_id": run.validation.dataset.id, **run.validation.state_dict()},
         })
 
 
@@ -458,9 +519,14 @@ def shape_problems(creatures: Sequence[Creature], dataset: Dataset, prefix: str,
     return problems
 
 
-def _report(run_id: str, stats, state: RunState, phases: dict, wall: float) -> GenerationReport:
+def _report(run_id: str, stats, state: RunState, phases: dict, wall: float,
+            validation: Validation | None) -> GenerationReport:
+    held_out = {}
+    if validation is not None and validation.best is not None:
+        held_out = {"validation_error": validation.error, "validation_accuracy": validation.accuracy,
+                    "validation_r2": validation.r2}
     return GenerationReport(
         run_id=run_id, generation=stats.generation, state=state, best_score=stats.best_score,
         best_error=stats.best_error, mean_score=stats.mean_score, mean_error=stats.mean_error,
         species=stats.species, evaluations=stats.evaluations, hidden_neurons=stats.hidden_neurons,
-        synapses=stats.synapses, phase_seconds=phases, wall_seconds=wall)
+        synapses=stats.synapses, phase_seconds=phases, wall_seconds=wall, **held_out)

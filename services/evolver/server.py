@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import sys
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,7 +76,8 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
                          max_message_bytes=server.max_message_bytes)
     datasets = DatasetStore(dataset_store_bytes)
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
-                         lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout))
+                         lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout),
+                         _evaluate_on(pool, "activate"))
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
     # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
     resumed = manager.resume_all() if resume else []
@@ -96,13 +98,13 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     return EvolverServer(**fields, manager=manager, pool=pool, checkpoints=checkpoints, registrations=registrations)
 
 
-def _evaluate_on(pool: EvaluatorPool):
-    """The runs' evaluate step: the pool, its failures (gRPC statuses behind them) as EvaluationFailed.
-    Looks `pool.evaluate` up on every call (tests wrap it on a running server)."""
+def _evaluate_on(pool: EvaluatorPool, method: str = "evaluate"):
+    """The runs' evaluate (or activate) step: the pool, its failures (gRPC statuses behind them) as
+    EvaluationFailed. Looks the method up on every call (tests wrap it on a running server)."""
 
     def evaluate(*args, **kwargs):
         try:
-            return pool.evaluate(*args, **kwargs)
+            return getattr(pool, method)(*args, **kwargs)
         except EvaluatorError as e:
             raise EvaluationFailed(str(e)) from e
 
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
                         dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
                         dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
     except OSError as e:  # unwritable or busy state dir, port in use
-        log.error("evolver cannot start: %s", e)
+        print(f"neatai serve evolver: {e}", file=sys.stderr)
         return 1
     log.info("evolver: port %d, metrics %s, evaluators %s, state %s", running.port, running.metrics_port,
              ", ".join(args.evaluators), args.state_dir)

@@ -13,27 +13,40 @@ from neatai.lru import CacheStats
 from neatai.stats import cache_pb, pool_pb, to_message
 from neatai.v1 import evolver_pb2, evolver_pb2_grpc
 
+from neatai.tasks import CLASSIFICATION, REGRESSION
+
 from .config import ConfigError, EvolverConfig
 from .runs import (
     GenerationReport, InvalidRequest, Run, RunExists, RunFinished, RunManager, RunNotFound, ShuttingDown,
 )
 
 
+# neatai.v1.Task <-> the task names of neatai.tasks ("" = infer from the targets).
+TASK_NAMES = {evolver_pb2.TASK_UNSPECIFIED: "", evolver_pb2.TASK_CLASSIFICATION: CLASSIFICATION,
+              evolver_pb2.TASK_REGRESSION: REGRESSION}
+TASK_NUMBERS = {name: number for number, name in TASK_NAMES.items()}
+
+
 def report_pb(r: GenerationReport) -> evolver_pb2.GenerationReport:
+    held_out = {k: getattr(r, k) for k in ("validation_error", "validation_accuracy", "validation_r2")
+                if getattr(r, k) is not None}
     return evolver_pb2.GenerationReport(
         run_id=r.run_id, generation=r.generation, state=r.state.value, best_score=r.best_score,
         best_error=r.best_error, mean_score=r.mean_score, mean_error=r.mean_error, species=r.species,
         evaluations=r.evaluations, hidden_neurons=r.hidden_neurons, synapses=r.synapses,
-        phase_seconds=r.phase_seconds, wall_seconds=r.wall_seconds)
+        phase_seconds=r.phase_seconds, wall_seconds=r.wall_seconds, **held_out)
 
 
 def run_info_pb(run: Run) -> evolver_pb2.RunInfo:
     info = evolver_pb2.RunInfo(run_id=run.id, state=run.state.value, config=run.config.to_proto(),
                                dataset_id=run.dataset.id, message=run.message)
+    if run.validation is not None:
+        info.validation_dataset_id = run.validation.dataset.id
+        info.task = TASK_NUMBERS[run.validation.task]
     latest = run.latest
     if latest is not None:
         info.latest.CopyFrom(report_pb(latest))
-    best = run.evolution.best
+    best = run.best
     if best is not None:
         info.best.CopyFrom(best.to_proto())
     return info
@@ -63,12 +76,15 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
         if not request.dataset_id:
             problems.append(Problem("dataset_id", "required: register the dataset with DatasetService first"))
         seeds = self._creatures(request.seed_creatures, (), "seed_creatures", problems)
+        if request.task not in TASK_NAMES:
+            problems.append(Problem("task", f"unknown Task value {request.task}"))
         if problems:
             abort_invalid(context, "invalid StartRunRequest", problems)
         try:
-            run = self.manager.start_run(config, request.dataset_id, request.run_id, seeds)
-        except DatasetNotFound:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"dataset {request.dataset_id} is not registered on this "
+            run = self.manager.start_run(config, request.dataset_id, request.run_id, seeds,
+                                         request.validation_dataset_id, TASK_NAMES[request.task])
+        except DatasetNotFound as e:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"dataset {e.dataset_id} is not registered on this "
                                                      "evolver; upload it with DatasetService.RegisterDataset")
         except InvalidRequest as e:
             abort_invalid(context, "invalid StartRunRequest", e.problems)

@@ -55,17 +55,19 @@ def copy_creature(c: Creature) -> Creature:
     )
 
 
-def initial_creature(inputs: int, outputs: int, rng: random.Random, weights: str = "neat-ai") -> Creature:
+def initial_creature(inputs: int, outputs: int, rng: random.Random, weights: str = "neat-ai",
+                     output_squash: str | None = None) -> Creature:
     """NEAT-AI `new Creature(i, o)`: every input wired to every output, output bias U*0.2-0.1 and
     an output squash drawn from the weighted pool (as NEAT-AI does; IF is redrawn, a fresh output
-    has no inputs for its roles). Weights: NEAT-AI's U[0,1)*i*sqrt(2/i), or with
-    `weights="symmetric"` U(-1,1)*sqrt(2/i), which keeps creatures with many inputs unsaturated."""
+    has no inputs for its roles) unless `output_squash` pins it (squashBudget.fixedOutputSquash).
+    Weights: NEAT-AI's U[0,1)*i*sqrt(2/i), or with `weights="symmetric"` U(-1,1)*sqrt(2/i),
+    which keeps creatures with many inputs unsaturated."""
     neurons = []
     for k in range(outputs):
         name = rng.choice(POOL)
         while name == "IF":
             name = rng.choice(POOL)
-        neurons.append(Neuron(f"output-{k}", "output", random_weight(rng), name))
+        neurons.append(Neuron(f"output-{k}", "output", random_weight(rng), output_squash or name))
     if weights == "symmetric":
         scale = math.sqrt(2.0 / inputs)
         synapses = [Synapse(f"input-{i}", f"output-{k}", rng.uniform(-1.0, 1.0) * scale)
@@ -296,9 +298,10 @@ def mod_bias(c: Creature, rng: random.Random) -> bool:
     return changed
 
 
-def mod_squash(c: Creature, rng: random.Random) -> bool:
-    """A random hidden/output neuron takes a different squash from the weighted pool."""
-    candidates = [n for n in c.neurons if n.type != "constant" and not n.frozen]
+def mod_squash(c: Creature, rng: random.Random, outputs: bool = True) -> bool:
+    """A random hidden (or, unless `outputs` is False, output) neuron takes a different squash
+    from the weighted pool."""
+    candidates = [n for n in c.neurons if n.type != "constant" and not n.frozen and (outputs or n.type != "output")]
     if not candidates:
         return False
     n = rng.choice(candidates)
@@ -352,6 +355,7 @@ class MutationSettings(Protocol):
     medium_threshold: int
     large_threshold: int
     large_topology_weight: float
+    fixed_output_squash: str | None  # pinned outputs: MOD_SQUASH leaves them alone
 
 
 def weight_bias_probability(neurons: int, config: MutationSettings) -> float:
@@ -396,7 +400,11 @@ def mutate(c: Creature, config: MutationSettings, rng: random.Random, amount: in
     for _ in range(amount or config.mutation_amount):
         for _ in range(8):
             method = select_method(c, config, rng)
-            if OPERATORS[method](c, rng):
+            if method == MOD_SQUASH and config.fixed_output_squash:
+                changed = mod_squash(c, rng, outputs=False)
+            else:
+                changed = OPERATORS[method](c, rng)
+            if changed:
                 applied.append(method)
                 break
     return applied

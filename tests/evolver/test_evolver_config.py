@@ -48,7 +48,8 @@ def test_every_problem_is_reported_with_its_option_path():
     with pytest.raises(ConfigError) as e:
         EvolverConfig.from_dict({"populationSize": 1, "mutationRate": 0.001, "costName": "NOPE",
                                  "compatibility": {"CT": -1}, "distanceCache": {"maxSize": 0},
-                                 "survivalThreshold": 0, "initialWeights": "zero"})
+                                 "survivalThreshold": 0, "initialWeights": "zero", "targetError": -0.5,
+                                 "squashBudget": {"fixedOutputSquash": "IF"}})
     paths = {p.path: p.message for p in e.value.problems}
     assert paths == {
         "populationSize": "must be at least 2, got 1",
@@ -59,7 +60,13 @@ def test_every_problem_is_reported_with_its_option_path():
         "distanceCache.maxSize": "must be at least 1, got 0",
         "survivalThreshold": "must be in (0, 1], got 0",
         "initialWeights": "unknown initial weights 'zero' (expected one of neat-ai, symmetric)",
+        "targetError": "must be >= 0, got -0.5",
+        "squashBudget.fixedOutputSquash": "unknown output squash 'IF' (a squash name, not IF)",
     }
+    # Errors in a regression's raw units: any non-negative target is valid; outputs can be pinned.
+    c = EvolverConfig.from_dict({"targetError": 250.0, "squashBudget": {"fixedOutputSquash": "SOFTMAX"}})
+    assert (c.target_error, c.fixed_output_squash) == (250.0, "SOFTMAX")
+    assert EvolverConfig.from_proto(c.to_proto()) == c
     assert isinstance(e.value, ValueError)
 
 

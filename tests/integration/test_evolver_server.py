@@ -563,3 +563,50 @@ def test_sigkilled_evolver_process_resumes_to_the_same_result(evaluator, tmp_pat
     assert Creature.from_proto(resumed.best).to_dict() == Creature.from_proto(expected.best).to_dict()
     assert [r.generation for r in history] == list(range(1, 121))
     assert 5 <= killed_at < 120, "the kill should land mid-run"
+
+
+def test_a_run_with_a_validation_dataset_hands_back_the_best_there(evaluator, evolver, tmp_path):
+    """Iris, 120 records to evolve on, 30 held out: every report carries the held-out error and
+    accuracy of the run's best creature, which is the one with the lowest error there."""
+    import numpy as np
+    from sklearn.datasets import load_iris
+
+    from neatai.datasets import Dataset
+    from neatai.evaluator import compile_network, evaluate_in_process
+    from neatai.tasks import Scaling, split, task_metrics
+
+    iris = load_iris()
+    X, Y = iris.data.astype(np.float32), np.eye(3, dtype=np.float32)[iris.target]
+    train, held = split(len(X), 0.2, seed=1, strata=iris.target)
+    scale = Scaling.fit(X[train])
+    channel = grpc.insecure_channel(evolver.address)
+    try:
+        stub = evolver_pb2_grpc.EvolverServiceStub(channel)
+        datasets = dataset_pb2_grpc.DatasetServiceStub(channel)
+        ids = [upload_dataset(datasets, Dataset(scale.apply(X[part]), Y[part]), timeout=T).dataset_id
+               for part in (train, held)]
+        config = S.RunConfig(population_size=30, seed=2, target_error=0.0, iterations=15, cost=6,  # CROSS_ENTROPY
+                             initial_weights="symmetric", fixed_output_squash="SOFTMAX")
+        run_id = stub.StartRun(S.StartRunRequest(config=config, dataset_id=ids[0], validation_dataset_id=ids[1]),
+                               timeout=T).run_id
+        reports = [m.report for m in stub.WatchRun(S.WatchRunRequest(run_id=run_id), timeout=120)]
+        run = stub.GetRun(S.GetRunRequest(run_id=run_id), timeout=T).run
+        with pytest.raises(grpc.RpcError) as e:
+            stub.StartRun(S.StartRunRequest(config=config, dataset_id=ids[0], validation_dataset_id="sha256:00"),
+                          timeout=T)
+        assert e.value.code() == grpc.StatusCode.NOT_FOUND and "sha256:00" in e.value.details()
+    finally:
+        channel.close()
+    assert len(reports) == 15
+    held_errors = [r.validation_error for r in reports]
+    assert all(r.HasField("validation_accuracy") and not r.HasField("validation_r2") for r in reports)
+    assert held_errors == sorted(held_errors, reverse=True)  # the pick only ever improves there
+    assert run.task == S.TASK_CLASSIFICATION and run.validation_dataset_id == ids[1]
+    best = Creature.from_proto(run.best)
+    assert all(n.squash == "SOFTMAX" for n in best.neurons if n.type == "output")
+    errors, _ = evaluate_in_process([best], scale.apply(X[held]), Y[held], cost="CROSS_ENTROPY")
+    assert errors[0] == pytest.approx(reports[-1].validation_error, rel=1e-6)
+    accuracy = task_metrics("classification", compile_network(best).activate(scale.apply(X[held])), Y[held])["accuracy"]
+    assert accuracy == pytest.approx(reports[-1].validation_accuracy) and accuracy > 0.6
+    saved = evolver.checkpoints.load(run_id)  # what a restarted evolver resumes from
+    assert saved["validation"]["dataset_id"] == ids[1] and saved["validation"]["error"] == reports[-1].validation_error

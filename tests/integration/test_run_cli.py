@@ -84,10 +84,19 @@ def test_run_on_deployed_services(tmp_path):
     (["--dataset", "data.bin"], "inputs"),
     (["--population", "0"], "--population must be at least 1"),
     (["--evolver", "127.0.0.1:1"], "UNAVAILABLE"),
+    (["--seed", "-1"], "--seed must be in [0, 2^63), got -1"),
+    (["--dataset", "xor.csv", "--targets", "y,y"], "target column 'y' is named twice"),
+    (["--target-error", "-0.1"], "--target-error must be >= 0"),
+    (["--validation-fraction", "1"], "--validation-fraction must be in [0, 1)"),
+    (["--output-squash", "NOPE"], "--output-squash NOPE: not a squash name"),
+    (["--task", "classification", "--dataset", "reals.csv"], "classification needs one-hot target columns"),
+    (["--test", "wide.csv", "--dataset", "xor.csv"], "wide.csv: 3 inputs"),
 ])
 def test_bad_input_is_one_clear_line(tmp_path, args, message):
     (tmp_path / "xor.csv").write_text("a,b,y\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n")
     (tmp_path / "data.bin").write_bytes(b"\x00" * 12)
+    (tmp_path / "reals.csv").write_text("a,y\n" + "".join(f"{i},{i / 7}\n" for i in range(12)))
+    (tmp_path / "wide.csv").write_text("a,b,c,y\n0,0,0,0\n")
     proc = neatai("run", *args, "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=60)
     assert proc.returncode == 2
     assert message in proc.stderr
@@ -127,3 +136,155 @@ def test_watching_outlives_streams_cut_by_connection_ageing(tmp_path):
         channel.close()
         evolver.stop(0)
         evaluator.stop(0)
+
+
+# ---- real data: held-out evaluation, task defaults, folded scaling ---------------------------------
+
+def write_csv(path: Path, X, y, names) -> Path:
+    import numpy as np
+
+    rows = np.column_stack([X, y])
+    path.write_text(",".join([*names, "target"]) + "\n" + "\n".join(",".join(repr(float(v)) for v in r) for r in rows))
+    return path
+
+
+def sklearn_csv(tmp_path: Path, name: str) -> tuple[Path, object]:
+    from sklearn import datasets
+
+    data = getattr(datasets, f"load_{name}")()
+    names = [str(n).replace(" ", "_") for n in data.feature_names]
+    return write_csv(tmp_path / f"{name}.csv", data.data, data.target, names), data
+
+
+def test_classification_holds_out_validation_picks_defaults_and_exports_raw_units(tmp_path):
+    import numpy as np
+
+    from neatai.evaluator import compile_network
+
+    csv, wine = sklearn_csv(tmp_path, "wine")
+    proc = neatai("run", "--dataset", str(csv), "--seed", "1", "--timeout", "30", "--json", "--test", str(csv),
+                  "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    for line in ("task: classification (inferred from the targets)", "3 one-hot outputs",
+                 "cost: CROSS_ENTROPY (classification)", "output squash: SOFTMAX (classification)",
+                 "validation: 36 of 178 records held out", "standardise: inputs on the training part"):
+        assert line in proc.stderr
+    assert summary["task"] == "classification" and summary["held_out"] is True
+    assert {"validation_accuracy", "validation_error", "validation_per_class_accuracy", "train_accuracy",
+            "test_accuracy"} <= set(summary)
+    assert summary["validation_accuracy"] > 0.8  # the constant guess is 0.40
+    # best.json reads raw wine measurements: on every record it scores what the parts scored.
+    best = Creature.from_json((tmp_path / "out" / "best.json").read_text())
+    predicted = compile_network(best).activate(wine.data.astype(np.float32)).argmax(axis=1)
+    whole = (predicted == wine.target).mean()
+    assert whole == pytest.approx((142 * summary["train_accuracy"] + 36 * summary["validation_accuracy"]) / 178)
+    assert summary["test_accuracy"] == pytest.approx(whole)
+
+
+def test_regression_reports_r2_and_rmse_in_the_targets_units(tmp_path):
+    import numpy as np
+
+    from neatai.evaluator import compile_network
+
+    csv, diabetes = sklearn_csv(tmp_path, "diabetes")
+    proc = neatai("run", "--dataset", str(csv), "--seed", "2", "--generations", "60", "--json",
+                  "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "cost: MSE (regression)" in proc.stderr and "output squash: IDENTITY (regression)" in proc.stderr
+    assert summary["task"] == "regression" and summary["validation_r2"] > 0.1
+    assert "validation_accuracy" not in summary and summary["validation_error"] > 0
+    best = Creature.from_json((tmp_path / "out" / "best.json").read_text())
+    predicted = compile_network(best).activate(diabetes.data.astype(np.float32))[:, 0]
+    mse = ((predicted - diabetes.target) ** 2).mean()  # raw units: the target's spread is ~77
+    n_val = round(0.2 * 442)
+    combined = ((442 - n_val) * summary["train_rmse"] ** 2 + n_val * summary["validation_rmse"] ** 2) / 442
+    assert mse == pytest.approx(combined, rel=1e-3) and 30 < mse ** 0.5 < 77
+
+
+def test_every_choice_can_be_overridden_and_tiny_data_is_evaluated_whole(tmp_path):
+    csv, _ = sklearn_csv(tmp_path, "iris")
+    proc = neatai("run", "--dataset", str(csv), "--seed", "3", "--generations", "3", "--cost", "MSE",
+                  "--output-squash", "TANH", "--no-standardise", "--initial-weights", "neat-ai",
+                  "--validation-fraction", "0.3", "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for line in ("cost: MSE (given)", "output squash: TANH (given)", "initial weights: neat-ai (given)",
+                 "standardise: no", "validation: 45 of 150 records held out (fraction 0.3"):
+        assert line in proc.stdout
+    best = Creature.from_json((tmp_path / "out" / "best.json").read_text())
+    assert [n.squash for n in best.neurons if n.type == "output"] == ["TANH"] * 3
+    xor_run = neatai("run", "--seed", "1", "--out", str(tmp_path / "xor"), cwd=tmp_path)
+    assert xor_run.returncode == 0, xor_run.stderr
+    assert "all 4 records are evaluated whole" in xor_run.stdout and "evaluated on the whole dataset" in xor_run.stdout
+    assert "cost: MSE (xor's classic setup" in xor_run.stdout
+
+
+def test_target_errors_above_one_stop_a_regression_in_its_own_units(tmp_path):
+    csv, _ = sklearn_csv(tmp_path, "diabetes")
+    # Raw MSE of a fresh network on diabetes is in the tens of thousands: 1e5 is reached at once.
+    proc = neatai("run", "--dataset", str(csv), "--no-standardise", "--target-error", "1e5", "--seed", "1", "--json",
+                  "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["solved"] is True and summary["generations"] == 1 and 1 < summary["best_error"] <= 1e5
+
+
+@pytest.mark.parametrize("out, message", [
+    ("/proc/neatai-out", "--out /proc/neatai-out: cannot write in /proc"),
+    ("file.txt/out", "is not a directory"),
+])
+def test_an_unusable_out_directory_is_refused_before_the_run(tmp_path, out, message):
+    (tmp_path / "file.txt").write_text("")
+    proc = neatai("run", "--out", out, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "seed" not in proc.stdout  # refused before anything ran
+
+
+def test_a_finished_run_whose_out_directory_went_away_lands_in_a_fallback(tmp_path):
+    """--out is fine when checked, then a file takes its parent's name mid-run: the results are
+    written elsewhere and the message says where."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+    proc = subprocess.Popen([sys.executable, "-m", "neatai.app.cli", "run", "--seed", "1", "--target-error", "0",
+                             "--generations", "40", "--json", "--out", str(tmp_path / "later" / "out")],
+                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr.readline().startswith("seed: 1")  # printed after the check, before the run
+    (tmp_path / "later").write_text("not a directory")
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    fallback = Path(summary["out"])
+    assert f"the results are in {fallback} instead" in stderr and "Traceback" not in stderr
+    assert Creature.from_json((fallback / "best.json").read_text()).input == 2
+    assert (fallback / "progress.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize("service", ["evaluator", "evolver"])
+@pytest.mark.parametrize("flag", ["--port", "--metrics-port"])
+def test_a_port_in_use_is_one_clear_line(tmp_path, service, flag):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        ports = {"--port": "0", "--metrics-port": "none", flag: port}
+        extra = ["--state-dir", str(tmp_path / "state"), "--evaluators", "127.0.0.1:1"] if service == "evolver" else []
+        proc = neatai("serve", service, "--host", "127.0.0.1", "--port", ports["--port"],
+                      "--metrics-port", ports["--metrics-port"], *extra, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1
+    assert f"neatai serve {service}: " in proc.stderr and port in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_without_a_terminal_progress_is_log_lines_not_silence(tmp_path):
+    proc = neatai("run", "--seed", "4", "--target-error", "0", "--generations", "12", "--out", str(tmp_path / "out"),
+                  cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("generation ")]
+    assert lines[0].startswith("generation 1: best error ") and lines[-1].startswith("generation 12: ")
+    assert "validation error -" in lines[0] and "evaluations/s" in lines[0]  # xor: nothing held out
+    assert "nan" not in proc.stderr
+    assert (tmp_path / "out" / "network.svg").exists() and (tmp_path / "out" / "progress.svg").exists()
