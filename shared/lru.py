@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Callable, Generic, Hashable, Iterable, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -69,15 +69,9 @@ class LRUCache(Generic[K, V]):
             return self._data.get(key)
 
     def put(self, key: K, value: V) -> None:
-        with self._lock:
-            old = self._data.pop(key, None)
-            if old is not None:
-                self._size -= self._weight(old)
-            self._data[key] = value
-            self._size += self._weight(value)
-            self._evict_to(self._max)
+        self.put_many(((key, value),))
 
-    def put_many(self, items: list[tuple[K, V]]) -> None:
+    def put_many(self, items: Iterable[tuple[K, V]]) -> None:
         """`put` of every (key, value) under one lock acquisition."""
         with self._lock:
             for key, value in items:
