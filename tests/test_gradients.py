@@ -16,7 +16,7 @@ from neatai.evaluator import backprop, compile_network, evaluate_population, tra
 from neatai.evaluator.training import gradients
 from neatai.squash import SQUASHES
 
-BOUND = 1e-3   # measured worst ~7e-5 on these creatures (bench/bench_gradients.py: the table)
+BOUND = 1e-3   # bench/RESULTS.md "Gradients": worst 2.2e-4 where the float64 target is well-conditioned
 
 
 def creature_and_data(seed, n_hidden=38, recurrent=False, records=8):
