@@ -21,7 +21,7 @@ through time over windows of `window` records (all of them by default: the exact
 the state entering a window is taken as a constant (truncation).
 """
 cimport numpy as cnp
-from libc.math cimport INFINITY, sqrt
+from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
