@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 # The quick form of every benchmark: its own --quick, or small counts.
 QUICK: dict[str, list[str]] = {
     "kernels": ["--quick"],
+    "gradients": ["--quick"],
     "population": ["--quick"],
     "evaluator_rpc": ["--quick"],
     "grpc_interceptors": ["--calls", "200", "--rounds", "1"],

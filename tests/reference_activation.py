@@ -109,8 +109,12 @@ def limit(name: str, value: float) -> float:
     return min(max(value, spec.lo), spec.hi)
 
 
-def activate(creature: Creature, records, feedback_loop: bool = False) -> list[list[float]]:
-    """Outputs of every record (a list of input lists), evaluated in order."""
+def activate(creature: Creature, records, feedback_loop: bool = False, observe=None) -> list[list[float]]:
+    """Outputs of every record (a list of input lists), evaluated in order. `observe(neuron,
+    terms, inner)`, when given, sees every non-constant neuron of every record: its weighted
+    inputs [(synapse, a * w)] and `inner` — the pre-activation (bias + sum) of a squash, the
+    extreme term of MINIMUM/MAXIMUM, the condition sum of IF, the root of HYPOT/HYPOTv2 and
+    the value of MEAN, before the range limit."""
     order = [f"input-{i}" for i in range(creature.input)] + [n.uuid for n in creature.neurons]
     position = {uuid: i for i, uuid in enumerate(order)}
     inward: dict[str, list] = {n.uuid: [] for n in creature.neurons}
@@ -133,30 +137,34 @@ def activate(creature: Creature, records, feedback_loop: bool = False) -> list[l
             return current[s.from_uuid] * s.weight
 
         for n in creature.neurons:
-            terms = inward[n.uuid]
             if n.type == "constant":
                 current[n.uuid] = limit("IDENTITY", n.bias)
                 continue
+            terms = [(s, read(s)) for s in inward[n.uuid]]
+            t = [v for _, v in terms]
             name = n.squash_name
-            if name == "MINIMUM":
-                value = (min(read(s) for s in terms) if terms else 0.0) + n.bias
-            elif name == "MAXIMUM":
-                value = (max(read(s) for s in terms) if terms else 0.0) + n.bias
+            if name in ("MINIMUM", "MAXIMUM"):
+                inner = (min(t) if name == "MINIMUM" else max(t)) if t else 0.0
+                value = inner + n.bias
             elif name == "IF":
-                condition = sum(read(s) for s in terms if s.type == "condition")
-                if condition > 0:
-                    value = sum(read(s) for s in terms if s.type in (None, "positive"))
+                inner = sum(v for s, v in terms if s.type == "condition")
+                if inner > 0:
+                    value = sum(v for s, v in terms if s.type in (None, "positive"))
                 else:
-                    value = sum(read(s) for s in terms if s.type == "negative")
+                    value = sum(v for s, v in terms if s.type == "negative")
                 value += n.bias
             elif name == "HYPOT":
-                value = math.sqrt(sum(read(s) ** 2 for s in terms)) + n.bias
+                inner = math.sqrt(sum(v ** 2 for v in t))
+                value = inner + n.bias
             elif name == "HYPOTv2":
-                value = math.sqrt(sum((n.bias + read(s)) ** 2 for s in terms))
+                inner = value = math.sqrt(sum((n.bias + v) ** 2 for v in t))
             elif name == "MEAN":
-                value = (sum(read(s) for s in terms) / len(terms) if terms else 0.0) + n.bias
+                inner = value = (sum(t) / len(t) if t else 0.0) + n.bias
             else:
-                value = squash(name, n.bias + sum(read(s) for s in terms))
+                inner = n.bias + sum(t)
+                value = squash(name, inner)
+            if observe is not None:
+                observe(n, terms, inner)
             current[n.uuid] = limit(name, value)
         state = current
         results.append([current[n.uuid] for n in creature.neurons[-creature.output:]])

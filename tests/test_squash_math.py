@@ -219,3 +219,36 @@ def test_bad_arguments_are_refused():
     # other dtypes and strides are converted, empty arrays are fine
     np.testing.assert_array_equal(activations.squash(1, np.array([-1.0, 2.0])[::-1]), [2.0, 0.0])
     assert activations.derivative(7, np.zeros(0, F32)).shape == (0,)
+
+
+@pytest.mark.parametrize("name", NON_AGGREGATE)
+def test_gradient_is_the_exact_derivative_of_the_value(name):
+    """activations.gradient (the reverse sweep's f') against central differences of the float64
+    value before the limit, from 1e-4 to 2000 on both sides, caps included, kinks and TAN's
+    poles left out; it differs from `derivative` exactly where NEAT-AI's coded f' is not f'."""
+    import reference_gradients as rg
+
+    s = BY_NAME[name]
+    mag = np.logspace(-4, math.log10(2000), 600)
+    x = np.concatenate([-mag[::-1], mag]).astype(F32)
+    keep = np.ones(len(x), bool)
+    for k in rg.KINKS.get(name, ()):
+        keep &= np.abs(x - k) > 5e-3 * max(1, abs(k))
+    if name == "TAN":  # poles at pi/2 + k pi
+        keep &= np.abs(np.remainder(x.astype(np.float64), np.pi) - np.pi / 2) > 0.05
+    x = x[keep]
+    xd = x.astype(np.float64)
+    h = 1e-7 * np.maximum(1, np.abs(xd))
+    want = (ref.value(s.id, xd + h) - ref.value(s.id, xd - h)) / (2 * h)
+    got = activations.gradient(s.id, x).astype(np.float64)
+    assert np.all(np.isfinite(got))
+    err = np.abs(got - want) / np.maximum(1, np.abs(want))
+    worst = int(np.argmax(err))
+    assert err[worst] < 2e-5, f"{name} at x = {x[worst]}: {got[worst]} vs {want[worst]}"
+
+
+def test_gradient_is_coded_derivative_except_where_noted():
+    x = np.linspace(-30, 30, 601).astype(F32)
+    differs = {s.name for s in SQUASHES if not s.aggregate
+               and not np.array_equal(activations.gradient(s.id, x), activations.derivative(s.id, x))}
+    assert differs == {"Mish", "TAN", "STEP", "StdInverse", "Exponential", "LogSigmoid"}

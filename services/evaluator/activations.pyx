@@ -17,6 +17,7 @@ cnp.import_array()
 cdef extern from "squash_math.h":
     int neatai_squash_tile(int op, const float* x, float* out, int T, float lo, float hi) noexcept nogil
     int neatai_derivative_tile(int op, const float* x, const float* fx, float* out, int T) noexcept nogil
+    int neatai_gradient_tile(int op, const float* x, const float* fx, float* out, int T) noexcept nogil
 
 N_OPS = len(_squash.SQUASHES)
 cdef Py_ssize_t MAX_CALL = 1 << 30  # the tile functions count in int
@@ -59,6 +60,16 @@ def squash(int op, x, int tile=0):
 
 def derivative(int op, x, int tile=0):
     """f'(x) of squash `op` as NEAT-AI codes it (aggregates: 0) for a 1-D array, as float32."""
+    return _derivative(op, x, tile, False)
+
+
+def gradient(int op, x, int tile=0):
+    """The exact derivative of squash `op`'s value before the range limit (what the reverse
+    sweep of backprop.pyx uses; aggregates: 0) for a 1-D array, as float32."""
+    return _derivative(op, x, tile, True)
+
+
+cdef _derivative(int op, x, int tile, bint exact):
     if op < 0 or op >= N_OPS:
         raise ValueError(f"unknown squash id {op}")
     spec = _squash.SQUASHES[op]
@@ -78,6 +89,9 @@ def derivative(int op, x, int tile=0):
             _squash_into(op, xp, fp, n, tile, lo, hi)
         while i < n:
             w = <int>(n - i if n - i < step else step)
-            neatai_derivative_tile(op, xp + i, fp + i, dp + i, w)
+            if exact:
+                neatai_gradient_tile(op, xp + i, fp + i, dp + i, w)
+            else:
+                neatai_derivative_tile(op, xp + i, fp + i, dp + i, w)
             i += w
     return out

@@ -8,3 +8,4 @@ cdef void load_tile(const Net* net, const float* X, const int* rows, int r0, int
 cdef int tile_width(const Net* net, bint feedback, int tile) noexcept nogil
 cdef double record_cost(int cost, const float* acts, int stride, int j, const float* y,
                         int n_out) noexcept nogil
+cdef double dataset_error(int cost, double total, int n) noexcept nogil

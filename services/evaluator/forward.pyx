@@ -10,7 +10,7 @@ with `feedback_loop` runs with T = 1 so each record sees the previous record's s
 cimport numpy as cnp
 from libc.math cimport INFINITY, isfinite, log, sqrt
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 import numpy as np
 
@@ -85,10 +85,10 @@ cdef extern from *:
         }
     }
 
-    /* acc[0:T] = sqrt(sum over synapses of (inner + w[s] * acts[src[s]])^2) + outer */
+    /* acc[0:T] = sqrt(sum over synapses of (inner + w[s] * acts[src[s]])^2) */
     NEATAI_SIMD static void neatai_hypot(float *restrict acc, const float *restrict acts,
                                          const int *src, const float *w, int s0, int s1, int T,
-                                         float inner, float outer) {
+                                         float inner) {
         int s = s0;
         for (int j = 0; j < T; j++)
             acc[j] = 0.0f;
@@ -111,12 +111,12 @@ cdef extern from *:
             }
         }
         for (int j = 0; j < T; j++)
-            acc[j] = sqrtf(acc[j]) + outer;
+            acc[j] = sqrtf(acc[j]);
     }
     #pragma GCC pop_options
     """
     void neatai_hypot(float* acc, const float* acts, const int* src, const float* w,
-                      int s0, int s1, int T, float inner, float outer) noexcept nogil
+                      int s0, int s1, int T, float inner) noexcept nogil
     void neatai_extreme(float* acc, const float* acts, const int* src, const float* w,
                         int s0, int s1, int T, int is_max) noexcept nogil
     void neatai_accumulate(float* acc, const float* acts, const int* src, const float* w,
@@ -141,8 +141,10 @@ cdef void forward_tile(const Net* net, float* acts, float* scratch, int T, float
     """One ordered pass over a tile. `acts` is [n_in + n_nodes][T]; rows < n_in hold the
     inputs. A synapse whose source is not yet computed in this pass (self/back synapse) reads
     what the row holds: zero after a reset, or the previous record's activation. When `pre`
-    is not NULL ([n_nodes][T]) it receives the pre-activation (bias + weighted sum) of every
-    neuron with a squash (what the reverse sweep differentiates); other rows are left as are."""
+    is not NULL ([n_nodes][T]) it receives what the reverse sweep differentiates: the
+    pre-activation (bias + weighted sum) of every neuron with a squash; for MINIMUM/MAXIMUM the
+    extreme term (before the bias), for IF the condition sum, for HYPOT/HYPOTv2 the root
+    (before HYPOT's bias). MEAN and constant rows are left as are."""
     cdef int k, s, s0, s1, j, op, n, count
     cdef float b, wv, lo, hi, v, p
     cdef float* out
@@ -176,9 +178,10 @@ cdef void forward_tile(const Net* net, float* acts, float* scratch, int T, float
                 for j in range(T):
                     acc[j] = b
             else:
-                neatai_extreme(acc, acts, net.src, net.w, s0, s1, T, op == OP_MAXIMUM)
+                x = acc if pre == NULL else pre + <Py_ssize_t>k * T
+                neatai_extreme(x, acts, net.src, net.w, s0, s1, T, op == OP_MAXIMUM)
                 for j in range(T):
-                    acc[j] = acc[j] + b
+                    acc[j] = x[j] + b
             neatai_squash_tile(OP_IDENTITY, acc, out, T, lo, hi)   # the range limit alone
         elif op == OP_IF:
             memset(scratch, 0, 3 * T * sizeof(float))   # acc = condition sum
@@ -196,11 +199,17 @@ cdef void forward_tile(const Net* net, float* acts, float* scratch, int T, float
                         pos[j] = pos[j] + wv * a[j]
             for j in range(T):
                 out[j] = limit((pos[j] if acc[j] > 0 else neg[j]) + b, lo, hi)
+            if pre != NULL:
+                memcpy(pre + <Py_ssize_t>k * T, acc, T * sizeof(float))
         elif op == OP_HYPOT or op == OP_HYPOTV2:
             # HYPOTv2 adds the bias inside every term, HYPOT after the root
-            neatai_hypot(acc, acts, net.src, net.w, s0, s1, T, b if op == OP_HYPOTV2 else 0,
-                         0 if op == OP_HYPOTV2 else b)
-            neatai_squash_tile(OP_IDENTITY, acc, out, T, lo, hi)
+            x = acc if pre == NULL else pre + <Py_ssize_t>k * T
+            neatai_hypot(x, acts, net.src, net.w, s0, s1, T, b if op == OP_HYPOTV2 else 0)
+            if op == OP_HYPOT:
+                for j in range(T):
+                    acc[j] = x[j] + b
+                x = acc
+            neatai_squash_tile(OP_IDENTITY, x, out, T, lo, hi)
         else:  # MEAN
             memset(acc, 0, T * sizeof(float))
             neatai_accumulate(acc, acts, net.src, net.w, s0, s1, T)
@@ -295,7 +304,12 @@ cdef double record_cost(int cost, const float* acts, int stride, int j, const fl
 
 cdef double run_error(const Net* net, const float* X, const float* Y, const int* rows, int n,
                       int cost, bint feedback, int tile, float* acts, float* scratch) noexcept nogil:
-    cdef double total = run_records(net, X, rows, n, feedback, tile, acts, scratch, NULL, Y, cost) / n
+    return dataset_error(cost, run_records(net, X, rows, n, feedback, tile, acts, scratch, NULL, Y, cost), n)
+
+
+cdef double dataset_error(int cost, double total, int n) noexcept nogil:
+    """The dataset error from the sum of n per-record costs: their mean (RMSE: its root)."""
+    total /= n
     if cost == 1:
         total = sqrt(total)
     # Outputs are finite (range clamp) and costs are summed in float64, so this is rare

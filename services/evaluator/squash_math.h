@@ -502,9 +502,10 @@ NEATAI_SIMD static int neatai_derivative_tile(int op, const float *restrict x, c
             float cdf = 1.0f / (1.0f + e);
             float sech2 = 4.0f * cdf * (e * cdf);
             float pdf = (0.5f * v * sech2) * 0.7978845608028654f * (1.0f + 3.0f * 0.044715f * v * v);
-            float r = cdf + pdf;
-            r = fabsf(v) > 10.0f ? (v > 0 ? 1.0f : 0.0f) : r;
-            out[j] = fabsf(v) <= FLT_MAX ? neatai_finite(r) : 0.0f;
+            float r = neatai_finite(cdf + pdf);
+            float tail = v > 0 ? 1.0f : 0.0f;     /* one select per statement: gcc if-converts it */
+            r = fabsf(v) > 10.0f ? tail : r;
+            out[j] = fabsf(v) <= FLT_MAX ? r : 0.0f;
         }
         return 1;
     case 14:  /* SINE: cos x (0 at +-inf and NaN, where the value is 0 too) */
@@ -603,6 +604,79 @@ NEATAI_SIMD static int neatai_derivative_tile(int op, const float *restrict x, c
         return 1;
     }
     return 0;
+}
+
+/* out[j] = the exact derivative of the value neatai_squash_tile computes before the range
+   limit (the reverse sweep's f'; the limit itself is the caller's), for ops 0..31 and 38.
+   It is neatai_derivative_tile except where NEAT-AI codes something else: Mish's and
+   StdInverse's formulas are not f', Exponential/LogSigmoid/TAN clamp f', STEP has a
+   pseudo-gradient, and the caps inside SELU, SOFTSIGN, Softplus, TAN, SQUARE, Cube,
+   Exponential and LogSigmoid make f flat (f' = 0) where NEAT-AI keeps the formula. fx is the activation as
+   for neatai_derivative_tile; every result is finite. */
+NEATAI_SIMD static int neatai_gradient_tile(int op, const float *restrict x, const float *restrict fx,
+                                            float *restrict out, int T) {
+    int j;
+    switch (op) {
+    case 4:  /* SELU: flat above the 709 cap */
+        neatai_derivative_tile(op, x, fx, out, T);
+        for (j = 0; j < T; j++) out[j] = x[j] > 709.0f ? 0.0f : out[j];
+        return 1;
+    case 9:  /* SOFTSIGN: flat where the 0.99 - ulp cap holds */
+        neatai_derivative_tile(op, x, fx, out, T);
+        for (j = 0; j < T; j++) out[j] = fabsf(fx[j]) >= 0.98999995f ? 0.0f : out[j];
+        return 1;
+    case 10:  /* Softplus: flat at the 100 it reads from x >= 709 */
+        neatai_derivative_tile(op, x, fx, out, T);
+        for (j = 0; j < T; j++) out[j] = x[j] >= 709.0f ? 0.0f : out[j];
+        return 1;
+    case 12:  /* Mish, f = x n/(n+2), n = e(e+2), e = e^x: f' = n/(n+2) + 4x e(e+1)/(n+2)^2;
+                 f = x above 20 */
+        for (j = 0; j < T; j++) {
+            float v = x[j], e = neatai_exp(v);
+            float n = e * (e + 2.0f), q = 1.0f / (n + 2.0f);
+            float r = n * q + 4.0f * v * (e * (e + 1.0f)) * q * q;
+            out[j] = neatai_finite(v > 20.0f ? 1.0f : r);
+        }
+        return 1;
+    case 16:  /* TAN: 1 + tan^2 uncapped; flat where tan is clamped to +-1000 (fx holds it) */
+        for (j = 0; j < T; j++) {
+            float t = fx[j];
+            out[j] = (fabsf(t) < 1000.0f && x[j] == x[j]) ? 1.0f + t * t : 0.0f;
+        }
+        return 1;
+    case 22:  /* STEP: flat (its jump at 0 has no derivative) */
+        for (j = 0; j < T; j++) out[j] = 0.0f;
+        return 1;
+    case 25:  /* SQUARE: 2x below the 1e6 cap */
+        for (j = 0; j < T; j++) out[j] = x[j] * x[j] < 1e6f ? 2.0f * x[j] : 0.0f;
+        return 1;
+    case 26:  /* Cube: 3x^2 within the +-1e6 caps */
+        for (j = 0; j < T; j++) {
+            float c = x[j] * x[j] * x[j];
+            out[j] = fabsf(c) < 1e6f ? 3.0f * x[j] * x[j] : 0.0f;
+        }
+        return 1;
+    case 28:  /* StdInverse, f = 1/x: -1/x^2; flat where |1/x| is capped (|x| < 1e-10) */
+        for (j = 0; j < T; j++) {
+            float r = 1.0f / x[j];
+            out[j] = neatai_finite(fabsf(x[j]) < 1e-10f ? 0.0f : -(r * r));
+        }
+        return 1;
+    case 29:  /* Exponential: e^x (= fx) uncapped; flat at the 2^53 cap (x >= 36, non-finite) */
+        for (j = 0; j < T; j++)
+            out[j] = (x[j] < 36.0f && fabsf(x[j]) <= FLT_MAX) ? fx[j] : 0.0f;
+        return 1;
+    case 30:  /* LogSigmoid: 1/(1+e^x) unclamped; f = x below -20 (f' = 1), flat at the
+                 -2^53 cap (x <= -709) */
+        for (j = 0; j < T; j++) {
+            float v = x[j];
+            float r = 1.0f / (1.0f + neatai_exp(v));
+            r = v < -20.0f ? 1.0f : r;
+            out[j] = v <= -709.0f || v != v ? 0.0f : r;
+        }
+        return 1;
+    }
+    return neatai_derivative_tile(op, x, fx, out, T);
 }
 
 #pragma GCC pop_options

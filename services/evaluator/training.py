@@ -1,0 +1,178 @@
+"""Training on exact gradients (reference/neat-ai.md §4): `gradients` of a creature's error,
+and `train`, gradient descent with NEAT-AI's options and learning-rate strategies.
+
+The kernel is backprop.pyx (a reverse sweep over the compiled format, GIL released); this
+module is its creature-facing side: parameters in the creature's order, frozen genes and
+constants given no gradient (they are not trained), the error as `Evaluate` reports it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from neatai.creature import Creature
+from neatai.costs import DEFAULT_COST
+
+from . import backprop
+from .forward import evaluate_population
+from .network import trainable_network, write_back
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """d(error)/d(parameter) of one creature on one dataset."""
+
+    weights: np.ndarray  # float64, one per synapse in `creature.synapses` order
+    biases: np.ndarray   # float64, one per neuron in `creature.neurons` order
+    error: float         # the dataset error, as Evaluate / evaluate_population report it
+
+
+def gradients(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_COST,
+              feedback_loop: bool = False, window: int = 0) -> Gradients:
+    """Exact gradients of the error of `creature` on records X, Y (float32 [n, inputs] and
+    [n, outputs], in order) under `cost`. With `feedback_loop` a recurrent creature carries state
+    from record to record and the gradient flows back through time over all records, or over
+    windows of `window` records (truncated BPTT; memory grows with the window: two
+    float32[inputs + neurons] and one float32[neurons] per record)."""
+    network = trainable_network(creature)
+    error, slot_weights, biases = backprop.gradients(network, X, Y, cost, feedback_loop, window)
+    weights = np.empty_like(slot_weights)
+    weights[network.synapse_order] = slot_weights
+    weights[[bool(s.frozen) for s in creature.synapses]] = 0
+    biases[network.frozen_bias | network.constant] = 0
+    return Gradients(weights, biases, float(error))
+
+
+# ---- train: gradient descent with NEAT-AI's options (reference/neat-ai.md §4.2) -------------
+
+STRATEGIES = ("fixed", "decay", "adaptive", "warm_restart")
+DEFAULTS = {
+    "iterations": 10,                        # passes over the records
+    "targetError": None,                     # stop once the error is at or below it
+    "batchSize": 64,
+    "learningRate": None,                    # given: strategy "fixed" unless one is named
+    "initialLearningRate": 0.01,
+    "learningRateDecay": 0.95,
+    "warmRestartPeriod": 10,
+    "learningRateStrategy": None,            # None: drawn as NEAT-AI draws it
+    "maximumWeightAdjustmentScale": 1.0,
+    "maximumBiasAdjustmentScale": 1.0,
+    "limitWeightScale": 100_000.0,
+    "limitBiasScale": 10_000.0,
+    "plankConstant": 1e-7,
+    "disableRandomSamples": False,           # records in order instead of shuffled per pass
+    "seed": None,                            # the strategy draw and the shuffles
+}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    creature: Creature          # the trained copy (the given creature itself is not changed)
+    error_before: float
+    error_after: float          # <= error_before: the best parameters seen, or the original ones
+    iterations: int             # passes run
+    learning_rate_strategy: str
+
+
+def learning_rate(options: dict, iteration: int, ratio: float | None = None) -> float:
+    """NEAT-AI's calculateLearningRate: the rate of pass `iteration` (0-based) under
+    options["learningRateStrategy"]; `ratio` is error_t / error_(t-1) for "adaptive" (None: no
+    feedback). warm_restart is geometric within each period, as coded (not cosine)."""
+    strategy = options["learningRateStrategy"]
+    lr0, decay = options["initialLearningRate"], options["learningRateDecay"]
+    if strategy == "fixed":
+        return options["learningRate"]
+    if strategy == "decay":
+        return lr0 * decay ** iteration
+    if strategy == "warm_restart":
+        return lr0 * decay ** (iteration % options["warmRestartPeriod"])
+    adjust = 1.0 if ratio is None else 1.1 if ratio < 0.95 else 1.3 if ratio < 1 else max(0.5, 1 / ratio)
+    return lr0 * math.sqrt(decay) ** iteration * adjust
+
+
+def train_options(options: dict, rng: np.random.Generator) -> dict:
+    """The options with NEAT-AI's defaults and clamps (createBackPropagationConfig)."""
+    unknown = set(options) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    o = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
+    for name in ("iterations", "batchSize"):
+        if int(o[name]) < 1:
+            raise ValueError(f"{name} must be at least 1, got {o[name]}")
+        o[name] = int(o[name])
+    o["initialLearningRate"] = min(max(float(o["initialLearningRate"]), 0.001), 1.0)
+    o["learningRateDecay"] = min(max(float(o["learningRateDecay"]), 0.1), 1.0)
+    o["warmRestartPeriod"] = max(int(o["warmRestartPeriod"]), 2)
+    if o["learningRate"] is not None:
+        o["learningRate"] = min(max(float(o["learningRate"]), 0.001), 1.0)
+    strategy = o["learningRateStrategy"]
+    if strategy is None:
+        if o["learningRate"] is not None:
+            strategy = "fixed"
+        else:
+            u = rng.random()
+            strategy = "decay" if u < 0.30 else "adaptive" if u < 0.55 else "warm_restart" if u < 0.75 else "fixed"
+    if strategy not in STRATEGIES:
+        raise ValueError(f"learningRateStrategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
+    o["learningRateStrategy"] = strategy
+    if o["learningRate"] is None:
+        o["learningRate"] = o["initialLearningRate"]
+    return o
+
+
+def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_COST,
+          feedback_loop: bool = False, **options) -> TrainResult:
+    """Mini-batch gradient descent on the exact gradients of `cost`, with NEAT-AI's option names,
+    learning-rate strategies and limits (reference/neat-ai.md §4.2; options: DEFAULTS): each
+    step moves a parameter by -rate * gradient, at most maximumWeight/BiasAdjustmentScale, keeps
+    it within limitWeight/BiasScale and snaps a moved one below plankConstant to 0; frozen
+    genes and constants stay. After every pass the dataset error (as Evaluate reports it) is
+    measured, and the best parameters seen are returned, so the creature is never worse than
+    it was given. With `feedback_loop` batches are consecutive records (no shuffle), each
+    back-propagated through time from zeroed state."""
+    o = train_options(options, np.random.default_rng(options.get("seed")))
+    rng = np.random.default_rng(o["seed"])
+    network = trainable_network(creature)
+    weights, bias = network.weights, network.bias            # writable float32 views
+    fixed_w = network.frozen_weights
+    fixed_b = network.frozen_bias | network.constant
+    before = evaluate_population([network], X, Y, cost, feedback_loop=feedback_loop)[0]  # validates X, Y
+    n = X.shape[0]
+    best, best_w, best_b = before, weights.copy(), bias.copy()
+    previous, ratio, passes = before, None, 0
+    sequential = feedback_loop or o["disableRandomSamples"]
+    for t in range(o["iterations"]):
+        if o["targetError"] is not None and best <= o["targetError"]:
+            break
+        rate = learning_rate(o, t, ratio)
+        order = np.arange(n) if sequential else rng.permutation(n)
+        for start in range(0, n, o["batchSize"]):
+            rows = order[start:start + o["batchSize"]]
+            _, gw, gb = backprop.gradients(network, X[rows], Y[rows], cost, feedback_loop)
+            weights[:] = _step(weights, gw, rate, fixed_w, o["maximumWeightAdjustmentScale"],
+                               o["limitWeightScale"], o["plankConstant"])
+            bias[:] = _step(bias, gb, rate, fixed_b, o["maximumBiasAdjustmentScale"],
+                            o["limitBiasScale"], o["plankConstant"])
+        passes += 1
+        error = evaluate_population([network], X, Y, cost, feedback_loop=feedback_loop)[0]
+        ratio = error / previous if previous > 0 and np.isfinite(previous) else None
+        previous = error
+        if error < best:
+            best, best_w, best_b = error, weights.copy(), bias.copy()
+    if best >= before:  # nothing better: the creature as given
+        return TrainResult(creature.copy(), float(before), float(before), passes, o["learningRateStrategy"])
+    weights[:], bias[:] = best_w, best_b
+    return TrainResult(write_back(network, creature), float(before), float(best), passes,
+                       o["learningRateStrategy"])
+
+
+def _step(values, grad, rate, fixed, max_step, limit, plank):
+    """One descent step of float32 `values` (NEAT-AI's limit_weight / limit_bias bounds)."""
+    step = np.clip(-rate * grad, -max_step, max_step)
+    moved = (step != 0) & np.isfinite(step) & ~fixed    # the limits bound what a step moves only
+    new = values.astype(np.float64)
+    new[moved] = np.clip(new[moved] + step[moved], -limit, limit)
+    new[moved & (np.abs(new) < plank)] = 0
+    return new.astype(np.float32)
