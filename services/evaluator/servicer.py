@@ -20,6 +20,12 @@ from neatai.wire import evaluate_response, split_evaluate_request
 
 from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
+from .train_jobs import TrainOutcome, TrainingJob
+from .training import TrainingStopped, option_problems
+
+_STRATEGY = "LEARNING_RATE_STRATEGY_"
+# TrainOptions fields by their JSON names, which are NEAT-AI's option names (batch_size: batchSize)
+_OPTION_FIELDS = {f.json_name: f for f in evaluator_pb2.TrainOptions.DESCRIPTOR.fields}
 
 
 def not_found(context: grpc.ServicerContext, dataset_id: str):
@@ -119,10 +125,90 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         return evaluator_pb2.ActivateResponse(outputs=dataset_pb2.Matrix(
             rows=Y.shape[0], cols=Y.shape[1], values=Y.ravel().tolist()))
 
+    def Train(self, request: evaluator_pb2.TrainRequest, context):
+        job = self._start_training(request, context, progress=False)
+        try:
+            outcomes = job.results()
+        except TrainingStopped as e:
+            context.abort(grpc.StatusCode.CANCELLED, f"training stopped: {e}")
+        return evaluator_pb2.TrainResponse(results=[train_result_pb(o) for o in outcomes])
+
+    def TrainStream(self, request: evaluator_pb2.TrainStreamRequest, context):
+        job = self._start_training(request, context, progress=True)
+        try:
+            for event in job.events():
+                if isinstance(event, TrainOutcome):
+                    yield evaluator_pb2.TrainStreamResponse(result=train_result_pb(event))
+                else:
+                    yield evaluator_pb2.TrainStreamResponse(progress=evaluator_pb2.TrainProgress(
+                        index=event.index, iterations=event.iterations, error=event.error))
+        except TrainingStopped as e:
+            context.abort(grpc.StatusCode.CANCELLED, f"training stopped: {e}")
+
+    def _start_training(self, request, context, progress: bool) -> TrainingJob:
+        """Validate a TrainRequest or TrainStreamRequest (the same fields) and start its job,
+        stopped when the call ends early (cancelled, deadline passed)."""
+        problems = [] if request.dataset_id else [Problem("dataset_id", "required")]
+        cost = cost_name(request.cost)
+        if cost is None:
+            problems.append(Problem("cost", f"unknown CostFunction value {request.cost}"))
+        creatures = []
+        for i, msg in enumerate(request.creatures):
+            try:
+                creatures.append(Creature.from_proto(msg, self.evaluator.limits))
+            except CreatureError as e:
+                problems.extend(Problem(f"creatures[{i}].{p.path}", p.message) for p in e.problems)
+        if not request.creatures:
+            problems.append(Problem("creatures", "at least one creature is required"))
+        options = train_options_of(request.options)
+        problems += [Problem(f"options.{_OPTION_FIELDS[name].name}", f"{name} {message}")
+                     for name, message in option_problems(options)]
+        if problems:
+            abort_invalid(context, f"invalid {type(request).__name__}", problems)
+        try:
+            job = self.evaluator.train(request.dataset_id, creatures, cost, request.feedback_loop,
+                                       options, stop=lambda: not context.is_active(),
+                                       progress=progress)
+        except DatasetNotFound:
+            not_found(context, request.dataset_id)
+        except ShapeMismatch as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except EvaluationError as e:
+            abort_invalid(context, f"invalid {type(request).__name__}", [Problem(e.field, str(e))])
+        context.add_callback(job.cancel)
+        return job
+
     def GetStats(self, request, context):
         s = self.evaluator.stats()
         return evaluator_pb2.GetStatsResponse(
             caches=[cache_pb(c) for c in s.caches], pools=[pool_pb(p) for p in s.pools], memory=memory_pb(s.memory))
+
+
+def train_options_of(msg: evaluator_pb2.TrainOptions) -> dict:
+    """The options a TrainOptions message sets, by NEAT-AI's names (training.DEFAULTS); an
+    unknown strategy number is passed on as such, for validation to name it."""
+    options = {}
+    for name, f in _OPTION_FIELDS.items():
+        if f.name == "learning_rate_strategy":
+            number = msg.learning_rate_strategy
+            if number in evaluator_pb2.LearningRateStrategy.values():
+                if number != evaluator_pb2.LEARNING_RATE_STRATEGY_UNSPECIFIED:
+                    options[name] = evaluator_pb2.LearningRateStrategy.Name(number).removeprefix(_STRATEGY).lower()
+            else:
+                options[name] = f"LearningRateStrategy value {number}"
+        elif not f.has_presence or msg.HasField(f.name):
+            options[name] = getattr(msg, f.name)
+    return options
+
+
+def strategy_number(name: str) -> int:
+    return evaluator_pb2.LearningRateStrategy.Value(_STRATEGY + name.upper())
+
+
+def train_result_pb(o: TrainOutcome) -> evaluator_pb2.TrainResult:
+    return evaluator_pb2.TrainResult(
+        index=o.index, creature=o.creature.to_proto(), error_before=o.error_before, error_after=o.error_after,
+        iterations=o.iterations, learning_rate_strategy=strategy_number(o.learning_rate_strategy), seconds=o.seconds)
 
 
 def add_to_server(server: grpc.Server, evaluator: Evaluator, dataset_limits: DatasetLimits) -> list[str]:

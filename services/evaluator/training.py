@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -92,15 +93,52 @@ def learning_rate(options: dict, iteration: int, ratio: float | None = None) -> 
     return lr0 * math.sqrt(decay) ** iteration * adjust
 
 
+class TrainOptionsError(ValueError):
+    """Options that cannot be trained with; `problems` are (option name, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{name}: {message}" for name, message in problems))
+        self.problems = problems
+
+
+class TrainingStopped(RuntimeError):
+    """`train`'s `stop()` answered true (the caller was cancelled or ran out of time)."""
+
+
+# Options that must be finite and positive (clamped afterwards where NEAT-AI clamps them).
+_POSITIVE = ("learningRate", "initialLearningRate", "learningRateDecay", "maximumWeightAdjustmentScale",
+             "maximumBiasAdjustmentScale", "limitWeightScale", "limitBiasScale")
+
+
+def option_problems(options: dict) -> list[tuple[str, str]]:
+    """Every option that cannot be used as given, as (name, message): unknown names, counts
+    below 1, non-finite or non-positive rates and scales, an unknown strategy. NEAT-AI's
+    clamps (a learning rate above 1 becomes 1) are not problems."""
+    problems = [(name, "unknown training option") for name in sorted(set(options) - set(DEFAULTS))]
+    o = {k: v for k, v in options.items() if v is not None}
+    for name in ("iterations", "batchSize", "warmRestartPeriod"):
+        if name in o and int(o[name]) < 1:
+            problems.append((name, f"must be at least 1, got {o[name]}"))
+    for name in _POSITIVE:
+        if name in o and not (math.isfinite(o[name]) and o[name] > 0):
+            problems.append((name, f"must be finite and > 0, got {o[name]}"))
+    for name in ("targetError", "plankConstant"):
+        if name in o and not (math.isfinite(o[name]) and o[name] >= 0):
+            problems.append((name, f"must be finite and >= 0, got {o[name]}"))
+    if o.get("learningRateStrategy", STRATEGIES[0]) not in STRATEGIES:
+        problems.append(("learningRateStrategy",
+                         f"must be one of {', '.join(STRATEGIES)}, got {o['learningRateStrategy']!r}"))
+    return problems
+
+
 def train_options(options: dict, rng: np.random.Generator) -> dict:
-    """The options with NEAT-AI's defaults and clamps (createBackPropagationConfig)."""
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    """The options with NEAT-AI's defaults and clamps (createBackPropagationConfig); raises
+    TrainOptionsError naming every option that cannot be used."""
+    problems = option_problems(options)
+    if problems:
+        raise TrainOptionsError(problems)
     o = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     for name in ("iterations", "batchSize"):
-        if int(o[name]) < 1:
-            raise ValueError(f"{name} must be at least 1, got {o[name]}")
         o[name] = int(o[name])
     o["initialLearningRate"] = min(max(float(o["initialLearningRate"]), 0.001), 1.0)
     o["learningRateDecay"] = min(max(float(o["learningRateDecay"]), 0.1), 1.0)
@@ -114,8 +152,6 @@ def train_options(options: dict, rng: np.random.Generator) -> dict:
         else:
             u = rng.random()
             strategy = "decay" if u < 0.30 else "adaptive" if u < 0.55 else "warm_restart" if u < 0.75 else "fixed"
-    if strategy not in STRATEGIES:
-        raise ValueError(f"learningRateStrategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     o["learningRateStrategy"] = strategy
     if o["learningRate"] is None:
         o["learningRate"] = o["initialLearningRate"]
@@ -123,7 +159,8 @@ def train_options(options: dict, rng: np.random.Generator) -> dict:
 
 
 def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_COST,
-          feedback_loop: bool = False, **options) -> TrainResult:
+          feedback_loop: bool = False, stop: Callable[[], bool] | None = None,
+          progress: Callable[[int, float], None] | None = None, **options) -> TrainResult:
     """Mini-batch gradient descent on the exact gradients of `cost`, with NEAT-AI's option names,
     learning-rate strategies and limits (reference/neat-ai.md §4.2; options: DEFAULTS): each
     step moves a parameter by -rate * gradient, at most maximumWeight/BiasAdjustmentScale, keeps
@@ -131,7 +168,10 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     genes and constants stay. After every pass the dataset error (as Evaluate reports it) is
     measured, and the best parameters seen are returned, so the creature is never worse than
     it was given. With `feedback_loop` batches are consecutive records (no shuffle), each
-    back-propagated through time from zeroed state."""
+    back-propagated through time from zeroed state.
+
+    `stop()` is asked before every batch (a kernel call is short): when true, TrainingStopped
+    is raised. `progress(passes, error)` is told the dataset error after every pass."""
     o = train_options(options, np.random.default_rng(options.get("seed")))
     rng = np.random.default_rng(o["seed"])
     network = trainable_network(creature)
@@ -149,6 +189,8 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
         rate = learning_rate(o, t, ratio)
         order = np.arange(n) if sequential else rng.permutation(n)
         for start in range(0, n, o["batchSize"]):
+            if stop is not None and stop():
+                raise TrainingStopped(f"stopped after {passes} of {o['iterations']} passes")
             rows = order[start:start + o["batchSize"]]
             _, gw, gb = backprop.gradients(network, X[rows], Y[rows], cost, feedback_loop)
             weights[:] = _step(weights, gw, rate, fixed_w, o["maximumWeightAdjustmentScale"],
@@ -159,6 +201,8 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
         error = evaluate_population([network], X, Y, cost, feedback_loop=feedback_loop)[0]
         ratio = error / previous if previous > 0 and np.isfinite(previous) else None
         previous = error
+        if progress is not None:
+            progress(passes, float(error))
         if error < best:
             best, best_w, best_b = error, weights.copy(), bias.copy()
     if best >= before:  # nothing better: the creature as given
