@@ -13,6 +13,7 @@ from neatai.creature import Creature, CreatureError, Problem
 from neatai.datasets import DatasetLimits, DatasetNotFound
 from neatai.datasets_servicer import DatasetServicer
 from neatai.errors import abort_invalid
+from neatai.training_options import field_of, option_problems, options_from_proto, strategy_number
 from neatai.stats import cache_pb, memory_pb, pool_pb
 from neatai.handlers import add_services
 from neatai.v1 import creature_pb2, dataset_pb2, evaluator_pb2, evaluator_pb2_grpc
@@ -21,11 +22,7 @@ from neatai.wire import evaluate_response, split_evaluate_request
 from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
 from .train_jobs import TrainOutcome, TrainingJob
-from .training import TrainingStopped, option_problems
-
-_STRATEGY = "LEARNING_RATE_STRATEGY_"
-# TrainOptions fields by their JSON names, which are NEAT-AI's option names (batch_size: batchSize)
-_OPTION_FIELDS = {f.json_name: f for f in evaluator_pb2.TrainOptions.DESCRIPTOR.fields}
+from .training import TrainingStopped
 
 
 def not_found(context: grpc.ServicerContext, dataset_id: str):
@@ -160,8 +157,8 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
                 problems.extend(Problem(f"creatures[{i}].{p.path}", p.message) for p in e.problems)
         if not request.creatures:
             problems.append(Problem("creatures", "at least one creature is required"))
-        options = train_options_of(request.options)
-        problems += [Problem(f"options.{_OPTION_FIELDS[name].name}", f"{name} {message}")
+        options = options_from_proto(request.options)
+        problems += [Problem(f"options.{field_of(name)}", f"{name} {message}")
                      for name, message in option_problems(options)]
         if problems:
             abort_invalid(context, f"invalid {type(request).__name__}", problems)
@@ -182,27 +179,6 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         s = self.evaluator.stats()
         return evaluator_pb2.GetStatsResponse(
             caches=[cache_pb(c) for c in s.caches], pools=[pool_pb(p) for p in s.pools], memory=memory_pb(s.memory))
-
-
-def train_options_of(msg: evaluator_pb2.TrainOptions) -> dict:
-    """The options a TrainOptions message sets, by NEAT-AI's names (training.DEFAULTS); an
-    unknown strategy number is passed on as such, for validation to name it."""
-    options = {}
-    for name, f in _OPTION_FIELDS.items():
-        if f.name == "learning_rate_strategy":
-            number = msg.learning_rate_strategy
-            if number in evaluator_pb2.LearningRateStrategy.values():
-                if number != evaluator_pb2.LEARNING_RATE_STRATEGY_UNSPECIFIED:
-                    options[name] = evaluator_pb2.LearningRateStrategy.Name(number).removeprefix(_STRATEGY).lower()
-            else:
-                options[name] = f"LearningRateStrategy value {number}"
-        elif not f.has_presence or msg.HasField(f.name):
-            options[name] = getattr(msg, f.name)
-    return options
-
-
-def strategy_number(name: str) -> int:
-    return evaluator_pb2.LearningRateStrategy.Value(_STRATEGY + name.upper())
 
 
 def train_result_pb(o: TrainOutcome) -> evaluator_pb2.TrainResult:

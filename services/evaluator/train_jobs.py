@@ -78,6 +78,12 @@ class TrainingCounters:
             return self._stats
 
 
+def creature_seed(seed: int, creature: Creature) -> int:
+    """The seed a creature trains from: (seed, its structural hash) mixed into 64 bits."""
+    entropy = [int(seed), int(creature.structural_hash(), 16)]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
+
+
 _DONE = object()
 
 
@@ -97,7 +103,7 @@ class TrainingJob:
         for i, creature in enumerate(creatures):
             own = dict(options)
             if seed is not None:
-                own["seed"] = [int(seed), int(creature.structural_hash(), 16)]
+                own["seed"] = creature_seed(seed, creature)
             report = (lambda passes, error, i=i: self._events.put(TrainProgress(i, passes, error))) if progress else None
             self._futures.append(pool.submit(self._train, i, creature, X, Y, cost, feedback_loop, own, report))
 

@@ -16,6 +16,8 @@ import numpy as np
 from neatai.creature import Creature
 from neatai.costs import DEFAULT_COST
 
+from neatai.training_options import DEFAULTS, STRATEGIES, TrainOptionsError, option_problems  # noqa: F401 (API)
+
 from . import backprop
 from .forward import evaluate_population
 from .network import trainable_network, write_back
@@ -48,26 +50,6 @@ def gradients(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFA
 
 # ---- train: gradient descent with NEAT-AI's options (reference/neat-ai.md §4.2) -------------
 
-STRATEGIES = ("fixed", "decay", "adaptive", "warm_restart")
-DEFAULTS = {
-    "iterations": 10,                        # passes over the records
-    "targetError": None,                     # stop once the error is at or below it
-    "batchSize": 64,
-    "learningRate": None,                    # given: strategy "fixed" unless one is named
-    "initialLearningRate": 0.01,
-    "learningRateDecay": 0.95,
-    "warmRestartPeriod": 10,
-    "learningRateStrategy": None,            # None: drawn as NEAT-AI draws it
-    "maximumWeightAdjustmentScale": 1.0,
-    "maximumBiasAdjustmentScale": 1.0,
-    "limitWeightScale": 100_000.0,
-    "limitBiasScale": 10_000.0,
-    "plankConstant": 1e-7,
-    "disableRandomSamples": False,           # records in order instead of shuffled per pass
-    "seed": None,                            # the strategy draw and the shuffles
-}
-
-
 @dataclass(frozen=True)
 class TrainResult:
     creature: Creature          # the trained copy (the given creature itself is not changed)
@@ -93,42 +75,8 @@ def learning_rate(options: dict, iteration: int, ratio: float | None = None) -> 
     return lr0 * math.sqrt(decay) ** iteration * adjust
 
 
-class TrainOptionsError(ValueError):
-    """Options that cannot be trained with; `problems` are (option name, message) pairs."""
-
-    def __init__(self, problems: list[tuple[str, str]]):
-        super().__init__("; ".join(f"{name}: {message}" for name, message in problems))
-        self.problems = problems
-
-
 class TrainingStopped(RuntimeError):
     """`train`'s `stop()` answered true (the caller was cancelled or ran out of time)."""
-
-
-# Options that must be finite and positive (clamped afterwards where NEAT-AI clamps them).
-_POSITIVE = ("learningRate", "initialLearningRate", "learningRateDecay", "maximumWeightAdjustmentScale",
-             "maximumBiasAdjustmentScale", "limitWeightScale", "limitBiasScale")
-
-
-def option_problems(options: dict) -> list[tuple[str, str]]:
-    """Every option that cannot be used as given, as (name, message): unknown names, counts
-    below 1, non-finite or non-positive rates and scales, an unknown strategy. NEAT-AI's
-    clamps (a learning rate above 1 becomes 1) are not problems."""
-    problems = [(name, "unknown training option") for name in sorted(set(options) - set(DEFAULTS))]
-    o = {k: v for k, v in options.items() if v is not None}
-    for name in ("iterations", "batchSize", "warmRestartPeriod"):
-        if name in o and int(o[name]) < 1:
-            problems.append((name, f"must be at least 1, got {o[name]}"))
-    for name in _POSITIVE:
-        if name in o and not (math.isfinite(o[name]) and o[name] > 0):
-            problems.append((name, f"must be finite and > 0, got {o[name]}"))
-    for name in ("targetError", "plankConstant"):
-        if name in o and not (math.isfinite(o[name]) and o[name] >= 0):
-            problems.append((name, f"must be finite and >= 0, got {o[name]}"))
-    if o.get("learningRateStrategy", STRATEGIES[0]) not in STRATEGIES:
-        problems.append(("learningRateStrategy",
-                         f"must be one of {', '.join(STRATEGIES)}, got {o['learningRateStrategy']!r}"))
-    return problems
 
 
 def train_options(options: dict, rng: np.random.Generator) -> dict:
