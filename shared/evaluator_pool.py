@@ -32,6 +32,7 @@ from neatai.grpc_metrics import instrumented_channel
 from neatai.handlers import method_path
 from neatai.pool import PoolStats, WorkStealingPool
 from neatai.tracing import carry_context
+from neatai.training_options import options_to_proto
 from neatai.v1 import dataset_pb2, dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
 from neatai.wire import evaluate_request
 
@@ -65,6 +66,15 @@ class EndpointStats:
     failures: int  # calls that failed with a transient status
     dataset_uploads: int  # datasets (re-)registered on this endpoint
     healthy: bool  # not cooling down after a failure
+
+
+@dataclass(frozen=True)
+class Trained:
+    """One creature's Train result."""
+    creature: Creature  # the trained copy (the creature as given when nothing improved it)
+    error_before: float
+    error_after: float
+    iterations: int
 
 
 class _Endpoint:
@@ -125,11 +135,13 @@ class EvaluatorPool:
     """Evaluates populations on a set of evaluator endpoints."""
 
     def __init__(self, targets: str | Sequence[str], *, rpc_timeout: float = 30.0, upload_timeout: float = 120.0,
+                 train_timeout: float = 600.0,
                  max_attempts: int | None = None, backoff_s: float = 0.05, cooldown_s: float = 0.5,
                  dns_workers: int = 4, max_message_bytes: int = 64 << 20, name: str = "evaluators"):
         self.targets = parse_targets(targets)
         self.rpc_timeout = rpc_timeout
         self.upload_timeout = upload_timeout
+        self.train_timeout = train_timeout  # a Train batch runs passes of gradient descent: minutes, not seconds
         self.backoff_s = backoff_s
         self.cooldown_s = cooldown_s
         options: list[tuple[str, object]] = [
@@ -158,8 +170,6 @@ class EvaluatorPool:
         if not creatures:
             return [], []
         cost_pb = cost if isinstance(cost, int) else cost_number(cost)
-        # Small populations still use every worker: at most `batch_size`, at least one batch per worker.
-        size = max(1, min(batch_size, math.ceil(len(creatures) / self.pool.size)))
         # Every field but the creatures, serialized once; each creature is encoded once and the
         # request written from those bytes (no message is built or parsed on this side).
         head = evaluator_pb2.EvaluateRequest(dataset_id=dataset.id, cost=cost_pb, feedback_loop=feedback_loop)
@@ -168,26 +178,65 @@ class EvaluatorPool:
         if sample_rate is not None:
             head.fitness_sample_rate = sample_rate
         head = head.SerializeToString()
-        futures = []
-        for k, start in enumerate(range(0, len(creatures), size)):
-            batch = creatures[start:start + size]
-            request = evaluate_request(head, [c.to_bytes() for c in batch])
-            # Worker threads do not inherit the caller's trace context: bind it to the batch.
-            futures.append(self.pool.submit(carry_context(self._run_batch), dataset, request, len(batch), affinity=k))
+        futures = self._submit_batches(creatures, batch_size, lambda batch: (
+            self._run_batch, dataset, evaluate_request(head, [c.to_bytes() for c in batch]), len(batch)))
         errors: list[float] = []
         scores: list[float] = []
-        failure: BaseException | None = None
-        for f in futures:  # wait for all, so no batch is still running when we raise
-            try:
-                response = f.result()
-            except BaseException as e:  # noqa: BLE001 — reported below, first one wins
-                failure = failure or e
-                continue
+        for response in self._gather(futures):
             errors.extend(r.error for r in response.results)
             scores.extend(r.score for r in response.results)
+        return errors, scores
+
+    def train(self, dataset: Dataset, creatures: Sequence[Creature], cost: str | int = DEFAULT_COST,
+              feedback_loop: bool = False, options: dict | None = None, batch_size: int = 64) -> list[Trained]:
+        """Train every creature (EvaluatorService.Train with NEAT-AI's backpropagation `options`),
+        spread and retried like `evaluate`; results in creature order. Raises EvaluatorError."""
+        if not creatures:
+            return []
+        cost_pb = cost if isinstance(cost, int) else cost_number(cost)
+        head = dict(dataset_id=dataset.id, cost=cost_pb, feedback_loop=feedback_loop,
+                    options=options_to_proto(options or {}))
+        futures = self._submit_batches(creatures, batch_size, lambda batch: (
+            self._train_batch, dataset, evaluator_pb2.TrainRequest(**head, creatures=[c.to_proto() for c in batch])))
+        return [Trained(Creature.from_proto(r.creature), r.error_before, r.error_after, r.iterations)
+                for response in self._gather(futures) for r in response.results]
+
+    def _submit_batches(self, creatures: Sequence[Creature], batch_size: int, task) -> list:
+        """One pool task per batch, `task(batch)` giving (function, *arguments)."""
+        # Small populations still use every worker: at most `batch_size`, at least one batch per worker.
+        size = max(1, min(batch_size, math.ceil(len(creatures) / self.pool.size)))
+        futures = []
+        for k, start in enumerate(range(0, len(creatures), size)):
+            fn, *args = task(creatures[start:start + size])
+            # Worker threads do not inherit the caller's trace context: bind it to the batch.
+            futures.append(self.pool.submit(carry_context(fn), *args, affinity=k))
+        return futures
+
+    @staticmethod
+    def _gather(futures) -> list:
+        """Every batch's response in order; waits for all, so no batch still runs when one failed."""
+        responses, failure = [], None
+        for f in futures:
+            try:
+                responses.append(f.result())
+            except BaseException as e:  # noqa: BLE001 — reported below, first one wins
+                failure = failure or e
         if failure is not None:
             raise failure
-        return errors, scores
+        return responses
+
+    def _train_batch(self, endpoint: _Endpoint, dataset: Dataset,
+                     request: evaluator_pb2.TrainRequest) -> evaluator_pb2.TrainResponse:
+        n = len(request.creatures)
+
+        def call(e: _Endpoint) -> evaluator_pb2.TrainResponse:
+            self._ensure_dataset(e, dataset)
+            response = e.evaluator.Train(request, timeout=self.train_timeout)
+            if len(response.results) != n:
+                raise EvaluatorError(f"evaluator {e.target} answered {len(response.results)} results for {n} creatures")
+            return response
+
+        return self._with_retries(endpoint, call, n, f"training batch of {n} creatures", dataset)
 
     def _run_batch(self, endpoint: _Endpoint, dataset: Dataset, request: bytes, n: int) -> evaluator_pb2.EvaluateResponse:
         def call(e: _Endpoint) -> evaluator_pb2.EvaluateResponse:

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 _lock = threading.Lock()
-_sources: dict[str, dict[int, Callable[[], Iterable]]] = {"caches": {}, "pools": {}, "memory": {}}
+_sources: dict[str, dict[int, Callable[[], Iterable]]] = {"caches": {}, "pools": {}, "memory": {}, "training": {}}
 _ids = itertools.count()
 _http: dict[int, object] = {}
 
@@ -55,6 +55,12 @@ def register_memory(source: Callable[[], Iterable]) -> Registration:
     return _register("memory", source)
 
 
+def register_training(source: Callable[[], Iterable]) -> Registration:
+    """`source()` returns training totals (objects with creatures, improved, passes, seconds
+    and stopped_jobs, or counters with `.stats()` returning them)."""
+    return _register("training", source)
+
+
 def _read(kind: str) -> list:
     with _lock:
         sources = list(_sources[kind].values())
@@ -70,6 +76,7 @@ class NeataiCollector(Collector):
         yield from self._caches()
         yield from self._pools()
         yield from self._memory()
+        yield from self._training()
 
     def _caches(self):
         sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -120,6 +127,19 @@ class NeataiCollector(Collector):
             resident.add_metric([], max(s.resident_bytes for s in stats))
             budget.add_metric([], max(s.budget_bytes for s in stats))
         yield from (events, resident, budget)
+
+
+    def _training(self):
+        stats = _read("training")
+        for field, name, doc in (
+                ("creatures", "neatai_training_creatures", "Creatures trained by backpropagation (Train RPCs)."),
+                ("improved", "neatai_training_improved_creatures", "Trained creatures whose error went down."),
+                ("passes", "neatai_training_passes", "Training passes over a dataset, all creatures together."),
+                ("seconds", "neatai_training_seconds", "Seconds spent training, summed over creatures."),
+                ("stopped_jobs", "neatai_training_stopped_jobs", "Training calls stopped by cancellation or deadline.")):
+            m = CounterMetricFamily(name, doc)
+            m.add_metric([], sum(getattr(s, field) for s in stats))
+            yield m
 
 
 _collector = NeataiCollector()

@@ -19,7 +19,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -32,6 +32,8 @@ from neatai.memory import MemoryMonitor, MemoryStats
 from neatai.pool import PoolStats, WorkStealingPool, effective_threads
 
 from .forward import evaluate_population, sample_rows
+from .train_jobs import TrainingCounters, TrainingJob
+from .training import train_options
 from .wire_reader import FlatCreature
 from .network import NetworkCompiler
 from .score import score
@@ -136,7 +138,9 @@ class Evaluator:
                                     interval_s=config.memory_check_interval_s)
         self.memory.register(self.compiler.caches)
         self.memory.start()
+        self.training = TrainingCounters()
         self._metrics = [
+            metrics.register_training(lambda: [self.training]),
             metrics.register_caches(self.caches),
             metrics.register_pools(lambda: [self.pool]),
             metrics.register_memory(lambda: [self.memory]),
@@ -189,6 +193,26 @@ class Evaluator:
             return score_creatures(creatures, *chunk)
         futures = [self.pool.submit(score_creatures, creatures[a:b], *chunk) for a, b in bounds]
         return Scores.join([f.result() for f in futures])
+
+    # -- training ---------------------------------------------------------------------------
+
+    def train(self, dataset_id: str, creatures: Sequence[Creature], cost: str = DEFAULT_COST,
+              feedback_loop: bool = False, options: dict | None = None, stop: Callable[[], bool] | None = None,
+              progress: bool = False) -> TrainingJob:
+        """Start training every creature on the dataset with NEAT-AI's options (training.DEFAULTS),
+        one pool task per creature; `stop()` true stops the job (see train_jobs). With `progress`
+        the job's events include every pass.
+
+        Raises `EvaluationError` (bad cost), `TrainOptionsError` (every bad option, by name),
+        `DatasetNotFound` or `ShapeMismatch`, in that order, before any work starts."""
+        if cost not in COST_NAMES:
+            raise EvaluationError("cost", f"unknown cost {cost!r}; expected one of {', '.join(COST_NAMES)}")
+        options = dict(options or {})
+        train_options(options, np.random.default_rng(0))  # validates; each task resolves its own draw
+        dataset = self.dataset(dataset_id)
+        self.check_shapes(dataset, creatures)
+        return TrainingJob(self.pool, creatures, dataset.X, dataset.Y, cost, feedback_loop, options, self.training,
+                           stop, progress)
 
     @staticmethod
     def check_shapes(dataset: Dataset, creatures: Sequence[Creature | FlatCreature]) -> None:

@@ -13,6 +13,7 @@ from neatai.creature import Creature, CreatureError, Problem
 from neatai.datasets import DatasetLimits, DatasetNotFound
 from neatai.datasets_servicer import DatasetServicer
 from neatai.errors import abort_invalid
+from neatai.training_options import field_of, option_problems, options_from_proto, strategy_number
 from neatai.stats import cache_pb, memory_pb, pool_pb
 from neatai.handlers import add_services
 from neatai.v1 import creature_pb2, dataset_pb2, evaluator_pb2, evaluator_pb2_grpc
@@ -20,6 +21,8 @@ from neatai.wire import evaluate_response, split_evaluate_request
 
 from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
+from .train_jobs import TrainOutcome, TrainingJob
+from .training import TrainingStopped
 
 
 def not_found(context: grpc.ServicerContext, dataset_id: str):
@@ -119,10 +122,69 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         return evaluator_pb2.ActivateResponse(outputs=dataset_pb2.Matrix(
             rows=Y.shape[0], cols=Y.shape[1], values=Y.ravel().tolist()))
 
+    def Train(self, request: evaluator_pb2.TrainRequest, context):
+        job = self._start_training(request, context, progress=False)
+        try:
+            outcomes = job.results()
+        except TrainingStopped as e:
+            context.abort(grpc.StatusCode.CANCELLED, f"training stopped: {e}")
+        return evaluator_pb2.TrainResponse(results=[train_result_pb(o) for o in outcomes])
+
+    def TrainStream(self, request: evaluator_pb2.TrainStreamRequest, context):
+        job = self._start_training(request, context, progress=True)
+        try:
+            for event in job.events():
+                if isinstance(event, TrainOutcome):
+                    yield evaluator_pb2.TrainStreamResponse(result=train_result_pb(event))
+                else:
+                    yield evaluator_pb2.TrainStreamResponse(progress=evaluator_pb2.TrainProgress(
+                        index=event.index, iterations=event.iterations, error=event.error))
+        except TrainingStopped as e:
+            context.abort(grpc.StatusCode.CANCELLED, f"training stopped: {e}")
+
+    def _start_training(self, request, context, progress: bool) -> TrainingJob:
+        """Validate a TrainRequest or TrainStreamRequest (the same fields) and start its job,
+        stopped when the call ends early (cancelled, deadline passed)."""
+        problems = [] if request.dataset_id else [Problem("dataset_id", "required")]
+        cost = cost_name(request.cost)
+        if cost is None:
+            problems.append(Problem("cost", f"unknown CostFunction value {request.cost}"))
+        creatures = []
+        for i, msg in enumerate(request.creatures):
+            try:
+                creatures.append(Creature.from_proto(msg, self.evaluator.limits))
+            except CreatureError as e:
+                problems.extend(Problem(f"creatures[{i}].{p.path}", p.message) for p in e.problems)
+        if not request.creatures:
+            problems.append(Problem("creatures", "at least one creature is required"))
+        options = options_from_proto(request.options)
+        problems += [Problem(f"options.{field_of(name)}", f"{name} {message}")
+                     for name, message in option_problems(options)]
+        if problems:
+            abort_invalid(context, f"invalid {type(request).__name__}", problems)
+        try:
+            job = self.evaluator.train(request.dataset_id, creatures, cost, request.feedback_loop,
+                                       options, stop=lambda: not context.is_active(),
+                                       progress=progress)
+        except DatasetNotFound:
+            not_found(context, request.dataset_id)
+        except ShapeMismatch as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except EvaluationError as e:
+            abort_invalid(context, f"invalid {type(request).__name__}", [Problem(e.field, str(e))])
+        context.add_callback(job.cancel)
+        return job
+
     def GetStats(self, request, context):
         s = self.evaluator.stats()
         return evaluator_pb2.GetStatsResponse(
             caches=[cache_pb(c) for c in s.caches], pools=[pool_pb(p) for p in s.pools], memory=memory_pb(s.memory))
+
+
+def train_result_pb(o: TrainOutcome) -> evaluator_pb2.TrainResult:
+    return evaluator_pb2.TrainResult(
+        index=o.index, creature=o.creature.to_proto(), error_before=o.error_before, error_after=o.error_after,
+        iterations=o.iterations, learning_rate_strategy=strategy_number(o.learning_rate_strategy), seconds=o.seconds)
 
 
 def add_to_server(server: grpc.Server, evaluator: Evaluator, dataset_limits: DatasetLimits) -> list[str]:

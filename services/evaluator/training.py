@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from neatai.creature import Creature
 from neatai.costs import DEFAULT_COST
+
+from neatai.training_options import DEFAULTS, STRATEGIES, TrainOptionsError, option_problems  # noqa: F401 (API)
 
 from . import backprop
 from .forward import evaluate_population
@@ -47,26 +50,6 @@ def gradients(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFA
 
 # ---- train: gradient descent with NEAT-AI's options (reference/neat-ai.md §4.2) -------------
 
-STRATEGIES = ("fixed", "decay", "adaptive", "warm_restart")
-DEFAULTS = {
-    "iterations": 10,                        # passes over the records
-    "targetError": None,                     # stop once the error is at or below it
-    "batchSize": 64,
-    "learningRate": None,                    # given: strategy "fixed" unless one is named
-    "initialLearningRate": 0.01,
-    "learningRateDecay": 0.95,
-    "warmRestartPeriod": 10,
-    "learningRateStrategy": None,            # None: drawn as NEAT-AI draws it
-    "maximumWeightAdjustmentScale": 1.0,
-    "maximumBiasAdjustmentScale": 1.0,
-    "limitWeightScale": 100_000.0,
-    "limitBiasScale": 10_000.0,
-    "plankConstant": 1e-7,
-    "disableRandomSamples": False,           # records in order instead of shuffled per pass
-    "seed": None,                            # the strategy draw and the shuffles
-}
-
-
 @dataclass(frozen=True)
 class TrainResult:
     creature: Creature          # the trained copy (the given creature itself is not changed)
@@ -92,15 +75,18 @@ def learning_rate(options: dict, iteration: int, ratio: float | None = None) -> 
     return lr0 * math.sqrt(decay) ** iteration * adjust
 
 
+class TrainingStopped(RuntimeError):
+    """`train`'s `stop()` answered true (the caller was cancelled or ran out of time)."""
+
+
 def train_options(options: dict, rng: np.random.Generator) -> dict:
-    """The options with NEAT-AI's defaults and clamps (createBackPropagationConfig)."""
-    unknown = set(options) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    """The options with NEAT-AI's defaults and clamps (createBackPropagationConfig); raises
+    TrainOptionsError naming every option that cannot be used."""
+    problems = option_problems(options)
+    if problems:
+        raise TrainOptionsError(problems)
     o = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
     for name in ("iterations", "batchSize"):
-        if int(o[name]) < 1:
-            raise ValueError(f"{name} must be at least 1, got {o[name]}")
         o[name] = int(o[name])
     o["initialLearningRate"] = min(max(float(o["initialLearningRate"]), 0.001), 1.0)
     o["learningRateDecay"] = min(max(float(o["learningRateDecay"]), 0.1), 1.0)
@@ -114,8 +100,6 @@ def train_options(options: dict, rng: np.random.Generator) -> dict:
         else:
             u = rng.random()
             strategy = "decay" if u < 0.30 else "adaptive" if u < 0.55 else "warm_restart" if u < 0.75 else "fixed"
-    if strategy not in STRATEGIES:
-        raise ValueError(f"learningRateStrategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
     o["learningRateStrategy"] = strategy
     if o["learningRate"] is None:
         o["learningRate"] = o["initialLearningRate"]
@@ -123,7 +107,8 @@ def train_options(options: dict, rng: np.random.Generator) -> dict:
 
 
 def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_COST,
-          feedback_loop: bool = False, **options) -> TrainResult:
+          feedback_loop: bool = False, stop: Callable[[], bool] | None = None,
+          progress: Callable[[int, float], None] | None = None, **options) -> TrainResult:
     """Mini-batch gradient descent on the exact gradients of `cost`, with NEAT-AI's option names,
     learning-rate strategies and limits (reference/neat-ai.md §4.2; options: DEFAULTS): each
     step moves a parameter by -rate * gradient, at most maximumWeight/BiasAdjustmentScale, keeps
@@ -131,7 +116,10 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     genes and constants stay. After every pass the dataset error (as Evaluate reports it) is
     measured, and the best parameters seen are returned, so the creature is never worse than
     it was given. With `feedback_loop` batches are consecutive records (no shuffle), each
-    back-propagated through time from zeroed state."""
+    back-propagated through time from zeroed state.
+
+    `stop()` is asked before every batch (a kernel call is short): when true, TrainingStopped
+    is raised. `progress(passes, error)` is told the dataset error after every pass."""
     o = train_options(options, np.random.default_rng(options.get("seed")))
     rng = np.random.default_rng(o["seed"])
     network = trainable_network(creature)
@@ -149,6 +137,8 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
         rate = learning_rate(o, t, ratio)
         order = np.arange(n) if sequential else rng.permutation(n)
         for start in range(0, n, o["batchSize"]):
+            if stop is not None and stop():
+                raise TrainingStopped(f"stopped after {passes} of {o['iterations']} passes")
             rows = order[start:start + o["batchSize"]]
             _, gw, gb = backprop.gradients(network, X[rows], Y[rows], cost, feedback_loop)
             weights[:] = _step(weights, gw, rate, fixed_w, o["maximumWeightAdjustmentScale"],
@@ -159,6 +149,8 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
         error = evaluate_population([network], X, Y, cost, feedback_loop=feedback_loop)[0]
         ratio = error / previous if previous > 0 and np.isfinite(previous) else None
         previous = error
+        if progress is not None:
+            progress(passes, float(error))
         if error < best:
             best, best_w, best_b = error, weights.copy(), bias.copy()
     if best >= before:  # nothing better: the creature as given

@@ -15,6 +15,7 @@ from typing import Any
 from neatai import costs
 from neatai import squash as squashes
 from neatai.creature import Problem
+from neatai.training_options import option_problems, options_from_proto, options_to_proto
 
 INITIAL_WEIGHTS = ("neat-ai", "symmetric")
 
@@ -65,6 +66,15 @@ class EvolverConfig:
     initial_weights: str = "neat-ai"
     # NEAT-AI squashBudget.fixedOutputSquash: every output keeps this squash (None: evolved).
     fixed_output_squash: str | None = None
+    # Memetic evolution (reference/neat-ai.md §4.4, seed 000): every generation the best
+    # fineTunePopulation fraction is trained on the evaluators with `backpropagation` (NEAT-AI's
+    # options; None: their defaults) and the improved copies join the next generation.
+    memetic: bool = False
+    fine_tune_min_fraction: float = 0.1
+    fine_tune_max_fraction: float = 0.4
+    fine_tune_base_fraction: float = 0.2
+    fine_tune_window: int = 10  # generations of training success the fraction adapts on
+    backpropagation: dict | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -94,7 +104,10 @@ class EvolverConfig:
             elif f.name in _FLOATS and value is not None and (
                     isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
                 check(False, f.name, f"expected a finite number, got {value!r}")
-        check(isinstance(self.feedback_loop, bool), "feedback_loop", f"expected true or false, got {self.feedback_loop!r}")
+        for name in ("feedback_loop", "memetic"):
+            check(isinstance(getattr(self, name), bool), name, f"expected true or false, got {getattr(self, name)!r}")
+        check(self.backpropagation is None or isinstance(self.backpropagation, dict), "backpropagation",
+              f"expected an object of backpropagation options, got {self.backpropagation!r}")
         check(self.fixed_output_squash is None or isinstance(self.fixed_output_squash, str), "fixed_output_squash",
               f"expected a squash name, got {self.fixed_output_squash!r}")
         for name in ("cost_name", "peer_run_id", "initial_weights"):
@@ -148,6 +161,15 @@ class EvolverConfig:
             "fixed_output_squash", f"unknown output squash {self.fixed_output_squash!r} (a squash name, not IF)")
         check(self.evaluation_batch_size >= 1, "evaluation_batch_size",
               f"must be at least 1, got {self.evaluation_batch_size}")
+        low, base, high = self.fine_tune_min_fraction, self.fine_tune_base_fraction, self.fine_tune_max_fraction
+        check(0 < low <= base, "fine_tune_min_fraction", f"must be in (0, basePopulationFraction ({base})], got {low}")
+        check(base <= high <= 1, "fine_tune_max_fraction",
+              f"must be in [basePopulationFraction ({base}), 1], got {high}")
+        check(self.fine_tune_window >= 1, "fine_tune_window", f"must be at least 1, got {self.fine_tune_window}")
+        for name, message in option_problems(self.backpropagation or {}):
+            p.append(Problem(f"backpropagation.{name}", message))
+        if "seed" in (self.backpropagation or {}):
+            p.append(Problem("backpropagation.seed", "set by the run: each generation's training seed comes from its seed"))
         return p
 
     def warnings(self) -> list[Problem]:
@@ -184,6 +206,8 @@ class EvolverConfig:
                         problems.append(Problem(f"{key}.{sub}", "unknown option"))
                     else:
                         kwargs[name] = tuple(v) if name == "island_peers" and isinstance(v, list) else v
+            elif key == "backpropagation":  # NEAT-AI's option names as they are (checked by problems())
+                kwargs["backpropagation"] = value
             elif key in _FLAT:
                 kwargs[_FLAT[key]] = value
             elif key == "timeoutMinutes" and isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -224,8 +248,9 @@ class EvolverConfig:
                 raise ConfigError([Problem("cost", f"unknown cost function {msg.cost}")])
             kwargs["cost_name"] = name
         kwargs["feedback_loop"] = msg.feedback_loop
-        for sub, mapping in (("compatibility", _PB_COMPAT), ("adaptive_mutation_thresholds", _PB_ADAPTIVE),
-                             ("islands", _PB_ISLANDS)):
+        if msg.HasField("backpropagation"):
+            kwargs["backpropagation"] = options_from_proto(msg.backpropagation)
+        for sub, mapping in _PB_NESTED:
             if msg.HasField(sub):
                 part = getattr(msg, sub)
                 for name, pb in mapping.items():
@@ -244,8 +269,9 @@ class EvolverConfig:
             value = getattr(self, name)
             if value is not None:
                 setattr(msg, pbname, value)
-        for sub, mapping in (("compatibility", _PB_COMPAT), ("adaptive_mutation_thresholds", _PB_ADAPTIVE),
-                             ("islands", _PB_ISLANDS)):
+        if self.backpropagation is not None:
+            msg.backpropagation.CopyFrom(options_to_proto(self.backpropagation))
+        for sub, mapping in _PB_NESTED:
             part = getattr(msg, sub)
             for name, pbname in mapping.items():
                 value = getattr(self, name)
@@ -258,9 +284,10 @@ class EvolverConfig:
 
 _INTS = {"population_size", "elitism", "mutation_amount", "iterations", "max_evaluations", "seed",
          "distance_cache_max_size", "medium_threshold", "large_threshold", "species_stagnation",
-         "migration_interval", "evaluation_batch_size"}
+         "migration_interval", "evaluation_batch_size", "fine_tune_window"}
 _FLOATS = {"mutation_rate", "target_error", "timeout_seconds", "cost_of_growth", "fitness_sample_rate", "ct", "cp",
-           "c1", "c2", "c3", "large_topology_weight", "survival_threshold", "migration_fraction"}
+           "c1", "c2", "c3", "large_topology_weight", "survival_threshold", "migration_fraction",
+           "fine_tune_min_fraction", "fine_tune_max_fraction", "fine_tune_base_fraction"}
 
 _FLAT = {
     "populationSize": "population_size", "elitism": "elitism", "mutationRate": "mutation_rate",
@@ -269,7 +296,7 @@ _FLAT = {
     "seed": "seed", "costOfGrowth": "cost_of_growth", "fitnessSampleRate": "fitness_sample_rate",
     "speciesStagnation": "species_stagnation", "survivalThreshold": "survival_threshold",
     "feedbackLoop": "feedback_loop", "evaluationBatchSize": "evaluation_batch_size",
-    "initialWeights": "initial_weights",
+    "initialWeights": "initial_weights", "memetic": "memetic",
 }
 _NESTED = {
     "compatibility": {"CT": "ct", "CP": "cp", "C1": "c1", "C2": "c2", "C3": "c3",
@@ -279,6 +306,10 @@ _NESTED = {
                                    "largeTopologyWeight": "large_topology_weight",
                                    "largetopologyweight": "large_topology_weight"},
     "squashBudget": {"fixedOutputSquash": "fixed_output_squash", "fixedoutputsquash": "fixed_output_squash"},
+    "fineTunePopulation": {"minPopulationFraction": "fine_tune_min_fraction",
+                           "maxPopulationFraction": "fine_tune_max_fraction",
+                           "basePopulationFraction": "fine_tune_base_fraction",
+                           "successRateWindow": "fine_tune_window"},
     "islands": {"peers": "island_peers", "migrationInterval": "migration_interval",
                 "migrationFraction": "migration_fraction", "peerRunId": "peer_run_id",
                 "migrationinterval": "migration_interval", "migrationfraction": "migration_fraction",
@@ -294,7 +325,12 @@ _CAMEL.update({"ct": "compatibility.CT", "cp": "compatibility.CP", "c1": "compat
                "large_topology_weight": "adaptiveMutationThresholds.largeTopologyWeight",
                "island_peers": "islands.peers", "migration_interval": "islands.migrationInterval",
                "migration_fraction": "islands.migrationFraction", "peer_run_id": "islands.peerRunId",
-               "fixed_output_squash": "squashBudget.fixedOutputSquash"})
+               "fixed_output_squash": "squashBudget.fixedOutputSquash",
+               "fine_tune_min_fraction": "fineTunePopulation.minPopulationFraction",
+               "fine_tune_max_fraction": "fineTunePopulation.maxPopulationFraction",
+               "fine_tune_base_fraction": "fineTunePopulation.basePopulationFraction",
+               "fine_tune_window": "fineTunePopulation.successRateWindow",
+               "backpropagation": "backpropagation"})
 
 _PROTO_OPTIONAL = {
     "population_size": "population_size", "elitism": "elitism", "mutation_rate": "mutation_rate",
@@ -303,9 +339,13 @@ _PROTO_OPTIONAL = {
     "cost_of_growth": "cost_of_growth", "fitness_sample_rate": "fitness_sample_rate",
     "distance_cache_max_size": "distance_cache_max_size", "species_stagnation": "species_stagnation",
     "survival_threshold": "survival_threshold", "evaluation_batch_size": "evaluation_batch_size",
-    "initial_weights": "initial_weights", "fixed_output_squash": "fixed_output_squash",
+    "initial_weights": "initial_weights", "fixed_output_squash": "fixed_output_squash", "memetic": "memetic",
 }
 _PB_COMPAT = {"ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"}
 _PB_ADAPTIVE = {"medium_threshold": "medium", "large_threshold": "large",
                 "large_topology_weight": "large_topology_weight"}
 _PB_ISLANDS = {"migration_interval": "migration_interval", "migration_fraction": "migration_fraction"}
+_PB_FINE_TUNE = {"fine_tune_min_fraction": "min_population_fraction", "fine_tune_max_fraction": "max_population_fraction",
+                 "fine_tune_base_fraction": "base_population_fraction", "fine_tune_window": "success_rate_window"}
+_PB_NESTED = (("compatibility", _PB_COMPAT), ("adaptive_mutation_thresholds", _PB_ADAPTIVE), ("islands", _PB_ISLANDS),
+              ("fine_tune_population", _PB_FINE_TUNE))

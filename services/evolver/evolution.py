@@ -29,6 +29,7 @@ from neatai.tracing import span
 
 from .config import EvolverConfig
 from .distance import DistanceCache, Genome
+from .memetic import fine_tune_fraction
 from .species import Species, allocate, breeding, rank, speciate
 
 STATE_VERSION = 1
@@ -72,6 +73,8 @@ class Evolution:
         self._asked = False  # ask() was called for the current generation
         self._scored: list[tuple[Creature, float, float]] = []
         self._genomes: dict[str, Genome] = {}  # id -> genome of the last scored generation (a cache)
+        self._children: list[int] = []  # population slots bred by the last tell (trained copies may take them)
+        self._fine_tune: list[tuple[int, int]] = []  # (trained, improved) of the last generations
         self._elapsed = 0.0
         self._t0 = time.monotonic()
         seeds = [self._admit(c) for c in (seed_creatures or ())][:config.population_size]
@@ -187,6 +190,8 @@ class Evolution:
             placed = min(len(admitted), len(pending))
             for i, c in zip(pending[len(pending) - placed:], admitted[:placed]):
                 self.population[i], self.ids[i] = c, c.structural_hash()
+            taken = set(pending[len(pending) - placed:])
+            self._children = [i for i in self._children if i not in taken]  # not for trained copies
         queued = len(self._imports)
         self._imports = (self._imports + admitted[placed:])[:limit]
         return placed + len(self._imports) - queued
@@ -195,6 +200,40 @@ class Evolution:
         """The best `migration_fraction` of the scored population, for island exchange."""
         n = max(1, round(self.config.migration_fraction * len(self.population)))
         return [c for c, _, _ in self._scored[:n]]
+
+    # ---- memetic fine-tuning (reference/neat-ai.md §4.4) ----------------------------------------
+
+    @property
+    def fine_tune_fraction(self) -> float:
+        return fine_tune_fraction(self.config, self._fine_tune)
+
+    def fine_tune_candidates(self) -> tuple[list[Creature], int]:
+        """The best `fine_tune_fraction` of the generation just scored (at most as many as
+        offspring were bred, whose places trained copies take) and the seed to train them with
+        (drawn from the run's generator, so training is reproducible); call after `tell`."""
+        n = min(round(self.fine_tune_fraction * self.config.population_size), len(self._children))
+        if n == 0:
+            return [], 0
+        return [c for c, _, _ in self._scored[:n]], self.rng.getrandbits(63)
+
+    def add_trained(self, trained: Sequence) -> int:
+        """Results of training `fine_tune_candidates()` (objects with creature, error_before and
+        error_after): each copy that came out better takes the place of an offspring, from the
+        last one back, unless it is already in the population. Returns how many improved."""
+        better = [t.creature for t in trained if t.error_after < t.error_before]
+        self._fine_tune = (self._fine_tune + [(len(trained), len(better))])[-self.config.fine_tune_window:]
+        seen = set(self.ids)
+        slots = list(self._children)
+        for creature in better:
+            creature = self._admit(creature)
+            cid = creature.structural_hash()
+            if cid in seen or not slots:
+                continue
+            i = slots.pop()
+            seen.add(cid)
+            self.population[i], self.ids[i] = creature, cid
+        self._children = slots
+        return len(better)
 
     def _admit(self, c: Creature) -> Creature:
         if (c.input, c.output) != (self.inputs, self.outputs):
@@ -247,6 +286,7 @@ class Evolution:
             ids.append(self.ids[i])
             new_scores.append(scores[i])
             new_errors.append(self.errors[i])
+        self._children = list(range(len(population), len(population) + len(children)))
         for child, cid in children + [(c, c.structural_hash()) for c in imports]:
             population.append(child)
             ids.append(cid)
@@ -309,6 +349,8 @@ class Evolution:
             "scored": [{"creature": c.to_dict(), "score": _num_out(sc), "error": _num_out(e)}
                        for c, sc, e in self._scored],
             "elapsedSeconds": self.elapsed,
+            "children": list(self._children),
+            "fineTune": [list(w) for w in self._fine_tune],
         }
 
     @classmethod
@@ -343,6 +385,8 @@ class Evolution:
         self._scored = [(_load(d["creature"]), _num_in(d["score"]), _num_in(d["error"]))
                         for d in state["scored"]]
         self._genomes = {}
+        self._children = list(state.get("children", []))
+        self._fine_tune = [tuple(w) for w in state.get("fineTune", [])]
         self._elapsed = state["elapsedSeconds"]
         self._t0 = time.monotonic()
         return self

@@ -52,6 +52,14 @@ class Evaluate(Protocol):
                  sample_rate: float, feedback_loop: bool, batch_size: int) -> tuple[list[float], list[float]]: ...
 
 
+class Train(Protocol):
+    """Trains creatures on a dataset (memetic runs): per creature, in order, an object with
+    creature (the trained copy), error_before and error_after. Raises `EvaluationFailed`."""
+
+    def __call__(self, dataset: Dataset, creatures: Sequence[Creature], *, cost: str, feedback_loop: bool,
+                 options: dict, batch_size: int) -> Sequence: ...
+
+
 class Migration(Protocol):
     """A run's island exchange: sends emigrants to the peers when a generation is due."""
 
@@ -124,6 +132,10 @@ class GenerationReport:
     validation_error: float | None = None
     validation_accuracy: float | None = None
     validation_r2: float | None = None
+    # Memetic runs: creatures trained after this generation was scored, how many came out better.
+    trained: int = 0
+    trained_improved: int = 0
+    fine_tune_fraction: float = 0.0
 
     def to_dict(self) -> dict:
         """JSON-safe: non-finite numbers (every creature failed) travel as "inf"/"-inf"/"nan"."""
@@ -140,7 +152,7 @@ class GenerationReport:
 
 
 _FLOAT_FIELDS = ("best_score", "best_error", "mean_score", "mean_error", "wall_seconds", "validation_error",
-                 "validation_accuracy", "validation_r2")
+                 "validation_accuracy", "validation_r2", "fine_tune_fraction")
 
 
 def _json_number(v):
@@ -195,8 +207,10 @@ class RunManager:
     """Owns every run of one evolver."""
 
     def __init__(self, evaluate: Evaluate, datasets: DatasetStore, checkpoints: CheckpointStore | None = None,
-                 start_migration: StartMigration | None = None, activate: Activate | None = None):
+                 start_migration: StartMigration | None = None, activate: Activate | None = None,
+                 train: Train | None = None):
         self.evaluate = evaluate
+        self.train = train  # for memetic runs; None: they are refused
         self.activate = activate  # for the validation metric; None: validation reports the error only
         self.datasets = datasets
         self.checkpoints = checkpoints
@@ -225,6 +239,8 @@ class RunManager:
         if run_id and not valid_run_id(run_id):
             problems.append(Problem("run_id", "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"))
         problems += shape_problems(seed_creatures, dataset, "seed_creatures", config.feedback_loop)
+        if config.memetic and self.train is None:
+            problems.append(Problem("config.memetic", "this evolver has no evaluators to train on"))
         if problems:
             raise InvalidRequest(problems)
         run_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
@@ -420,15 +436,21 @@ class RunManager:
                             return
                         stats = run.evolution.tell(errors, scores)
                     t3 = time.perf_counter()
+                    memetic = self._fine_tune(run) if config.memetic and not stats.done else {}
+                    if run.halted:
+                        return
+                    t3b = time.perf_counter()
                     if run.validation is not None:
                         with span("validate"):
                             self._validate(run)
                     t4 = time.perf_counter()
                     state = RunState.SOLVED if stats.solved else RunState.EXHAUSTED if stats.done else RunState.RUNNING
                     phases = {"ask": t1 - t0, "evaluate": t2 - t1, **stats.phase_seconds, "tell": t3 - t2}
+                    if config.memetic:
+                        phases["train"] = t3b - t3
                     if run.validation is not None:
-                        phases["validate"] = t4 - t3
-                    report = _report(run.id, stats, state, phases, run.evolution.elapsed, run.validation)
+                        phases["validate"] = t4 - t3b
+                    report = _report(run.id, stats, state, phases, run.evolution.elapsed, run.validation, memetic)
                     generation_span.set_attribute("neatai.generation", report.generation)
                     with run.cond:
                         if run.halted:
@@ -457,6 +479,25 @@ class RunManager:
         finally:
             if run.migrator is not None:  # let the last exchange go out, unless crashing
                 run.migrator.close(wait=not run.halted)
+
+    def _fine_tune(self, run: Run) -> dict:
+        """Train the generation's best fraction; the better copies join the next generation.
+        Returns the report's training figures."""
+        config = run.config
+        with run.cond:
+            fraction = run.evolution.fine_tune_fraction
+            candidates, seed = run.evolution.fine_tune_candidates()
+        improved = 0
+        if candidates:
+            with span("train", creatures=len(candidates)):
+                trained = self.train(run.dataset, candidates, cost=config.cost_name, feedback_loop=config.feedback_loop,
+                                     options={**(config.backpropagation or {}), "seed": seed},
+                                     batch_size=config.evaluation_batch_size)
+            with run.cond:
+                if run.halted:
+                    return {}
+                improved = run.evolution.add_trained(trained)
+        return {"trained": len(candidates), "trained_improved": improved, "fine_tune_fraction": fraction}
 
     def _validate(self, run: Run) -> None:
         """Score the generation's best few on the validation dataset; keep the lowest error."""
@@ -520,7 +561,7 @@ def shape_problems(creatures: Sequence[Creature], dataset: Dataset, prefix: str,
 
 
 def _report(run_id: str, stats, state: RunState, phases: dict, wall: float,
-            validation: Validation | None) -> GenerationReport:
+            validation: Validation | None, memetic: dict) -> GenerationReport:
     held_out = {}
     if validation is not None and validation.best is not None:
         held_out = {"validation_error": validation.error, "validation_accuracy": validation.accuracy,
@@ -529,4 +570,4 @@ def _report(run_id: str, stats, state: RunState, phases: dict, wall: float,
         run_id=run_id, generation=stats.generation, state=state, best_score=stats.best_score,
         best_error=stats.best_error, mean_score=stats.mean_score, mean_error=stats.mean_error,
         species=stats.species, evaluations=stats.evaluations, hidden_neurons=stats.hidden_neurons,
-        synapses=stats.synapses, phase_seconds=phases, wall_seconds=wall, **held_out)
+        synapses=stats.synapses, phase_seconds=phases, wall_seconds=wall, **held_out, **memetic)

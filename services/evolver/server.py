@@ -77,7 +77,7 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     datasets = DatasetStore(dataset_store_bytes)
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
                          lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout),
-                         _evaluate_on(pool, "activate"))
+                         _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"))
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
     # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
     resumed = manager.resume_all() if resume else []

@@ -34,7 +34,8 @@ def report_pb(r: GenerationReport) -> evolver_pb2.GenerationReport:
         run_id=r.run_id, generation=r.generation, state=r.state.value, best_score=r.best_score,
         best_error=r.best_error, mean_score=r.mean_score, mean_error=r.mean_error, species=r.species,
         evaluations=r.evaluations, hidden_neurons=r.hidden_neurons, synapses=r.synapses,
-        phase_seconds=r.phase_seconds, wall_seconds=r.wall_seconds, **held_out)
+        phase_seconds=r.phase_seconds, wall_seconds=r.wall_seconds, trained=r.trained,
+        trained_improved=r.trained_improved, fine_tune_fraction=r.fine_tune_fraction, **held_out)
 
 
 def run_info_pb(run: Run) -> evolver_pb2.RunInfo:

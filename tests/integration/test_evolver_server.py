@@ -26,7 +26,7 @@ from neatai.evaluator.service import EvaluatorConfig
 from neatai.evolver.checkpoint import CheckpointStore, StateDirBusy
 from neatai.evolver.server import start as start_evolver
 from neatai.server import ServerConfig
-from neatai.v1 import dataset_pb2_grpc, evolver_pb2, evolver_pb2_grpc
+from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evolver_pb2, evolver_pb2_grpc
 
 T = 30  # seconds: the deadline of every unary call
 S = evolver_pb2
@@ -141,6 +141,24 @@ def test_watch_replays_history_from_any_generation(client):
     assert {r.run_id for r in client.stub.ListRuns(S.ListRunsRequest(), timeout=T).runs} == {run_id}
 
 
+def crash_in_generation_9(evaluator, state_dir: Path, method: str, run_id: str, config: dict) -> None:
+    """Start the run on an evolver, hold the 9th generation's call to the pool's `method` and kill
+    the evolver there: mid-run, without a final checkpoint (8 generations on disk)."""
+    first = start_evolver([evaluator.address], state_dir, loopback())
+    gate, calls, call = threading.Event(), [], getattr(first.pool, method)
+    setattr(first.pool, method, lambda *a, **k: (calls.append(1), len(calls) > 8 and gate.wait(30), call(*a, **k))[-1])
+    c = Client(first.address)
+    c.start(run_id=run_id, **config)
+    for message in c.stub.WatchRun(S.WatchRunRequest(run_id=run_id), timeout=120):
+        if message.report.generation >= 8:
+            break
+    c.close()
+    threading.Timer(0.2, gate.set).start()
+    first.kill()
+    on_disk = read_checkpoint(state_dir, run_id)
+    assert on_disk["state"] == "RUNNING" and on_disk["history_length"] == 8
+
+
 def test_a_killed_evolver_resumes_its_run_to_the_same_result(evaluator, tmp_path):
     # Reference: the same run, never interrupted.
     reference = start_evolver([evaluator.address], tmp_path / "a", loopback())
@@ -151,20 +169,7 @@ def test_a_killed_evolver_resumes_its_run_to_the_same_result(evaluator, tmp_path
         c.close()
         reference.stop(0)
 
-    first = start_evolver([evaluator.address], tmp_path / "b", loopback())
-    # Hold the 9th generation's evaluation until the crash, so the kill lands mid-run.
-    gate, calls, evaluate = threading.Event(), [], first.pool.evaluate
-    first.pool.evaluate = lambda *a, **k: (calls.append(1), len(calls) > 8 and gate.wait(30), evaluate(*a, **k))[-1]
-    c = Client(first.address)
-    c.start(run_id="same", **LONG)
-    for message in c.stub.WatchRun(S.WatchRunRequest(run_id="same"), timeout=120):
-        if message.report.generation >= 8:
-            break
-    c.close()
-    threading.Timer(0.2, gate.set).start()
-    first.kill()  # mid-run, without a final checkpoint
-    on_disk = read_checkpoint(tmp_path / "b", "same")
-    assert on_disk["state"] == "RUNNING" and on_disk["history_length"] == 8
+    crash_in_generation_9(evaluator, tmp_path / "b", "evaluate", "same", LONG)
 
     second = start_evolver([evaluator.address], tmp_path / "b", loopback())
     c = Client(second.address)
@@ -610,3 +615,57 @@ def test_a_run_with_a_validation_dataset_hands_back_the_best_there(evaluator, ev
     assert accuracy == pytest.approx(reports[-1].validation_accuracy) and accuracy > 0.6
     saved = evolver.checkpoints.load(run_id)  # what a restarted evolver resumes from
     assert saved["validation"]["dataset_id"] == ids[1] and saved["validation"]["error"] == reports[-1].validation_error
+
+
+# A memetic run: after every generation its best fine-tune fraction is trained on the evaluator.
+MEMETIC = dict(LONG, memetic=True, backpropagation=evaluator_pb2.TrainOptions(iterations=3, initial_learning_rate=0.3))
+
+
+def test_a_memetic_run_trains_every_generation_and_resumes_to_the_same_result(evaluator, tmp_path):
+    reference = start_evolver([evaluator.address], tmp_path / "a", loopback())
+    c = Client(reference.address)
+    try:
+        expected = c.wait_finished(c.start(run_id="memetic", **MEMETIC))
+        reports = c.watch("memetic")
+        plain = c.watch(c.start(run_id="plain", **LONG))
+        trained = sum(e.creatures for e in c.stub.GetEvolverStats(S.GetEvolverStatsRequest(), timeout=T).evaluators)
+    finally:
+        c.close()
+        reference.stop(0)
+    # generations 1-24 train (the 25th ends the run: nothing is bred after it)
+    assert [r.trained > 0 for r in reports] == [True] * 24 + [False]
+    assert all("train" in r.phase_seconds for r in reports)
+    assert sum(r.trained_improved for r in reports) > 0
+    assert reports[0].fine_tune_fraction == 0.2 and reports[0].trained == 6  # base fraction of 30
+    assert all(0.1 <= r.fine_tune_fraction <= 0.4 for r in reports[:-1])
+    assert len({r.fine_tune_fraction for r in reports[:-1]}) > 1  # it adapts to the success rate
+    assert all(r.trained == 0 and "train" not in r.phase_seconds for r in plain)
+    # every Train and Evaluate went through the pool: creatures scored plus creatures trained
+    assert trained == expected.latest.evaluations + plain[-1].evaluations + sum(r.trained for r in reports)
+
+    crash_in_generation_9(evaluator, tmp_path / "b", "train", "memetic", MEMETIC)
+
+    second = start_evolver([evaluator.address], tmp_path / "b", loopback())
+    c = Client(second.address)
+    try:
+        resumed = c.wait_finished("memetic")
+        history = c.watch("memetic")
+    finally:
+        c.close()
+        second.stop(0)
+    assert resumed.config.memetic and resumed.config.backpropagation.iterations == 3
+    assert resumed.latest.evaluations == expected.latest.evaluations
+    assert resumed.latest.best_error == expected.latest.best_error
+    assert Creature.from_proto(resumed.best).to_dict() == Creature.from_proto(expected.best).to_dict()
+    assert [(r.trained, r.trained_improved, r.fine_tune_fraction, r.best_score) for r in history] == \
+        [(r.trained, r.trained_improved, r.fine_tune_fraction, r.best_score) for r in reports]
+
+
+def test_bad_memetic_options_are_field_violations(client):
+    with pytest.raises(grpc.RpcError) as e:
+        client.start(memetic=True, fine_tune_population=S.FineTunePopulation(min_population_fraction=0.5),
+                     backpropagation=evaluator_pb2.TrainOptions(batch_size=0, seed=3))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {f for f, _ in field_violations(e.value)} == {
+        "config.fineTunePopulation.minPopulationFraction", "config.backpropagation.batchSize",
+        "config.backpropagation.seed"}

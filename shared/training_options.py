@@ -1,0 +1,120 @@
+"""NEAT-AI's backpropagation options (reference/neat-ai.md §4.2): their names and defaults,
+what makes one unusable, and their `neatai.v1.TrainOptions` form. Shared by the evaluator,
+which trains with them, and the evolver, which checks a run's options at StartRun and sends
+them with every Train call."""
+from __future__ import annotations
+
+import math
+
+from .v1 import evaluator_pb2
+
+STRATEGIES = ("fixed", "decay", "adaptive", "warm_restart")
+DEFAULTS = {
+    "iterations": 10,                        # passes over the records
+    "targetError": None,                     # stop once the error is at or below it
+    "batchSize": 64,
+    "learningRate": None,                    # given: strategy "fixed" unless one is named
+    "initialLearningRate": 0.01,
+    "learningRateDecay": 0.95,
+    "warmRestartPeriod": 10,
+    "learningRateStrategy": None,            # None: drawn as NEAT-AI draws it
+    "maximumWeightAdjustmentScale": 1.0,
+    "maximumBiasAdjustmentScale": 1.0,
+    "limitWeightScale": 100_000.0,
+    "limitBiasScale": 10_000.0,
+    "plankConstant": 1e-7,
+    "disableRandomSamples": False,           # records in order instead of shuffled per pass
+    "seed": None,                            # the strategy draw and the shuffles
+}
+
+
+class TrainOptionsError(ValueError):
+    """Options that cannot be trained with; `problems` are (option name, message) pairs."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{name}: {message}" for name, message in problems))
+        self.problems = problems
+
+
+# Options that must be finite and positive (clamped afterwards where NEAT-AI clamps them).
+_POSITIVE = ("learningRate", "initialLearningRate", "learningRateDecay", "maximumWeightAdjustmentScale",
+             "maximumBiasAdjustmentScale", "limitWeightScale", "limitBiasScale")
+
+
+def option_problems(options: dict) -> list[tuple[str, str]]:
+    """Every option that cannot be used as given, as (name, message): unknown names, counts
+    below 1, non-finite or non-positive rates and scales, an unknown strategy. NEAT-AI's
+    clamps (a learning rate above 1 becomes 1) are not problems."""
+    problems = [(name, "unknown training option") for name in sorted(set(options) - set(DEFAULTS))]
+    o = {}
+    for name, v in options.items():
+        if v is None or name not in DEFAULTS:
+            continue
+        if name == "learningRateStrategy":
+            o[name] = v
+        elif name == "disableRandomSamples":
+            if not isinstance(v, bool):
+                problems.append((name, f"expected true or false, got {v!r}"))
+        elif name == "seed":
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2 ** 64:
+                problems.append((name, f"expected an integer in [0, 2^64), got {v!r}"))
+        elif isinstance(v, bool) or not isinstance(v, (int, float)):
+            problems.append((name, f"expected a number, got {v!r}"))
+        else:
+            o[name] = v
+    for name in ("iterations", "batchSize", "warmRestartPeriod"):
+        if name in o and int(o[name]) < 1:
+            problems.append((name, f"must be at least 1, got {o[name]}"))
+    for name in _POSITIVE:
+        if name in o and not (math.isfinite(o[name]) and o[name] > 0):
+            problems.append((name, f"must be finite and > 0, got {o[name]}"))
+    for name in ("targetError", "plankConstant"):
+        if name in o and not (math.isfinite(o[name]) and o[name] >= 0):
+            problems.append((name, f"must be finite and >= 0, got {o[name]}"))
+    if o.get("learningRateStrategy", STRATEGIES[0]) not in STRATEGIES:
+        problems.append(("learningRateStrategy",
+                         f"must be one of {', '.join(STRATEGIES)}, got {o['learningRateStrategy']!r}"))
+    return problems
+
+
+_STRATEGY = "LEARNING_RATE_STRATEGY_"
+# TrainOptions fields by their JSON names, which are NEAT-AI's option names (batch_size: batchSize)
+FIELDS = {f.json_name: f for f in evaluator_pb2.TrainOptions.DESCRIPTOR.fields}
+
+
+def strategy_number(name: str) -> int:
+    return evaluator_pb2.LearningRateStrategy.Value(_STRATEGY + name.upper())
+
+
+def options_from_proto(msg: evaluator_pb2.TrainOptions) -> dict:
+    """The options a TrainOptions message sets, by NEAT-AI's names; an unknown strategy number
+    is passed on as such, for `option_problems` to name it."""
+    options = {}
+    for name, f in FIELDS.items():
+        if f.name == "learning_rate_strategy":
+            number = msg.learning_rate_strategy
+            if number not in evaluator_pb2.LearningRateStrategy.values():
+                options[name] = f"LearningRateStrategy value {number}"
+            elif number != evaluator_pb2.LEARNING_RATE_STRATEGY_UNSPECIFIED:
+                options[name] = evaluator_pb2.LearningRateStrategy.Name(number).removeprefix(_STRATEGY).lower()
+        elif msg.HasField(f.name) if f.has_presence else getattr(msg, f.name):  # a plain bool: when true
+            options[name] = getattr(msg, f.name)
+    return options
+
+
+def options_to_proto(options: dict) -> evaluator_pb2.TrainOptions:
+    """The TrainOptions message of valid options (None values are left unset)."""
+    msg = evaluator_pb2.TrainOptions()
+    for name, value in options.items():
+        if value is None:
+            continue
+        if name == "learningRateStrategy":
+            msg.learning_rate_strategy = strategy_number(value)
+        else:
+            setattr(msg, FIELDS[name].name, value)
+    return msg
+
+
+def field_of(name: str) -> str:
+    """The TrainOptions field path of an option name ("batchSize" -> "batch_size")."""
+    return FIELDS[name].name if name in FIELDS else name
