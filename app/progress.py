@@ -16,7 +16,7 @@ def _figures(r) -> dict:
     return {"best": f"{r.best_error:.4g}", "held": held, "species": r.species, "rate": rate}
 
 
-def progress(stream: Iterable, generations: int, timeout: float | None, interval_s: float = LOG_INTERVAL_S,
+def progress(stream: Iterable, generations: int | None, timeout: float | None, interval_s: float = LOG_INTERVAL_S,
              console=None) -> Iterator:
     """Pass WatchRun messages through while showing them."""
     from rich.console import Console
@@ -55,7 +55,7 @@ def bar_position(generation: int, elapsed: float, generations: int, timeout: flo
     run out first), else by generations."""
     if timeout is None:
         return generation
-    return min(timeout, max(elapsed, timeout * generation / generations))
+    return min(timeout, max(elapsed, timeout * generation / generations if generations else 0.0))
 
 
 def _log_lines(stream, interval_s: float):

@@ -5,7 +5,9 @@ and stop at the end; with `--evolver HOST:PORT` the same job runs on deployed se
 dataset is uploaded to the evolver, a run is started and watched with a live progress bar, and
 the results land in `--out`: `best.json` (NEAT-AI creature JSON), `progress.png` (best and mean
 error per generation) and `network.png` (the winner). `--json` makes the last stdout line one
-JSON object with the run's figures.
+JSON object with the run's figures. The options come from `--config FILE` and flags
+(`runconfig`). In process the evolver checkpoints under `--out`/state: Ctrl-C ends the
+generation, writes the results so far and leaves the run for `--resume` (`job`).
 """
 from __future__ import annotations
 
@@ -14,22 +16,28 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-from neatai import squash as squashes
-from neatai.costs import COST_NAMES, cost_number
-from neatai.evolver.config import INITIAL_WEIGHTS
+from neatai.costs import COST_NAMES
+from neatai.evolver.config import INITIAL_WEIGHTS, ConfigError, EvolverConfig
 from neatai.tasks import CLASSIFICATION, TASKS, task_metrics
 
+from . import job as job_file
+from .client import RPC_TIMEOUT, Interrupt, Watch, connect, rpc_failure, state_name
+from .job import JOB, STATE, Data, JobError, JobFile
+from .predict import label
 from .prepare import Part, Prepared
 from .progress import progress
+from .runconfig import OptionsError, add_flags, resolve
 
-RPC_TIMEOUT = 60.0
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
 
 
 class UsageError(Exception):
@@ -41,20 +49,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         prog="neatai run",
         description="Evolve a neural network with NEAT through an evolver and evaluators "
                     "(started in process unless --evolver names deployed ones).")
-    p.add_argument("--dataset", default="xor",
-                   help="xor (default), a .csv, .parquet or .npz file, or a directory of NEAT-AI N.bin files")
-    p.add_argument("--targets", default="", help="CSV/Parquet: comma-separated target columns (default: the last)")
+    p.add_argument("--dataset", help="xor (default), a .csv, .parquet or .npz file, or a directory of NEAT-AI N.bin files")
+    p.add_argument("--targets", help="CSV/Parquet: comma-separated target columns (default: the last)")
     p.add_argument("--inputs", type=int, help=".bin: inputs per record (checked against other formats)")
     p.add_argument("--outputs", type=int, help=".bin: outputs per record (checked against other formats)")
     p.add_argument("--test", help="a separate file (same format and columns) to score the best creature on")
     p.add_argument("--task", choices=TASKS, help="default: inferred (one-hot or one integer class column: "
                                                  "classification, else regression)")
-    p.add_argument("--validation-fraction", type=float, default=0.2,
+    p.add_argument("--validation-fraction", type=float,
                    help="records held out to pick the best creature and report on (default 0.2)")
     p.add_argument("--seed", type=int, help="same seed, config and data give the same run (default: drawn, printed)")
-    p.add_argument("--population", type=int, default=50, help="population size (default 50)")
-    p.add_argument("--generations", type=int, default=1000, help="maximum generations (default 1000)")
-    p.add_argument("--target-error", type=float, default=0.025,
+    p.add_argument("--population", "--population-size", type=int, help="population size (default 50)")
+    p.add_argument("--generations", "--iterations", type=int, help="maximum generations (default 1000)")
+    p.add_argument("--target-error", type=float,
                    help="stop when the best training error reaches this (default 0.025: XOR's solved bar)")
     p.add_argument("--cost", type=str.upper, choices=COST_NAMES,
                    help="error function (default: CROSS_ENTROPY for classification, MSE for regression and xor)")
@@ -65,8 +72,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--standardise", action=argparse.BooleanOptionalAction,
                    help="standardise inputs (and regression targets) for evolution (default: on, off for xor)")
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
-    p.add_argument("--feedback-loop", action="store_true", help="recurrent state across records")
-    p.add_argument("--out", help="output directory (default runs/<timestamp>/)")
+    p.add_argument("--feedback-loop", action=argparse.BooleanOptionalAction, help="recurrent state across records")
+    add_flags(p)
+    p.add_argument("--out", help="output directory (default runs/<timestamp>/); an in-process run checkpoints "
+                                 "under DIR/state until it ends")
+    p.add_argument("--resume", metavar="DIR", help="continue the interrupted in-process run whose --out was DIR, "
+                                                   "to its stopping rule, with the same outputs")
     p.add_argument("--evolver", help="HOST:PORT of a deployed evolver (default: start services in process)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="in-process evaluator threads")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last stdout line)")
@@ -78,72 +89,117 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return _run(args)
-    except UsageError as e:
+        if args.threads < 1:
+            raise UsageError("--threads must be at least 1")
+        return _resume(args) if args.resume else _run(args)
+    except (UsageError, OptionsError, JobError) as e:
         print(f"neatai run: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # before the run started: nothing to stop or keep
+        print("neatai run: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _run(args: argparse.Namespace) -> int:
+    options = resolve(args)
+    fraction = 0.2 if args.validation_fraction is None else args.validation_fraction
+    if not 0 <= fraction < 1:
+        raise UsageError(f"--validation-fraction must be in [0, 1), got {fraction}")
+    config = options.config
+    seed = config.seed if config.seed is not None else secrets.randbits(32)
+    data = Data(args.dataset or "xor",
+                [t.strip() for t in (args.targets or "").split(",") if t.strip()] or None,
+                args.inputs, args.outputs, args.test, args.task, fraction, args.standardise)
+    prepared, test_part = _prepare(data, seed, cost=options.chosen("costName", config.cost_name),
+                                   output_squash=options.chosen("squashBudget.fixedOutputSquash",
+                                                                config.fixed_output_squash),
+                                   initial_weights=options.chosen("initialWeights", config.initial_weights))
+    config = config.replace(cost_name=prepared.cost, initial_weights=prepared.initial_weights,
+                            fixed_output_squash=prepared.output_squash, seed=seed)
+    # What resume must redo exactly: the task and scaling as resolved, not as defaulted.
+    data.task, data.standardise = prepared.task, prepared.input_scaling is not None
+    out = _out_dir(args.out)
+    say = sys.stderr if args.json else sys.stdout
+    drawn = "" if options.config.seed is not None else f" (drawn; --seed {seed} repeats this run)"
+    print(f"seed: {seed}{drawn}", file=say)
+    for line in prepared.choices:
+        print(line, file=say)
+    job = Job(args, prepared, config, test_part, out, data)
+    if args.evolver:
+        return _drive(job, args.evolver)
+    return _in_process(job, resume=False)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    """Start the services on DIR/state: the evolver resumes the run from its last checkpoint."""
+    changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+               if k not in ("resume", "json", "threads", "log_level") and v is not None]
+    if changed:
+        raise UsageError(f"--resume continues the run as it was started; {', '.join(changed)} cannot change it")
+    out = Path(args.resume)
+    saved = job_file.load(out)
+    if not (out / STATE / "runs" / saved.run_id).is_dir():
+        raise UsageError(f"--resume {out}: run {saved.run_id} has ended (its checkpoints are gone); "
+                         f"the results are in {out}")
+    try:
+        config = EvolverConfig.from_dict(saved.config)
+    except ConfigError as e:
+        raise UsageError(f"{out / job_file.JOB}: {e}") from None
+    prepared, test_part = _prepare(saved.data, config.seed, cost=config.cost_name,
+                                   output_squash=config.fixed_output_squash, initial_weights=config.initial_weights)
+    _check_writable(out, f"--resume {out}")
+    job = Job(args, prepared, config, test_part, out, saved.data, run_id=saved.run_id)
+    return _in_process(job, resume=True)
+
+
+def _prepare(data: Data, seed: int, **given) -> tuple[Prepared, Part | None]:
+    """Load the dataset (and --test) and make the dataset's choices; the user's `given` ones win."""
     from neatai.datasets import DatasetError, load_path
 
     from .prepare import PrepareError, prepare
 
-    for name in ("population", "generations", "threads"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name} must be at least 1")
-    if args.seed is not None and not 0 <= args.seed < 2 ** 63:
-        raise UsageError(f"--seed must be in [0, 2^63), got {args.seed}")
-    if not args.target_error >= 0:  # any non-negative error: regression errors are in the targets' units
-        raise UsageError(f"--target-error must be >= 0, got {args.target_error}")
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError(f"--timeout must be positive, got {args.timeout}")
-    if not 0 <= args.validation_fraction < 1:
-        raise UsageError(f"--validation-fraction must be in [0, 1), got {args.validation_fraction}")
-    if args.output_squash is not None and (args.output_squash not in squashes.BY_NAME or args.output_squash == "IF"):
-        raise UsageError(f"--output-squash {args.output_squash}: not a squash name (IF cannot be an output's)")
-    targets = [t.strip() for t in args.targets.split(",") if t.strip()] or None
-    seed = args.seed if args.seed is not None else secrets.randbits(32)
-
     def load(path: str):
         try:
-            return load_path(path, targets=targets, inputs=args.inputs, outputs=args.outputs)
+            return load_path(path, targets=data.targets, inputs=data.inputs, outputs=data.outputs)
         except DatasetError as e:
             raise UsageError(str(e) if str(e).startswith(path) else f"dataset {path}: {e}") from None
 
-    dataset = load(args.dataset)
-    test = load(args.test) if args.test else None
+    dataset = load(data.dataset)
+    test = load(data.test) if data.test else None
     try:
-        prepared = prepare(dataset, task=args.task, cost=args.cost, output_squash=args.output_squash,
-                           initial_weights=args.initial_weights, standardise=args.standardise,
-                           validation_fraction=args.validation_fraction, seed=seed)
-        test_part = prepared.encode(test, args.test) if test is not None else None
+        prepared = prepare(dataset, task=data.task, standardise=data.standardise,
+                           validation_fraction=data.validation_fraction, seed=seed, **given)
+        return prepared, prepared.encode(test, data.test) if test is not None else None
     except PrepareError as e:
         raise UsageError(str(e)) from None
-    out = _out_dir(args.out)
-    say = sys.stderr if args.json else sys.stdout
-    print(f"seed: {seed}" + ("" if args.seed is not None else f" (drawn; --seed {seed} repeats this run)"), file=say)
-    for line in prepared.choices:
-        print(line, file=say)
-    job = Job(args, prepared, seed, test_part, out)
-    if args.evolver:
-        return _drive(job, args.evolver)
+
+
+def _in_process(job: Job, resume: bool) -> int:
+    """An evaluator and an evolver on loopback, the evolver checkpointing under `out/state`:
+    Ctrl-C (or a crash) leaves a run that `--resume` continues. The checkpoints go once it ended."""
     from neatai.evaluator.server import start as start_evaluator
     from neatai.evaluator.service import EvaluatorConfig
+    from neatai.evolver.checkpoint import StateDirBusy
     from neatai.evolver.server import start as start_evolver
     from neatai.server import ServerConfig
 
     loopback = ServerConfig(host="127.0.0.1", port=0, grace_s=1)
-    evaluator = start_evaluator(EvaluatorConfig(threads=args.threads), loopback)
+    state = job.out / STATE
+    evaluator = start_evaluator(EvaluatorConfig(threads=job.args.threads), loopback)
     try:
-        with tempfile.TemporaryDirectory(prefix="neatai-run-") as state:
-            evolver = start_evolver([evaluator.address], state, loopback, resume=False)
-            try:
-                return _drive(job, evolver.address)
-            finally:
-                evolver.stop(1)
+        try:
+            evolver = start_evolver([evaluator.address], state, loopback, resume=resume)
+        except StateDirBusy:
+            raise UsageError(f"{state} is in use by another neatai process") from None
+        try:
+            status = _drive(job, evolver.address, pause=evolver.manager.close)
+        finally:
+            evolver.stop(1)
     finally:
         evaluator.stop(1)
+    if job.ended:
+        shutil.rmtree(state, ignore_errors=True)
+    return status
 
 
 @dataclass
@@ -152,72 +208,115 @@ class Job:
 
     args: argparse.Namespace
     prepared: Prepared
-    seed: int
+    config: EvolverConfig  # as sent: the dataset's choices and the seed filled in
     test: Part | None
     out: Path
+    data: Data
+    run_id: str = ""  # set once started (or resumed)
+    ended: bool = False  # the run reached a final state (not interrupted)
 
 
-def _drive(job: Job, address: str) -> int:
-    """Upload, start, watch, write results; the exit status."""
+def _drive(job: Job, address: str, pause: Callable[[], None] | None = None) -> int:
+    """Upload and start (unless resuming), watch, write results; the exit status. `pause`
+    (in process) ends the services' work at Ctrl-C with the run resumable, instead of stopping it."""
+    import grpc
+
+    from neatai.v1 import evolver_pb2 as S
+
+    channel, stub = connect(address)
+    started = time.monotonic()
+    try:
+        if not job.run_id:
+            job.run_id = _start(job, channel, stub, address)
+            if pause is not None:
+                # Before the watching: a crash from here on leaves checkpoints that --resume finds.
+                job_file.save(job.out, JobFile(job.run_id, job.config.to_dict(), job.data))
+        else:
+            _check_resumed(job, stub)
+        reports = []
+        stream = Watch(stub, job.run_id)
+
+        def end() -> None:  # Ctrl-C: in process the run stays resumable, on deployed services it stops
+            try:
+                if pause is not None:
+                    pause()
+                else:
+                    stub.StopRun(S.StopRunRequest(run_id=job.run_id), timeout=RPC_TIMEOUT)
+            except grpc.RpcError as e:  # GetRun below reports how the run stands
+                print(f"neatai run: stopping {job.run_id}: {rpc_failure(e, address)}", file=sys.stderr)
+            finally:
+                stream.cancel()
+
+        try:
+            with Interrupt(end) as interrupt:
+                for message in progress(stream, job.config.iterations, job.config.timeout_seconds):
+                    reports.append(message.report)
+        except grpc.RpcError as e:
+            print(f"neatai run: watching {job.run_id}: {rpc_failure(e, address)}", file=sys.stderr)
+            return 1
+        interrupted = interrupt.fired
+        run = stub.GetRun(S.GetRunRequest(run_id=job.run_id), timeout=RPC_TIMEOUT).run
+    finally:
+        channel.close()
+    job.ended = run.state != S.RUN_STATE_RUNNING
+    wall = time.monotonic() - started
+    if not run.HasField("best"):
+        print(f"neatai run: run {job.run_id} ended {state_name(run.state)} without a scored creature: {run.message}",
+              file=sys.stderr)
+        return INTERRUPTED if interrupted else 1
+    summary = _results(job, run, reports, wall)
+    if not job.ended:
+        summary["state"] = "interrupted"
+    print(json.dumps(summary) if job.args.json else _describe(summary))
+    if not job.ended:
+        print(f"neatai run: interrupted at generation {run.latest.generation}; continue with: "
+              f"neatai run --resume {job.out}", file=sys.stderr)
+        return INTERRUPTED
+    if run.state in (S.RUN_STATE_SOLVED, S.RUN_STATE_EXHAUSTED):
+        return 0
+    if run.message:
+        print(f"neatai run: {run.message}", file=sys.stderr)
+    return 1
+
+
+def _check_resumed(job: Job, stub) -> None:
+    """The evolver restored the run, and on the records this command prepared again."""
+    import grpc
+
+    from neatai.v1 import evolver_pb2 as S
+
+    try:
+        run = stub.GetRun(S.GetRunRequest(run_id=job.run_id), timeout=RPC_TIMEOUT).run
+    except grpc.RpcError as e:
+        raise UsageError(f"--resume {job.out}: run {job.run_id} could not be restored from {job.out / STATE} "
+                         f"({e.code().name}; --log-level ERROR says why)") from None
+    if run.dataset_id != job.prepared.dataset(job.prepared.train).id:
+        raise UsageError(f"--resume {job.out}: {job.data.dataset} changed since run {job.run_id} started; "
+                         "resuming needs the same records")
+    print(f"resuming run {job.run_id} at generation {run.latest.generation} from {job.out}",
+          file=sys.stderr if job.args.json else sys.stdout)
+
+
+def _start(job: Job, channel, stub, address: str) -> str:
+    """Upload the training (and validation) part and start the run; its id."""
     import grpc
 
     from neatai.datasets_servicer import upload_dataset
-    from neatai.errors import field_violations
-    from neatai.grpc_metrics import instrumented_channel
     from neatai.v1 import dataset_pb2_grpc
     from neatai.v1 import evolver_pb2 as S
-    from neatai.v1 import evolver_pb2_grpc
 
-    args, prepared = job.args, job.prepared
-    channel = instrumented_channel(address, [("grpc.max_receive_message_length", 64 << 20),
-                                             ("grpc.max_send_message_length", 64 << 20)])
-    stub = evolver_pb2_grpc.EvolverServiceStub(channel)
-    config = S.RunConfig(population_size=args.population, iterations=args.generations, target_error=args.target_error,
-                         cost=cost_number(prepared.cost), feedback_loop=args.feedback_loop, seed=job.seed,
-                         initial_weights=prepared.initial_weights)
-    if prepared.output_squash:
-        config.fixed_output_squash = prepared.output_squash
-    if args.timeout is not None:
-        config.timeout_seconds = args.timeout
-    request = S.StartRunRequest(config=config, task=S.TASK_CLASSIFICATION if prepared.task == CLASSIFICATION
-                                else S.TASK_REGRESSION)
-    started = time.monotonic()
+    prepared = job.prepared
+    request = S.StartRunRequest(config=job.config.to_proto(), task=S.TASK_CLASSIFICATION
+                                if prepared.task == CLASSIFICATION else S.TASK_REGRESSION)
     datasets = dataset_pb2_grpc.DatasetServiceStub(channel)
     try:
         request.dataset_id = upload_dataset(datasets, prepared.dataset(prepared.train), timeout=RPC_TIMEOUT).dataset_id
         if prepared.validation is not None:
             request.validation_dataset_id = upload_dataset(datasets, prepared.dataset(prepared.validation),
                                                            timeout=RPC_TIMEOUT).dataset_id
-        run_id = stub.StartRun(request, timeout=RPC_TIMEOUT).run_id
+        return stub.StartRun(request, timeout=RPC_TIMEOUT).run_id
     except grpc.RpcError as e:
-        violations = "; ".join(f"{f}: {d}" for f, d in field_violations(e))
-        raise UsageError(f"{address}: {e.code().name}: {violations or e.details()}") from None
-    reports = []
-    try:
-        for message in progress(_watch(stub, run_id), args.generations, args.timeout):
-            reports.append(message.report)
-    except KeyboardInterrupt:
-        stub.StopRun(S.StopRunRequest(run_id=run_id), timeout=RPC_TIMEOUT)
-    except grpc.RpcError as e:
-        print(f"neatai run: watching {run_id} on {address} failed: {e.code().name}: {e.details()}", file=sys.stderr)
-        return 1
-    run = stub.GetRun(S.GetRunRequest(run_id=run_id), timeout=RPC_TIMEOUT).run
-    wall = time.monotonic() - started
-    channel.close()
-    if not run.HasField("best"):
-        print(f"neatai run: run {run_id} ended {S.RunState.Name(run.state)} without a scored creature: {run.message}",
-              file=sys.stderr)
-        return 1
-    summary = _results(job, run, reports, wall)
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(_describe(summary))
-    if run.state in (S.RUN_STATE_SOLVED, S.RUN_STATE_EXHAUSTED):
-        return 0
-    if run.message:
-        print(f"neatai run: {run.message}", file=sys.stderr)
-    return 1
+        raise UsageError(rpc_failure(e, address)) from None
 
 
 def _results(job: Job, run, reports, wall: float) -> dict:
@@ -229,8 +328,9 @@ def _results(job: Job, run, reports, wall: float) -> dict:
 
     prepared = job.prepared
     best = unstandardised(Creature.from_proto(run.best), prepared.input_scaling, prepared.target_scaling)
+    feedback = job.config.feedback_loop
+    label(best, prepared.feature_names, prepared.target_names, feedback)
     network = compile_network(best)
-    feedback = job.args.feedback_loop
     summary = {
         "solved": run.state == S.RUN_STATE_SOLVED,
         "generations": run.latest.generation,
@@ -240,11 +340,11 @@ def _results(job: Job, run, reports, wall: float) -> dict:
         "wall_seconds": round(wall, 3),
         "hidden_neurons": best.hidden_count,
         "synapses": len(best.synapses),
-        "state": S.RunState.Name(run.state).removeprefix("RUN_STATE_").lower(),
+        "state": state_name(run.state),
         "run_id": run.run_id,
         "task": prepared.task,
         "cost": prepared.cost,
-        "seed": job.seed,
+        "seed": job.config.seed,
         "held_out": prepared.validation is not None,
     }
     parts = {"train": prepared.train, "validation": prepared.validation, "test": job.test}
@@ -255,7 +355,7 @@ def _results(job: Job, run, reports, wall: float) -> dict:
     if run.latest.HasField("validation_error"):
         summary["validation_error"] = run.latest.validation_error
     names = (prepared.feature_names, prepared.target_names)
-    summary["out"] = str(_write_safely(job.out, best, reports, job.args.target_error, names).resolve())
+    summary["out"] = str(_write_safely(job.out, best, reports, job.config.target_error, names).resolve())
     return summary
 
 
@@ -296,28 +396,6 @@ def _describe(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def _watch(stub, run_id: str, retries: int = 5):
-    """WatchRun, resumed from the next generation when the stream breaks: servers age connections
-    out (max_connection_age) and a restarted evolver resumes the run, so a long run outlives streams."""
-    import grpc
-
-    from neatai.v1 import evolver_pb2 as S
-
-    next_generation, failures = 0, 0
-    while True:
-        try:
-            for message in stub.WatchRun(S.WatchRunRequest(run_id=run_id, from_generation=next_generation)):
-                failures = 0
-                next_generation = message.report.generation + 1
-                yield message
-            return
-        except grpc.RpcError as e:
-            if e.code() != grpc.StatusCode.UNAVAILABLE or failures >= retries:
-                raise
-            failures += 1
-            time.sleep(0.1 * 2 ** (failures - 1))
-
-
 def _write_outputs(out: Path, best, reports, target_error: float, names: tuple) -> Path:
     from .plots import draw_network, plot_progress
 
@@ -336,6 +414,9 @@ def _out_dir(given: str | None) -> Path:
         path = Path(given)
         if path.exists() and not path.is_dir():
             raise UsageError(f"--out {given}: exists and is not a directory")
+        if (path / JOB).exists():
+            raise UsageError(f"--out {given}: holds an earlier run ({JOB}); continue it with --resume {given} "
+                             "or choose another --out")
         _check_writable(path, "--out " + given)
         return path
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")

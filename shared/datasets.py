@@ -227,6 +227,12 @@ def _table(columns: list[str], values: np.ndarray, targets, inputs, outputs, nam
 def parse_csv(text: str, targets: Sequence[str] | None = None, inputs: int | None = None,
               outputs: int | None = None, name: str = "", where: str = "CSV") -> Dataset:
     """UTF-8 CSV with a header row; `targets` names the target columns (default: the last one)."""
+    columns, values = csv_table(text, where)
+    return _table(columns, values, targets, inputs, outputs, name, where)
+
+
+def csv_table(text: str, where: str = "CSV") -> tuple[list[str], np.ndarray]:
+    """The header and float32 values of every column of a UTF-8 CSV."""
     rows = csv.reader(io.StringIO(text))
     header = next(rows, None)
     if not header or not any(h.strip() for h in header):
@@ -245,7 +251,7 @@ def parse_csv(text: str, targets: Sequence[str] | None = None, inputs: int | Non
             raise DatasetError(f"{where} line {line}, column {columns[col]!r}: not a number: {row[col]!r}") from None
     arr = np.array(values, dtype=np.float64).reshape(-1, len(columns))
     _check_finite(arr, columns, where, first_line=2)
-    return _table(columns, arr.astype(np.float32), targets, inputs, outputs, name, where)
+    return columns, arr.astype(np.float32)
 
 
 def _is_float(s: str) -> bool:
@@ -279,6 +285,12 @@ def load_csv(path: str | Path, targets=None, inputs=None, outputs=None) -> Datas
 
 def parse_parquet(data: bytes | str | Path, targets=None, inputs=None, outputs=None, name: str = "",
                   where: str = "Parquet") -> Dataset:
+    columns, values = parquet_table(data, where)
+    return _table(columns, values, targets, inputs, outputs, name, where)
+
+
+def parquet_table(data: bytes | str | Path, where: str = "Parquet") -> tuple[list[str], np.ndarray]:
+    """The column names and float32 values of every (numeric) column of a Parquet file."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -298,7 +310,7 @@ def parse_parquet(data: bytes | str | Path, targets=None, inputs=None, outputs=N
         arrays.append(col.to_numpy().astype(np.float64))
     arr = np.column_stack(arrays) if table.num_rows else np.zeros((0, len(columns)))
     _check_finite(arr, columns, where)
-    return _table(columns, arr.astype(np.float32), targets, inputs, outputs, name, where)
+    return columns, arr.astype(np.float32)
 
 
 def load_parquet(path: str | Path, targets=None, inputs=None, outputs=None) -> Dataset:
@@ -367,6 +379,41 @@ def load_path(path: str | Path, targets: Sequence[str] | None = None, inputs: in
         ds = from_records(p.read_bytes(), inputs, outputs, name=p.stem, where=str(p))
         return ds
     raise DatasetError(f"{p}: unknown dataset format {suffix or '(no suffix)'!r}; use .csv, .parquet, .npz, or a directory of N.bin files")
+
+
+def load_columns(path: str | Path) -> tuple[list[str], np.ndarray]:
+    """(column names, float32 values) of every column of a CSV or Parquet file, or ([], X) of an
+    .npz: records to run a creature on, whose inputs are the creature's to pick, not the file's."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(f"{p}: no such file" if not p.exists() else f"{p}: not a file")
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        try:
+            return csv_table(p.read_text(encoding="utf-8"), str(p))
+        except UnicodeDecodeError as e:
+            raise DatasetError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    if suffix in (".parquet", ".pq"):
+        return parquet_table(p, str(p))
+    if suffix == ".npz":
+        import zipfile
+
+        try:
+            with np.load(p, allow_pickle=False) as npz:
+                if "X" not in npz.files:
+                    raise DatasetError(f"{p}: missing array 'X' (found {npz.files})")
+                X = npz["X"]
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise DatasetError(f"{p}: not a readable .npz archive: {e}") from None
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise DatasetError(f"{p}: X must be a non-empty 2-D array, got shape {X.shape}")
+        try:
+            X = X.astype(np.float64)
+        except (TypeError, ValueError):
+            raise DatasetError(f"{p}: X is not numeric ({X.dtype})") from None
+        _check_finite(X, [f"input-{i}" for i in range(X.shape[1])], str(p))
+        return [], X.astype(np.float32)
+    raise DatasetError(f"{p}: unknown format {suffix or '(no suffix)'!r}; use .csv, .parquet or .npz")
 
 
 def decode_upload(header, data: bytes) -> Dataset:

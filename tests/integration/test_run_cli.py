@@ -3,9 +3,7 @@ best.json, progress.png and network.png; bad input ends with one clear line, nev
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,16 +14,11 @@ from neatai.evaluator.service import EvaluatorConfig
 from neatai.evolver.server import start as start_evolver
 from neatai.server import ServerConfig
 
+from commands import neatai, one_clear_line
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 KEYS = {"solved", "generations", "evaluations", "best_score", "best_error", "wall_seconds", "hidden_neurons",
         "synapses", "out"}
-
-
-def neatai(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    return subprocess.run([sys.executable, "-m", "neatai.app.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def assert_solved_with_outputs(proc: subprocess.CompletedProcess, out: Path) -> dict:
@@ -82,13 +75,18 @@ def test_run_on_deployed_services(tmp_path):
     (["--dataset", "missing.csv"], "no such file"),
     (["--dataset", "xor.csv", "--targets", "nope"], "unknown target column 'nope'"),
     (["--dataset", "data.bin"], "inputs"),
-    (["--population", "0"], "--population must be at least 1"),
+    (["--population", "0"], "--population: must be at least 2, got 0"),
     (["--evolver", "127.0.0.1:1"], "UNAVAILABLE"),
-    (["--seed", "-1"], "--seed must be in [0, 2^63), got -1"),
+    (["--seed", "-1"], "--seed: must be in [0, 2^64), got -1"),
     (["--dataset", "xor.csv", "--targets", "y,y"], "target column 'y' is named twice"),
-    (["--target-error", "-0.1"], "--target-error must be >= 0"),
+    (["--target-error", "-0.1"], "--target-error: must be >= 0, got -0.1"),
     (["--validation-fraction", "1"], "--validation-fraction must be in [0, 1)"),
-    (["--output-squash", "NOPE"], "--output-squash NOPE: not a squash name"),
+    (["--output-squash", "NOPE"], "--output-squash: unknown output squash 'NOPE'"),
+    (["--elitism", "50"], "--elitism: must be between 0 and populationSize - 1 (49), got 50"),
+    (["--mutation-rate", "2"], "--mutation-rate: must be in (0.001, 1], got 2.0"),
+    (["--compatibility-threshold", "0"], "--compatibility-threshold: must be positive, got 0.0"),
+    (["--cost-of-growth", "-1"], "--cost-of-growth: must be >= 0, got -1.0"),
+    (["--generations", "0"], "--generations: must be at least 1, got 0"),
     (["--task", "classification", "--dataset", "reals.csv"], "classification needs one-hot target columns"),
     (["--test", "wide.csv", "--dataset", "xor.csv"], "wide.csv: 3 inputs"),
 ])
@@ -98,9 +96,7 @@ def test_bad_input_is_one_clear_line(tmp_path, args, message):
     (tmp_path / "reals.csv").write_text("a,y\n" + "".join(f"{i},{i / 7}\n" for i in range(12)))
     (tmp_path / "wide.csv").write_text("a,b,c,y\n0,0,0,0\n")
     proc = neatai("run", *args, "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=60)
-    assert proc.returncode == 2
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert message in one_clear_line(proc, 2)
     assert not (tmp_path / "out").exists()
 
 
@@ -109,7 +105,7 @@ def test_watching_outlives_streams_cut_by_connection_ageing(tmp_path):
 
     from neatai.datasets import xor
     from neatai.datasets_servicer import upload_dataset
-    from neatai.app.runner import _watch
+    from neatai.app.client import Watch
     from neatai.v1 import dataset_pb2_grpc, evolver_pb2, evolver_pb2_grpc
 
     evaluator = start_evaluator(EvaluatorConfig(threads=1), ServerConfig(host="127.0.0.1", grace_s=0))
@@ -129,7 +125,7 @@ def test_watching_outlives_streams_cut_by_connection_ageing(tmp_path):
                 resumed_from.append(request.from_generation)
                 return stub.WatchRun(request)
 
-        generations = [m.report.generation for m in _watch(Counting(), run_id, retries=20)]
+        generations = [m.report.generation for m in Watch(Counting(), run_id, retries=20)]
         assert generations == list(range(1, 81))
         assert len(resumed_from) > 1 and resumed_from[0] == 0 and resumed_from == sorted(resumed_from)
     finally:
@@ -242,21 +238,18 @@ def test_an_unusable_out_directory_is_refused_before_the_run(tmp_path, out, mess
     assert "seed" not in proc.stdout  # refused before anything ran
 
 
-def test_a_finished_run_whose_out_directory_went_away_lands_in_a_fallback(tmp_path):
-    """--out is fine when checked, then a file takes its parent's name mid-run: the results are
-    written elsewhere and the message says where."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    proc = subprocess.Popen([sys.executable, "-m", "neatai.app.cli", "run", "--seed", "1", "--target-error", "0",
-                             "--generations", "40", "--json", "--out", str(tmp_path / "later" / "out")],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr.readline().startswith("seed: 1")  # printed after the check, before the run
-    (tmp_path / "later").write_text("not a directory")
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr
-    summary = json.loads(stdout.strip().splitlines()[-1])
+def test_a_finished_run_whose_results_cannot_be_written_lands_in_a_fallback(tmp_path):
+    """--out passes the check before the run (the in-process run even checkpoints there), but
+    best.json cannot be written (a directory took its name): the results are written elsewhere
+    and the message says where."""
+    (tmp_path / "out" / "best.json").mkdir(parents=True)
+    proc = neatai("run", "--seed", "1", "--target-error", "0", "--generations", "40", "--json",
+                  "--out", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
     fallback = Path(summary["out"])
-    assert f"the results are in {fallback} instead" in stderr and "Traceback" not in stderr
+    assert fallback != (tmp_path / "out").resolve()
+    assert f"the results are in {fallback} instead" in proc.stderr and "Traceback" not in proc.stderr
     assert Creature.from_json((fallback / "best.json").read_text()).input == 2
     assert (fallback / "progress.png").read_bytes().startswith(PNG_MAGIC)
 
