@@ -60,7 +60,7 @@ def test_the_config_file_sets_every_option_and_flags_override_it(tmp_path, evolv
                                        "targetError = 0.0\nseed = 7\ncostOfGrowth = 1e-6\n"
                                        "[compatibility]\ncp = 1.5\nC3 = 0.2\n")
     proc = neatai("run", "--config", "run.toml", "--evolver", evolver.address, "--dataset", "xor.csv",
-                  "--generations", "4", "--elitism", "2", "--compatibility-threshold", "2.5", "--json",
+                  "--generations", "4", "--elitism", "2", "--compatibility-threshold", "2.5", "--train", "--json",
                   "--out", "out", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -68,6 +68,9 @@ def test_the_config_file_sets_every_option_and_flags_override_it(tmp_path, evolv
     config = evolver.manager.get(summary["run_id"]).config  # what the evolver runs with
     assert (config.population_size, config.elitism, config.mutation_rate, config.iterations) == (30, 2, 0.5, 4)
     assert (config.cp, config.c3, config.cost_of_growth, config.target_error, config.seed) == (2.5, 0.2, 1e-6, 0.0, 7)
+    assert config.memetic  # --train
+    trained = [r.trained for r in evolver.manager.get(summary["run_id"]).history]
+    assert sum(trained) > 0  # the generations were fine-tuned on the evaluators
 
 
 def option_paths(options: dict) -> set[str]:
@@ -110,7 +113,7 @@ def test_a_missing_config_file_is_one_line(tmp_path):
 def test_help_shows_the_common_options_and_version_is_the_package_version(tmp_path):
     shown = neatai("run", "--help", cwd=tmp_path).stdout
     for flag in ("--config", "--elitism", "--mutation-rate", "--mutation-amount", "--compatibility-threshold",
-                 "--species-threshold", "--cost-of-growth", "--population", "--generations", "--resume"):
+                 "--species-threshold", "--cost-of-growth", "--population", "--generations", "--resume", "--train"):
         assert flag in shown
     proc = neatai("--version", cwd=tmp_path)
     assert proc.returncode == 0 and proc.stdout.strip() == f"neatai {version('neatai')}"
