@@ -9,6 +9,7 @@ import math
 from .v1 import evaluator_pb2
 
 STRATEGIES = ("fixed", "decay", "adaptive", "warm_restart")
+OPTIMIZERS = ("sgd", "adam")
 DEFAULTS = {
     "iterations": 10,                        # passes over the records
     "targetError": None,                     # stop once the error is at or below it
@@ -24,7 +25,12 @@ DEFAULTS = {
     "limitBiasScale": 10_000.0,
     "plankConstant": 1e-7,
     "disableRandomSamples": False,           # records in order instead of shuffled per pass
-    "seed": None,                            # the strategy draw and the shuffles
+    "seed": None,                            # the strategy draw, the shuffles and the sparse draws
+    # Not NEAT-AI options (NEAT-AI has one update rule, the plain step: "sgd" here).
+    "optimizer": "adam",                     # measured better: bench/RESULTS.md "Training optimizer"
+    "l1": 0.0,                               # weight penalty l1*|w| (adds l1*sign(w) to the gradient)
+    "l2": 0.0,                               # weight penalty l2/2*w^2 (adds l2*w to the gradient)
+    "sparseRatio": 1.0,                      # fraction of the parameters each batch updates (§4.3)
 }
 
 
@@ -37,6 +43,7 @@ class TrainOptionsError(ValueError):
 
 
 # Options that must be finite and positive (clamped afterwards where NEAT-AI clamps them).
+_CHOICES = {"learningRateStrategy": STRATEGIES, "optimizer": OPTIMIZERS}
 _POSITIVE = ("learningRate", "initialLearningRate", "learningRateDecay", "maximumWeightAdjustmentScale",
              "maximumBiasAdjustmentScale", "limitWeightScale", "limitBiasScale")
 
@@ -50,7 +57,7 @@ def option_problems(options: dict) -> list[tuple[str, str]]:
     for name, v in options.items():
         if v is None or name not in DEFAULTS:
             continue
-        if name == "learningRateStrategy":
+        if name in _CHOICES:
             o[name] = v
         elif name == "disableRandomSamples":
             if not isinstance(v, bool):
@@ -68,35 +75,45 @@ def option_problems(options: dict) -> list[tuple[str, str]]:
     for name in _POSITIVE:
         if name in o and not (math.isfinite(o[name]) and o[name] > 0):
             problems.append((name, f"must be finite and > 0, got {o[name]}"))
-    for name in ("targetError", "plankConstant"):
+    for name in ("targetError", "plankConstant", "l1", "l2"):
         if name in o and not (math.isfinite(o[name]) and o[name] >= 0):
             problems.append((name, f"must be finite and >= 0, got {o[name]}"))
-    if o.get("learningRateStrategy", STRATEGIES[0]) not in STRATEGIES:
-        problems.append(("learningRateStrategy",
-                         f"must be one of {', '.join(STRATEGIES)}, got {o['learningRateStrategy']!r}"))
+    if "sparseRatio" in o and not (math.isfinite(o["sparseRatio"]) and 0 < o["sparseRatio"] <= 1):
+        problems.append(("sparseRatio", f"must be in (0, 1], got {o['sparseRatio']}"))
+    for name, choices in _CHOICES.items():
+        if name in o and o[name] not in choices:
+            problems.append((name, f"must be one of {', '.join(choices)}, got {o[name]!r}"))
     return problems
 
 
-_STRATEGY = "LEARNING_RATE_STRATEGY_"
 # TrainOptions fields by their JSON names, which are NEAT-AI's option names (batch_size: batchSize)
 FIELDS = {f.json_name: f for f in evaluator_pb2.TrainOptions.DESCRIPTOR.fields}
+# Enum-valued options: their enum and its value prefix (LEARNING_RATE_STRATEGY_FIXED: "fixed").
+_ENUMS = {"learningRateStrategy": (evaluator_pb2.LearningRateStrategy, "LEARNING_RATE_STRATEGY_"),
+          "optimizer": (evaluator_pb2.Optimizer, "OPTIMIZER_")}
+
+
+def enum_number(name: str, value: str) -> int:
+    enum, prefix = _ENUMS[name]
+    return enum.Value(prefix + value.upper())
 
 
 def strategy_number(name: str) -> int:
-    return evaluator_pb2.LearningRateStrategy.Value(_STRATEGY + name.upper())
+    return enum_number("learningRateStrategy", name)
 
 
 def options_from_proto(msg: evaluator_pb2.TrainOptions) -> dict:
-    """The options a TrainOptions message sets, by NEAT-AI's names; an unknown strategy number
-    is passed on as such, for `option_problems` to name it."""
+    """The options a TrainOptions message sets, by NEAT-AI's names; an unknown enum number is
+    passed on as such, for `option_problems` to name it."""
     options = {}
     for name, f in FIELDS.items():
-        if f.name == "learning_rate_strategy":
-            number = msg.learning_rate_strategy
-            if number not in evaluator_pb2.LearningRateStrategy.values():
-                options[name] = f"LearningRateStrategy value {number}"
-            elif number != evaluator_pb2.LEARNING_RATE_STRATEGY_UNSPECIFIED:
-                options[name] = evaluator_pb2.LearningRateStrategy.Name(number).removeprefix(_STRATEGY).lower()
+        if name in _ENUMS:
+            enum, prefix = _ENUMS[name]
+            number = getattr(msg, f.name)
+            if number not in enum.values():
+                options[name] = f"{enum.DESCRIPTOR.name} value {number}"
+            elif number != 0:  # *_UNSPECIFIED: the default
+                options[name] = enum.Name(number).removeprefix(prefix).lower()
         elif msg.HasField(f.name) if f.has_presence else getattr(msg, f.name):  # a plain bool: when true
             options[name] = getattr(msg, f.name)
     return options
@@ -108,10 +125,7 @@ def options_to_proto(options: dict) -> evaluator_pb2.TrainOptions:
     for name, value in options.items():
         if value is None:
             continue
-        if name == "learningRateStrategy":
-            msg.learning_rate_strategy = strategy_number(value)
-        else:
-            setattr(msg, FIELDS[name].name, value)
+        setattr(msg, FIELDS[name].name, enum_number(name, value) if name in _ENUMS else value)
     return msg
 
 

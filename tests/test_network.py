@@ -198,6 +198,7 @@ def test_a_batch_compiles_as_one_creature_at_a_time_does():
 def test_network_cache_defaults_to_twice_the_population():
     assert NetworkCompiler().caches()[0].stats().max_size == 512
     assert NetworkCompiler(population_size=300).caches()[0].stats().max_size == 600
+    assert NetworkCompiler(population_size=300, memetic=True).caches()[0].stats().max_size == 900  # seed 000
     assert NetworkCompiler().caches()[1].stats().max_size == 100
 
 

@@ -111,3 +111,88 @@ def test_learning_rate_strategies_as_coded():
         train_options({"learning_rate": 0.1}, np.random.default_rng(0))
     with pytest.raises(ValueError, match="learningRateStrategy"):
         train_options({"learningRateStrategy": "cosine"}, np.random.default_rng(0))
+
+
+# ---- optimizer, l1 / l2 and sparseRatio (not NEAT-AI options but for sparseRatio, §4.3) ------
+
+def one_weight(w=0.75, x=10.0, y=5.0):
+    """o = w x (bias frozen): one gradient, d(MSE)/dw = 2 x (w x - y), on one record."""
+    creature = Creature.from_json({"input": 1, "output": 1, "neurons": [
+        {"type": "output", "uuid": "output-0", "bias": 0.0, "squash": "IDENTITY", "frozen": True}],
+        "synapses": [{"fromUUID": "input-0", "toUUID": "output-0", "weight": w}]})
+    return creature, np.array([[x]], np.float32), np.array([[y]], np.float32)
+
+
+def test_adam_is_the_default_and_steps_as_adam():
+    # Adam's first bias-corrected step is -rate * g / (|g| + eps): 0.01 whatever the gradient's size
+    creature, X, Y = one_weight(w=0.75)
+    for options in ({}, {"optimizer": "adam"}):
+        out = train(creature, X, Y, iterations=1, learningRate=0.01, **options).creature
+        assert out.synapses[0].weight == pytest.approx(0.74, abs=1e-6)
+    # a plain step is -rate * g = -0.001 * 50
+    out = train(creature, X, Y, iterations=1, learningRate=0.001, optimizer="sgd").creature
+    assert out.synapses[0].weight == pytest.approx(0.70, abs=1e-6)
+    # on a creature with many parameters and NEAT-AI's small rate, adam gets further in 10 passes
+    creature, X, Y = problem(4)
+    sgd, adam = (train(creature, X, Y, iterations=10, learningRate=0.01, seed=1, optimizer=o).error_after
+                 for o in ("sgd", "adam"))
+    assert adam < sgd
+
+
+def test_l1_and_l2_pull_weights_to_zero():
+    # one plain step from w = 0.75: the data's gradient 50 plus l2 * w or l1 * sign(w)
+    creature, X, Y = one_weight(w=0.75)
+    for options, expected in (({}, 0.75 - 0.001 * 50), ({"l2": 10.0}, 0.75 - 0.001 * (50 + 10 * 0.75)),
+                              ({"l1": 10.0}, 0.75 - 0.001 * (50 + 10))):
+        out = train(creature, X, Y, iterations=1, learningRate=0.001, optimizer="sgd", **options).creature
+        assert out.synapses[0].weight == pytest.approx(expected, abs=1e-6)
+    creature, X, Y = problem(5)
+    plain = train(creature, X, Y, iterations=20, learningRate=0.05, seed=2)
+    shrunk = train(creature, X, Y, iterations=20, learningRate=0.05, seed=2, l2=2.0)
+    sparse_l1 = train(creature, X, Y, iterations=20, learningRate=0.05, seed=2, l1=0.05)
+    norm = lambda c: sum(s.weight ** 2 for s in c.synapses)  # noqa: E731
+    assert norm(shrunk.creature) < 0.9 * norm(plain.creature)
+    zeros = lambda c: sum(abs(s.weight) < 0.05 for s in c.synapses)  # noqa: E731
+    assert zeros(sparse_l1.creature) > zeros(plain.creature)
+
+
+def test_sparse_ratio_updates_a_seeded_fraction_of_the_parameters():
+    creature, X, Y = problem(6)
+    one_step = dict(iterations=1, batchSize=len(X), learningRate=0.05, optimizer="sgd")
+
+    def moved(result):
+        return (sum(a.weight != b.weight for a, b in zip(creature.synapses, result.creature.synapses))
+                + sum(a.bias != b.bias for a, b in zip(creature.neurons, result.creature.neurons)))
+
+    every = moved(train(creature, X, Y, seed=3, **one_step))
+    half = [train(creature, X, Y, seed=s, sparseRatio=0.5, **one_step) for s in (3, 3, 4)]
+    assert 0.3 * every < moved(half[0]) < 0.7 * every
+    assert half[0].creature.to_json() == half[1].creature.to_json()   # seeded
+    assert half[0].creature.to_json() != half[2].creature.to_json()   # drawn, not a fixed subset
+    trained = train(creature, X, Y, iterations=20, seed=3, sparseRatio=0.3)
+    assert trained.error_after < 0.5 * trained.error_before
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"optimizer": "rmsprop"}, "optimizer: must be one of sgd, adam, got 'rmsprop'"),
+    ({"l1": -0.1}, "l1: must be finite and >= 0, got -0.1"),
+    ({"l2": float("inf")}, "l2: must be finite and >= 0, got inf"),
+    ({"sparseRatio": 0}, r"sparseRatio: must be in \(0, 1\], got 0"),
+    ({"sparseRatio": 1.5}, r"sparseRatio: must be in \(0, 1\], got 1.5"),
+    ({"sparseRatio": "half"}, "sparseRatio: expected a number, got 'half'"),
+])
+def test_new_options_are_checked(options, message):
+    with pytest.raises(ValueError, match=message):
+        train_options(options, np.random.default_rng(0))
+
+
+def test_new_options_round_trip_through_train_options_proto():
+    from neatai.training_options import option_problems, options_from_proto, options_to_proto
+    options = {"optimizer": "sgd", "l1": 0.01, "l2": 0.5, "sparseRatio": 0.25, "learningRateStrategy": "decay"}
+    msg = options_to_proto(options)
+    assert (msg.optimizer, msg.sparse_ratio) == (1, 0.25)
+    assert options_from_proto(msg) == options
+    assert "optimizer" not in options_from_proto(options_to_proto({}))   # unset: the default
+    msg.optimizer = 9
+    assert option_problems(options_from_proto(msg)) == [
+        ("optimizer", "must be one of sgd, adam, got 'Optimizer value 9'")]

@@ -33,13 +33,19 @@ class NetworkCompiler:
     """Compiles creatures through the `compiled-networks` and `topology-templates` LRU caches.
 
     The network cache defaults to 2 × the population size when it is known (NEAT-AI's
-    effective default), 512 otherwise; templates to 100. Thread-safe (the caches lock).
+    effective default), 3 × with `memetic` (seed 000: trained copies are networks of their own
+    beside the population they came from), 512 otherwise; templates to 100. Thread-safe (the
+    caches lock).
+
+    An evaluator is deployed apart from the evolvers it serves and may serve many runs, so its
+    own cache is sized by its config (`--network-cache-size`), not by any one run: the evolver
+    does not control it. Whoever deploys one for memetic runs sizes it 3 × their population.
     """
 
     def __init__(self, network_cache_size: int | None = None, template_cache_size: int = DEFAULT_TEMPLATE_CACHE,
-                 population_size: int | None = None):
+                 population_size: int | None = None, memetic: bool = False):
         if network_cache_size is None:
-            network_cache_size = 2 * population_size if population_size else DEFAULT_NETWORK_CACHE
+            network_cache_size = (3 if memetic else 2) * population_size if population_size else DEFAULT_NETWORK_CACHE
         self.networks: LRUCache[tuple[bytes, bytes], Network] = LRUCache("compiled-networks", network_cache_size)
         self.templates: LRUCache[bytes, Network] = LRUCache("topology-templates", template_cache_size)
 

@@ -60,7 +60,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--memory-warning", type=float, default=0.70,
                    help="budget fraction at which caches are shrunk to half")
     p.add_argument("--memory-critical", type=float, default=0.85, help="budget fraction at which caches are cleared")
-    p.add_argument("--network-cache-size", type=int, default=512, help="compiled networks kept (LRU)")
+    p.add_argument("--network-cache-size", type=int, default=512,
+                   help="compiled networks kept (LRU); NEAT-AI sizes it 2 x population, 3 x for memetic runs")
     p.add_argument("--template-cache-size", type=int, default=100, help="topology templates kept (LRU)")
     args = parse_server_arguments(p, argv)
     if not 0 < args.memory_warning < args.memory_critical <= 1:

@@ -16,7 +16,8 @@ import numpy as np
 from neatai.creature import Creature
 from neatai.costs import DEFAULT_COST
 
-from neatai.training_options import DEFAULTS, STRATEGIES, TrainOptionsError, option_problems  # noqa: F401 (API)
+from neatai.training_options import (DEFAULTS, OPTIMIZERS, STRATEGIES, TrainOptionsError,  # noqa: F401 (API)
+                                     option_problems)
 
 from . import backprop
 from .forward import evaluate_population
@@ -91,6 +92,8 @@ def train_options(options: dict, rng: np.random.Generator) -> dict:
     o["initialLearningRate"] = min(max(float(o["initialLearningRate"]), 0.001), 1.0)
     o["learningRateDecay"] = min(max(float(o["learningRateDecay"]), 0.1), 1.0)
     o["warmRestartPeriod"] = max(int(o["warmRestartPeriod"]), 2)
+    for name in ("l1", "l2", "sparseRatio"):
+        o[name] = float(o[name])
     if o["learningRate"] is not None:
         o["learningRate"] = min(max(float(o["learningRate"]), 0.001), 1.0)
     strategy = o["learningRateStrategy"]
@@ -111,9 +114,18 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
           progress: Callable[[int, float], None] | None = None, **options) -> TrainResult:
     """Mini-batch gradient descent on the exact gradients of `cost`, with NEAT-AI's option names,
     learning-rate strategies and limits (reference/neat-ai.md §4.2; options: DEFAULTS): each
-    step moves a parameter by -rate * gradient, at most maximumWeight/BiasAdjustmentScale, keeps
-    it within limitWeight/BiasScale and snaps a moved one below plankConstant to 0; frozen
-    genes and constants stay. After every pass the dataset error (as Evaluate reports it) is
+    step moves a parameter by at most maximumWeight/BiasAdjustmentScale, keeps it within
+    limitWeight/BiasScale and snaps a moved one below plankConstant to 0; frozen genes and
+    constants stay.
+
+    `optimizer` "adam" (the default) steps by -rate * m_hat / (sqrt(v_hat) + 1e-8) (beta1 0.9,
+    beta2 0.999, moments kept over the passes of this call); "sgd" is NEAT-AI's plain
+    -rate * gradient. Adam is the default because it reached the lower error on the measured
+    problems with the same passes (bench/RESULTS.md "Training optimizer"): plain steps at
+    NEAT-AI's 0.01 rate barely move a creature in the few passes a memetic generation affords.
+    `l1` and `l2` add l1 * sign(w) and l2 * w to every weight's gradient (biases are not
+    penalised). `sparseRatio` < 1 updates only that fraction of the parameters per batch,
+    drawn from the seed (NEAT-AI §4.3); the rest keep their values (and Adam moments). After every pass the dataset error (as Evaluate reports it) is
     measured, and the best parameters seen are returned, so the creature is never worse than
     it was given. With `feedback_loop` batches are consecutive records (no shuffle), each
     back-propagated through time from zeroed state.
@@ -131,6 +143,8 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     best, best_w, best_b = before, weights.copy(), bias.copy()
     previous, ratio, passes = before, None, 0
     sequential = feedback_loop or o["disableRandomSamples"]
+    step_w = _Stepper(o, fixed_w, o["maximumWeightAdjustmentScale"], o["limitWeightScale"])
+    step_b = _Stepper(o, fixed_b, o["maximumBiasAdjustmentScale"], o["limitBiasScale"])
     for t in range(o["iterations"]):
         if o["targetError"] is not None and best <= o["targetError"]:
             break
@@ -141,10 +155,10 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
                 raise TrainingStopped(f"stopped after {passes} of {o['iterations']} passes")
             rows = order[start:start + o["batchSize"]]
             _, gw, gb = backprop.gradients(network, X[rows], Y[rows], cost, feedback_loop)
-            weights[:] = _step(weights, gw, rate, fixed_w, o["maximumWeightAdjustmentScale"],
-                               o["limitWeightScale"], o["plankConstant"])
-            bias[:] = _step(bias, gb, rate, fixed_b, o["maximumBiasAdjustmentScale"],
-                            o["limitBiasScale"], o["plankConstant"])
+            if o["l1"] or o["l2"]:
+                gw = gw + o["l1"] * np.sign(weights) + o["l2"] * weights.astype(np.float64)
+            weights[:] = step_w(weights, gw, rate, rng)
+            bias[:] = step_b(bias, gb, rate, rng)
         passes += 1
         error = evaluate_population([network], X, Y, cost, feedback_loop=feedback_loop)[0]
         ratio = error / previous if previous > 0 and np.isfinite(previous) else None
@@ -160,11 +174,39 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
                        o["learningRateStrategy"])
 
 
-def _step(values, grad, rate, fixed, max_step, limit, plank):
-    """One descent step of float32 `values` (NEAT-AI's limit_weight / limit_bias bounds)."""
-    step = np.clip(-rate * grad, -max_step, max_step)
-    moved = (step != 0) & np.isfinite(step) & ~fixed    # the limits bound what a step moves only
-    new = values.astype(np.float64)
-    new[moved] = np.clip(new[moved] + step[moved], -limit, limit)
-    new[moved & (np.abs(new) < plank)] = 0
-    return new.astype(np.float32)
+class _Stepper:
+    """Descent steps of one float32 parameter vector (weights or biases) under the options'
+    optimizer, sparseRatio and NEAT-AI's limit_weight / limit_bias bounds."""
+
+    BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+
+    def __init__(self, o: dict, fixed: np.ndarray, max_step: float, limit: float):
+        self.adam = o["optimizer"] == "adam"
+        self.sparse = o["sparseRatio"]
+        self.fixed, self.max_step, self.limit, self.plank = fixed, max_step, limit, o["plankConstant"]
+        self.m = np.zeros(fixed.shape)
+        self.v = np.zeros(fixed.shape)
+        self.t = np.zeros(fixed.shape)  # per parameter: sparse batches skip some, bias correction follows
+
+    def __call__(self, values, grad, rate, rng):
+        grad = np.asarray(grad, np.float64)
+        chosen = ~self.fixed & np.isfinite(grad)
+        if self.sparse < 1:
+            chosen &= rng.random(grad.shape) < self.sparse
+        if self.adam:
+            g = grad[chosen]
+            self.t[chosen] += 1
+            self.m[chosen] = self.BETA1 * self.m[chosen] + (1 - self.BETA1) * g
+            self.v[chosen] = self.BETA2 * self.v[chosen] + (1 - self.BETA2) * g * g
+            t = self.t[chosen]
+            step = np.zeros(grad.shape)
+            step[chosen] = -rate * (self.m[chosen] / (1 - self.BETA1 ** t)) / (
+                np.sqrt(self.v[chosen] / (1 - self.BETA2 ** t)) + self.EPS)
+        else:
+            step = np.where(chosen, -rate * np.where(chosen, grad, 0), 0)
+        step = np.clip(step, -self.max_step, self.max_step)
+        moved = (step != 0) & chosen    # the limits bound what a step moves only
+        new = values.astype(np.float64)
+        new[moved] = np.clip(new[moved] + step[moved], -self.limit, self.limit)
+        new[moved & (np.abs(new) < self.plank)] = 0
+        return new.astype(np.float32)

@@ -131,7 +131,8 @@ def test_every_bad_option_is_a_field_violation(stubs, small_id):
     population = creatures(1)
     bad = request(small_id, population, iterations=0, batch_size=-3, learning_rate=float("nan"),
                   learning_rate_decay=0, warm_restart_period=0, maximum_weight_adjustment_scale=-1,
-                  limit_bias_scale=float("inf"), plank_constant=-1e-7, target_error=-1, learning_rate_strategy=99)
+                  limit_bias_scale=float("inf"), plank_constant=-1e-7, target_error=-1, learning_rate_strategy=99,
+                  optimizer=7, l1=-0.5, l2=float("nan"), sparse_ratio=1.5)
     bad.cost = 42
     for call, message in ((stubs[0].Train, bad), (stubs[0].TrainStream, evaluator_pb2.TrainStreamRequest(
             **{f.name: getattr(bad, f.name) for f in bad.DESCRIPTOR.fields}))):
@@ -142,8 +143,10 @@ def test_every_bad_option_is_a_field_violation(stubs, small_id):
                                    "options.learning_rate_decay", "options.warm_restart_period",
                                    "options.maximum_weight_adjustment_scale", "options.limit_bias_scale",
                                    "options.plank_constant", "options.target_error",
-                                   "options.learning_rate_strategy"}
+                                   "options.learning_rate_strategy", "options.optimizer", "options.l1",
+                                   "options.l2", "options.sparse_ratio"}
         assert violations["options.batch_size"] == "batchSize must be at least 1, got -3"
+        assert violations["options.sparse_ratio"] == "sparseRatio must be in (0, 1], got 1.5"
     broken = population[0].to_proto()
     broken.synapses[0].to_uuid = "nowhere"
     error = raised(lambda: stubs[0].Train(evaluator_pb2.TrainRequest(dataset_id=small_id, creatures=[broken]),
