@@ -123,18 +123,8 @@ cdef extern from *:
                            int s0, int s1, int T) noexcept nogil
 
 cdef extern from "squash_math.h":
+    float neatai_limit(float r, float lo, float hi) noexcept nogil  # NEAT-AI apply_limit_range
     int neatai_squash_tile(int op, const float* x, float* out, int T, float lo, float hi) noexcept nogil
-
-
-cdef inline float limit(float r, float lo, float hi) noexcept nogil:
-    """NEAT-AI apply_limit_range: NaN -> 0, then clamp to [lo, hi] (so +-inf -> bounds)."""
-    if r != r:
-        r = 0
-    if r < lo:
-        return lo
-    if r > hi:
-        return hi
-    return r
 
 
 cdef void forward_tile(const Net* net, float* acts, float* scratch, int T, float* pre) noexcept nogil:
@@ -164,7 +154,7 @@ cdef void forward_tile(const Net* net, float* acts, float* scratch, int T, float
         s1 = net.off[k + 1]
         n = s1 - s0
         if op == OP_CONST:
-            v = limit(b, lo, hi)
+            v = neatai_limit(b, lo, hi)
             for j in range(T):
                 out[j] = v
         elif op < OP_MINIMUM or op == OP_SOFTMAX:
@@ -198,7 +188,7 @@ cdef void forward_tile(const Net* net, float* acts, float* scratch, int T, float
                     for j in range(T):
                         pos[j] = pos[j] + wv * a[j]
             for j in range(T):
-                out[j] = limit((pos[j] if acc[j] > 0 else neg[j]) + b, lo, hi)
+                out[j] = neatai_limit((pos[j] if acc[j] > 0 else neg[j]) + b, lo, hi)
             if pre != NULL:
                 memcpy(pre + <Py_ssize_t>k * T, acc, T * sizeof(float))
         elif op == OP_HYPOT or op == OP_HYPOTV2:
