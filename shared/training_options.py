@@ -31,7 +31,13 @@ DEFAULTS = {
     "l1": 0.0,                               # weight penalty l1*|w| (adds l1*sign(w) to the gradient)
     "l2": 0.0,                               # weight penalty l2/2*w^2 (adds l2*w to the gradient)
     "sparseRatio": 1.0,                      # fraction of the parameters each batch updates (§4.3)
+    # NEAT-AI TrainOptions (§4.3): zero-weight synapses between adjacent layers while training,
+    # pruned below plank 1e-7 afterwards; at most maxPerTarget per target neuron.
+    "syntheticSynapses": False,
+    "maxPerTarget": 50,
 }
+# NEAT-AI's name for the passes (createBackPropagationConfig `generations`): the same option.
+ALIASES = {"generations": "iterations"}
 
 
 class TrainOptionsError(ValueError):
@@ -44,22 +50,30 @@ class TrainOptionsError(ValueError):
 
 # Options that must be finite and positive (clamped afterwards where NEAT-AI clamps them).
 _CHOICES = {"learningRateStrategy": STRATEGIES, "optimizer": OPTIMIZERS}
+_BOOLS = ("disableRandomSamples", "syntheticSynapses")
 _POSITIVE = ("learningRate", "initialLearningRate", "learningRateDecay", "maximumWeightAdjustmentScale",
              "maximumBiasAdjustmentScale", "limitWeightScale", "limitBiasScale")
 
 
+def canonical(options: dict) -> dict:
+    """The options with NEAT-AI's aliases under the names used here ("generations": "iterations")."""
+    return {ALIASES.get(name, name): v for name, v in options.items()}
+
+
 def option_problems(options: dict) -> list[tuple[str, str]]:
-    """Every option that cannot be used as given, as (name, message): unknown names, counts
-    below 1, non-finite or non-positive rates and scales, an unknown strategy. NEAT-AI's
+    """Every option that cannot be used as given, as (name, message): unknown names, an option
+    given under both its names, counts below 1, non-finite or non-positive rates and scales, an unknown strategy. NEAT-AI's
     clamps (a learning rate above 1 becomes 1) are not problems."""
-    problems = [(name, "unknown training option") for name in sorted(set(options) - set(DEFAULTS))]
+    problems = [(name, "unknown training option") for name in sorted(set(options) - set(DEFAULTS) - set(ALIASES))]
+    problems += [(alias, f"names the same option as {name}: give one of them")
+                 for alias, name in ALIASES.items() if options.get(alias) is not None and options.get(name) is not None]
     o = {}
     for name, v in options.items():
-        if v is None or name not in DEFAULTS:
+        if v is None or (name not in DEFAULTS and name not in ALIASES):
             continue
         if name in _CHOICES:
             o[name] = v
-        elif name == "disableRandomSamples":
+        elif name in _BOOLS:
             if not isinstance(v, bool):
                 problems.append((name, f"expected true or false, got {v!r}"))
         elif name == "seed":
@@ -69,7 +83,7 @@ def option_problems(options: dict) -> list[tuple[str, str]]:
             problems.append((name, f"expected a number, got {v!r}"))
         else:
             o[name] = v
-    for name in ("iterations", "batchSize", "warmRestartPeriod"):
+    for name in ("iterations", "generations", "batchSize", "warmRestartPeriod", "maxPerTarget"):
         if name in o and int(o[name]) < 1:
             problems.append((name, f"must be at least 1, got {o[name]}"))
     for name in _POSITIVE:
@@ -122,7 +136,7 @@ def options_from_proto(msg: evaluator_pb2.TrainOptions) -> dict:
 def options_to_proto(options: dict) -> evaluator_pb2.TrainOptions:
     """The TrainOptions message of valid options (None values are left unset)."""
     msg = evaluator_pb2.TrainOptions()
-    for name, value in options.items():
+    for name, value in canonical(options).items():
         if value is None:
             continue
         setattr(msg, FIELDS[name].name, enum_number(name, value) if name in _ENUMS else value)

@@ -16,8 +16,9 @@ import numpy as np
 from neatai.creature import Creature
 from neatai.costs import DEFAULT_COST
 
+from neatai.genome.synthetic import add_synthetic_synapses, prune_synthetic_synapses
 from neatai.training_options import (DEFAULTS, OPTIMIZERS, STRATEGIES, TrainOptionsError,  # noqa: F401 (API)
-                                     option_problems)
+                                     canonical, option_problems)
 
 from . import backprop
 from .forward import evaluate_population
@@ -86,8 +87,8 @@ def train_options(options: dict, rng: np.random.Generator) -> dict:
     problems = option_problems(options)
     if problems:
         raise TrainOptionsError(problems)
-    o = {**DEFAULTS, **{k: v for k, v in options.items() if v is not None}}
-    for name in ("iterations", "batchSize"):
+    o = {**DEFAULTS, **{k: v for k, v in canonical(options).items() if v is not None}}
+    for name in ("iterations", "batchSize", "maxPerTarget"):
         o[name] = int(o[name])
     o["initialLearningRate"] = min(max(float(o["initialLearningRate"]), 0.001), 1.0)
     o["learningRateDecay"] = min(max(float(o["learningRateDecay"]), 0.1), 1.0)
@@ -130,9 +131,33 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     it was given. With `feedback_loop` batches are consecutive records (no shuffle), each
     back-propagated through time from zeroed state.
 
+    With `syntheticSynapses` (NEAT-AI §4.3) the creature first gets zero-weight synapses between
+    adjacent longest-path layers (at most `maxPerTarget` into a neuron; neatai.genome.synthetic),
+    trains with them, and loses those that training left below plankConstant; the error after
+    is that of the pruned creature, and a pruned creature no better than the one given is not
+    returned either. The passes option is also taken by NEAT-AI's name, `generations`.
+
     `stop()` is asked before every batch (a kernel call is short): when true, TrainingStopped
     is raised. `progress(passes, error)` is told the dataset error after every pass."""
     o = train_options(options, np.random.default_rng(options.get("seed")))
+    if not o["syntheticSynapses"]:
+        return _descend(creature, X, Y, cost, feedback_loop, stop, progress, o)
+    grown, added = add_synthetic_synapses(creature, o["maxPerTarget"])
+    r = _descend(grown, X, Y, cost, feedback_loop, stop, progress, o)
+    unchanged = TrainResult(creature.copy(), r.error_before, r.error_before, r.iterations, r.learning_rate_strategy)
+    if r.error_after >= r.error_before:
+        return unchanged
+    pruned = prune_synthetic_synapses(r.creature, added, o["plankConstant"])
+    error = float(evaluate_population([trainable_network(pruned)], X, Y, cost, feedback_loop=feedback_loop)[0])
+    if not error < r.error_before:  # the pruned weights were tiny, but never hand back a worse creature
+        return unchanged
+    return TrainResult(pruned, r.error_before, error, r.iterations, r.learning_rate_strategy)
+
+
+def _descend(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str, feedback_loop: bool,
+             stop: Callable[[], bool] | None, progress: Callable[[int, float], None] | None,
+             o: dict) -> TrainResult:
+    """`train`'s gradient descent on the creature's own synapses, with the checked options `o`."""
     rng = np.random.default_rng(o["seed"])
     network = trainable_network(creature)
     weights, bias = network.weights, network.bias            # writable float32 views

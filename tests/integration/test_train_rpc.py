@@ -12,6 +12,7 @@ import pytest
 import reference_activation as ref
 
 from neatai import metrics
+from neatai.creature import Creature
 from neatai.datasets import Dataset
 from neatai.datasets_servicer import upload_dataset
 from neatai.errors import field_violations
@@ -127,12 +128,30 @@ def test_seeded_training_is_the_same_in_any_request_and_streamed(stubs, small_id
         assert min(p.error for p in mine) == r.error_after or r.error_after == r.error_before
 
 
+def test_synthetic_synapses_grow_what_a_sparse_creature_lacks(stubs):
+    # both outputs read input-0 only; the targets need input-1 and input-2
+    X = np.random.default_rng(4).uniform(-1, 1, (256, 3)).astype(np.float32)
+    Y = np.stack([0.5 * X[:, 0] - 0.8 * X[:, 1], 0.6 * X[:, 2]], 1).astype(np.float32)
+    linear_id = upload_dataset(stubs[1], Dataset(X, Y, name="linear"), timeout=T).dataset_id
+    sparse = Creature.from_json({"input": 3, "output": 2, "neurons": [
+        {"type": "output", "uuid": f"output-{k}", "bias": 0.0, "squash": "IDENTITY"} for k in range(2)],
+        "synapses": [{"fromUUID": "input-0", "toUUID": f"output-{k}", "weight": 0.1} for k in range(2)]})
+    options = dict(iterations=30, learning_rate=0.05, seed=2)
+    plain, grown = (stubs[0].Train(request(linear_id, [sparse], **options, **extra), timeout=T).results[0]
+                    for extra in ({}, {"synthetic_synapses": True}))
+    assert grown.error_after < 0.1 * plain.error_after
+    assert len(grown.creature.synapses) > len(sparse.synapses) == len(plain.creature.synapses)
+    scored = stubs[0].Evaluate(evaluator_pb2.EvaluateRequest(dataset_id=linear_id, creatures=[grown.creature]),
+                               timeout=T).results[0]
+    assert scored.error == grown.error_after  # the pruned creature, as the server scores it
+
+
 def test_every_bad_option_is_a_field_violation(stubs, small_id):
     population = creatures(1)
     bad = request(small_id, population, iterations=0, batch_size=-3, learning_rate=float("nan"),
                   learning_rate_decay=0, warm_restart_period=0, maximum_weight_adjustment_scale=-1,
                   limit_bias_scale=float("inf"), plank_constant=-1e-7, target_error=-1, learning_rate_strategy=99,
-                  optimizer=7, l1=-0.5, l2=float("nan"), sparse_ratio=1.5)
+                  optimizer=7, l1=-0.5, l2=float("nan"), sparse_ratio=1.5, max_per_target=0)
     bad.cost = 42
     for call, message in ((stubs[0].Train, bad), (stubs[0].TrainStream, evaluator_pb2.TrainStreamRequest(
             **{f.name: getattr(bad, f.name) for f in bad.DESCRIPTOR.fields}))):
@@ -144,9 +163,10 @@ def test_every_bad_option_is_a_field_violation(stubs, small_id):
                                    "options.maximum_weight_adjustment_scale", "options.limit_bias_scale",
                                    "options.plank_constant", "options.target_error",
                                    "options.learning_rate_strategy", "options.optimizer", "options.l1",
-                                   "options.l2", "options.sparse_ratio"}
+                                   "options.l2", "options.sparse_ratio", "options.max_per_target"}
         assert violations["options.batch_size"] == "batchSize must be at least 1, got -3"
         assert violations["options.sparse_ratio"] == "sparseRatio must be in (0, 1], got 1.5"
+        assert violations["options.max_per_target"] == "maxPerTarget must be at least 1, got 0"
     broken = population[0].to_proto()
     broken.synapses[0].to_uuid = "nowhere"
     error = raised(lambda: stubs[0].Train(evaluator_pb2.TrainRequest(dataset_id=small_id, creatures=[broken]),
