@@ -75,6 +75,9 @@ class EvolverConfig:
     fine_tune_base_fraction: float = 0.2
     fine_tune_window: int = 10  # generations of training success the fraction adapts on
     backpropagation: dict | None = None
+    # NEAT-AI's quantum fine-tuning (quantumAdjust, §4.4): copies of each generation's fittest
+    # stepped against reference creatures join the next generation beside the trained copies.
+    quantum_adjust: bool = False
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -104,7 +107,7 @@ class EvolverConfig:
             elif f.name in _FLOATS and value is not None and (
                     isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
                 check(False, f.name, f"expected a finite number, got {value!r}")
-        for name in ("feedback_loop", "memetic"):
+        for name in ("feedback_loop", "memetic", "quantum_adjust"):
             check(isinstance(getattr(self, name), bool), name, f"expected true or false, got {getattr(self, name)!r}")
         check(self.backpropagation is None or isinstance(self.backpropagation, dict), "backpropagation",
               f"expected an object of backpropagation options, got {self.backpropagation!r}")
@@ -162,6 +165,8 @@ class EvolverConfig:
         check(self.evaluation_batch_size >= 1, "evaluation_batch_size",
               f"must be at least 1, got {self.evaluation_batch_size}")
         low, base, high = self.fine_tune_min_fraction, self.fine_tune_base_fraction, self.fine_tune_max_fraction
+        check(self.memetic or not self.quantum_adjust, "quantum_adjust",
+              "is a memetic option: set memetic = true as well (or leave quantumAdjust off)")
         check(0 < low <= base, "fine_tune_min_fraction", f"must be in (0, basePopulationFraction ({base})], got {low}")
         check(base <= high <= 1, "fine_tune_max_fraction",
               f"must be in [basePopulationFraction ({base}), 1], got {high}")
@@ -296,7 +301,7 @@ _FLAT = {
     "seed": "seed", "costOfGrowth": "cost_of_growth", "fitnessSampleRate": "fitness_sample_rate",
     "speciesStagnation": "species_stagnation", "survivalThreshold": "survival_threshold",
     "feedbackLoop": "feedback_loop", "evaluationBatchSize": "evaluation_batch_size",
-    "initialWeights": "initial_weights", "memetic": "memetic",
+    "initialWeights": "initial_weights", "memetic": "memetic", "quantumAdjust": "quantum_adjust",
 }
 _NESTED = {
     "compatibility": {"CT": "ct", "CP": "cp", "C1": "c1", "C2": "c2", "C3": "c3",
@@ -340,6 +345,7 @@ _PROTO_OPTIONAL = {
     "distance_cache_max_size": "distance_cache_max_size", "species_stagnation": "species_stagnation",
     "survival_threshold": "survival_threshold", "evaluation_batch_size": "evaluation_batch_size",
     "initial_weights": "initial_weights", "fixed_output_squash": "fixed_output_squash", "memetic": "memetic",
+    "quantum_adjust": "quantum_adjust",
 }
 _PB_COMPAT = {"ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"}
 _PB_ADAPTIVE = {"medium_threshold": "medium", "large_threshold": "large",

@@ -29,7 +29,7 @@ from neatai.tracing import span
 
 from .config import EvolverConfig
 from .distance import DistanceCache, Genome
-from .memetic import fine_tune_fraction
+from .memetic import fine_tune_fraction, quantum_fine_tune
 from .species import Species, allocate, breeding, rank, speciate
 
 STATE_VERSION = 1
@@ -75,6 +75,7 @@ class Evolution:
         self._genomes: dict[str, Genome] = {}  # id -> genome of the last scored generation (a cache)
         self._children: list[int] = []  # population slots bred by the last tell (trained copies may take them)
         self._fine_tune: list[tuple[int, int]] = []  # (trained, improved) of the last generations
+        self._previous_fittest: tuple[Creature, float] | None = None  # quantumAdjust's first reference
         self._elapsed = 0.0
         self._t0 = time.monotonic()
         seeds = [self._admit(c) for c in (seed_creatures or ())][:config.population_size]
@@ -222,9 +223,36 @@ class Evolution:
         last one back, unless it is already in the population. Returns how many improved."""
         better = [t.creature for t in trained if t.error_after < t.error_before]
         self._fine_tune = (self._fine_tune + [(len(trained), len(better))])[-self.config.fine_tune_window:]
+        self._place(better)
+        return len(better)
+
+    def add_quantum(self, count: int) -> int:
+        """NEAT-AI's quantum fine-tuning (quantumAdjust, reference/neat-ai.md §4.4): up to
+        `count` copies of the generation's fittest creature, each adjusted against a reference
+        creature (memetic.quantum_fine_tune), take offspring places like trained copies (call
+        after `add_trained`, which goes first). References: the previous generation's fittest
+        when it differs, then near-top creatures of this generation at rank 1 + floor(n*U*U),
+        as NEAT-AI draws them. The copies alternate between the forward and the randomising
+        step, backtracking from a reference that scored better. Returns how many joined."""
+        if not self._scored:
+            return 0
+        fittest, score, _ = self._scored[0]
+        previous, self._previous_fittest = self._previous_fittest, (fittest, score)
+        refs = [previous] if previous and previous[0].structural_hash() != fittest.structural_hash() else []
+        n = len(self._scored)
+        while len(refs) < count and n > 1:
+            refs.append(self._scored[1 + int((n - 1) * self.rng.random() * self.rng.random())][:2])
+        variants = [quantum_fine_tune(fittest, score, ref, self.rng, forward_only=k % 2 == 0, backtrack=ref_score > score)
+                    for k, (ref, ref_score) in enumerate(refs[:count])]
+        return self._place([v for v in variants if v is not None])
+
+    def _place(self, creatures: Sequence[Creature]) -> int:
+        """Each creature not in the population yet takes the place of an offspring, from the
+        last one back, while there are offspring places left; returns how many did."""
         seen = set(self.ids)
         slots = list(self._children)
-        for creature in better:
+        placed = 0
+        for creature in creatures:
             creature = self._admit(creature)
             cid = creature.structural_hash()
             if cid in seen or not slots:
@@ -232,8 +260,9 @@ class Evolution:
             i = slots.pop()
             seen.add(cid)
             self.population[i], self.ids[i] = creature, cid
+            placed += 1
         self._children = slots
-        return len(better)
+        return placed
 
     def _admit(self, c: Creature) -> Creature:
         if (c.input, c.output) != (self.inputs, self.outputs):
@@ -351,6 +380,8 @@ class Evolution:
             "elapsedSeconds": self.elapsed,
             "children": list(self._children),
             "fineTune": [list(w) for w in self._fine_tune],
+            "previousFittest": None if self._previous_fittest is None else {
+                "creature": self._previous_fittest[0].to_dict(), "score": _num_out(self._previous_fittest[1])},
         }
 
     @classmethod
@@ -387,6 +418,8 @@ class Evolution:
         self._genomes = {}
         self._children = list(state.get("children", []))
         self._fine_tune = [tuple(w) for w in state.get("fineTune", [])]
+        previous = state.get("previousFittest")
+        self._previous_fittest = None if previous is None else (_load(previous["creature"]), _num_in(previous["score"]))
         self._elapsed = state["elapsedSeconds"]
         self._t0 = time.monotonic()
         return self

@@ -136,6 +136,7 @@ class GenerationReport:
     trained: int = 0
     trained_improved: int = 0
     fine_tune_fraction: float = 0.0
+    quantum_adjusted: int = 0  # quantumAdjust copies of the fittest that joined the next generation
 
     def to_dict(self) -> dict:
         """JSON-safe: non-finite numbers (every creature failed) travel as "inf"/"-inf"/"nan"."""
@@ -481,13 +482,14 @@ class RunManager:
                 run.migrator.close(wait=not run.halted)
 
     def _fine_tune(self, run: Run) -> dict:
-        """Train the generation's best fraction; the better copies join the next generation.
-        Returns the report's training figures."""
+        """Train the generation's best fraction; the better copies join the next generation,
+        then (quantumAdjust) quantum fine-tuned copies of the fittest. Returns the report's
+        training figures."""
         config = run.config
         with run.cond:
             fraction = run.evolution.fine_tune_fraction
             candidates, seed = run.evolution.fine_tune_candidates()
-        improved = 0
+        improved = quantum = 0
         if candidates:
             with span("train", creatures=len(candidates)):
                 trained = self.train(run.dataset, candidates, cost=config.cost_name, feedback_loop=config.feedback_loop,
@@ -497,7 +499,13 @@ class RunManager:
                 if run.halted:
                     return {}
                 improved = run.evolution.add_trained(trained)
-        return {"trained": len(candidates), "trained_improved": improved, "fine_tune_fraction": fraction}
+        if config.quantum_adjust:
+            with run.cond:
+                if run.halted:
+                    return {}
+                quantum = run.evolution.add_quantum(len(candidates))
+        return {"trained": len(candidates), "trained_improved": improved, "fine_tune_fraction": fraction,
+                "quantum_adjusted": quantum}
 
     def _validate(self, run: Run) -> None:
         """Score the generation's best few on the validation dataset; keep the lowest error."""

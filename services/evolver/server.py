@@ -66,13 +66,15 @@ class EvolverServer(RunningServer):
 
 
 def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig | None = None, *,
-          rpc_timeout: float = 30.0, dns_workers: int = 4, dataset_limits: DatasetLimits | None = None,
+          rpc_timeout: float = 30.0, train_timeout: float = 600.0, dns_workers: int = 4, dataset_limits: DatasetLimits | None = None,
           dataset_store_bytes: int = 1024 * MiB, resume: bool = True) -> EvolverServer:
     """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
-    checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume."""
+    checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume.
+    `train_timeout` is the deadline of each Train call of a memetic run (passes of gradient
+    descent over a batch of creatures: minutes rather than Evaluate's seconds)."""
     server = server or ServerConfig()
     checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
-    pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, dns_workers=dns_workers,
+    pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, train_timeout=train_timeout, dns_workers=dns_workers,
                          max_message_bytes=server.max_message_bytes)
     datasets = DatasetStore(dataset_store_bytes)
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
@@ -169,13 +171,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="concurrent batches on a dns:/// target (one channel, round_robin)")
     p.add_argument("--state-dir", default="./state", help="where runs checkpoint; restarts resume from here")
     p.add_argument("--rpc-timeout", type=float, default=30.0, help="deadline (s) of each Evaluate/ImportCreatures call")
+    p.add_argument("--train-timeout", type=float, default=600.0,
+                   help="deadline (s) of each Train call of a memetic run (a batch of creatures trained for "
+                        "backpropagation.iterations passes)")
     args = parse_server_arguments(p, argv)
     try:
         args.evaluators = parse_targets(args.evaluators)
     except ValueError as e:
         p.error(f"--evaluators: {e}")
-    if args.rpc_timeout <= 0:
-        p.error("--rpc-timeout must be positive")
+    for flag in ("rpc_timeout", "train_timeout"):
+        if getattr(args, flag) <= 0:
+            p.error(f"--{flag.replace('_', '-')} must be positive")
     if args.dns_workers < 1:
         p.error("--dns-workers must be >= 1")
     return args
@@ -186,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     server = server_config(args)
     try:
         running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
+                        train_timeout=args.train_timeout,
                         dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
                         dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
     except OSError as e:  # unwritable or busy state dir, port in use

@@ -366,7 +366,8 @@ def test_evolver_command_line_arguments():
     assert args.evaluators == ["dns:///evaluator:50051"] and args.metrics_port is None
     assert (args.port, args.state_dir) == (50052, "./state")
     assert parse_args(["--evaluators", "a:1,b:2"]).evaluators == ["a:1", "b:2"]
-    for bad in (["--evaluators", "nohost"], ["--rpc-timeout", "0"]):
+    assert (args.train_timeout, parse_args(["--train-timeout", "90"]).train_timeout) == (600.0, 90.0)
+    for bad in (["--evaluators", "nohost"], ["--rpc-timeout", "0"], ["--train-timeout", "-1"]):
         with pytest.raises(SystemExit) as e:
             parse_args(bad)
         assert e.value.code == 2
@@ -617,12 +618,15 @@ def test_a_run_with_a_validation_dataset_hands_back_the_best_there(evaluator, ev
     assert saved["validation"]["dataset_id"] == ids[1] and saved["validation"]["error"] == reports[-1].validation_error
 
 
-# A memetic run: after every generation its best fine-tune fraction is trained on the evaluator.
-MEMETIC = dict(LONG, memetic=True, backpropagation=evaluator_pb2.TrainOptions(iterations=3, initial_learning_rate=0.3))
+# A memetic run: after every generation its best fine-tune fraction is trained on the evaluator
+# (with synthetic synapses), and quantum fine-tuned copies of the fittest join it.
+MEMETIC = dict(LONG, memetic=True, quantum_adjust=True, backpropagation=evaluator_pb2.TrainOptions(
+    iterations=3, initial_learning_rate=0.3, synthetic_synapses=True, max_per_target=10))
 
 
 def test_a_memetic_run_trains_every_generation_and_resumes_to_the_same_result(evaluator, tmp_path):
-    reference = start_evolver([evaluator.address], tmp_path / "a", loopback())
+    reference = start_evolver([evaluator.address], tmp_path / "a", loopback(), train_timeout=120)
+    assert reference.pool.train_timeout == 120
     c = Client(reference.address)
     try:
         expected = c.wait_finished(c.start(run_id="memetic", **MEMETIC))
@@ -636,6 +640,7 @@ def test_a_memetic_run_trains_every_generation_and_resumes_to_the_same_result(ev
     assert [r.trained > 0 for r in reports] == [True] * 24 + [False]
     assert all("train" in r.phase_seconds for r in reports)
     assert sum(r.trained_improved for r in reports) > 0
+    assert sum(r.quantum_adjusted for r in reports) > 0 and all(r.quantum_adjusted <= r.trained for r in reports)
     assert reports[0].fine_tune_fraction == 0.2 and reports[0].trained == 6  # base fraction of 30
     assert all(0.1 <= r.fine_tune_fraction <= 0.4 for r in reports[:-1])
     assert len({r.fine_tune_fraction for r in reports[:-1]}) > 1  # it adapts to the success rate
@@ -654,18 +659,25 @@ def test_a_memetic_run_trains_every_generation_and_resumes_to_the_same_result(ev
         c.close()
         second.stop(0)
     assert resumed.config.memetic and resumed.config.backpropagation.iterations == 3
+    assert resumed.config.quantum_adjust and resumed.config.backpropagation.synthetic_synapses
     assert resumed.latest.evaluations == expected.latest.evaluations
     assert resumed.latest.best_error == expected.latest.best_error
     assert Creature.from_proto(resumed.best).to_dict() == Creature.from_proto(expected.best).to_dict()
-    assert [(r.trained, r.trained_improved, r.fine_tune_fraction, r.best_score) for r in history] == \
-        [(r.trained, r.trained_improved, r.fine_tune_fraction, r.best_score) for r in reports]
+    assert [(r.trained, r.trained_improved, r.fine_tune_fraction, r.quantum_adjusted, r.best_score)
+            for r in history] == \
+        [(r.trained, r.trained_improved, r.fine_tune_fraction, r.quantum_adjusted, r.best_score) for r in reports]
 
 
 def test_bad_memetic_options_are_field_violations(client):
     with pytest.raises(grpc.RpcError) as e:
         client.start(memetic=True, fine_tune_population=S.FineTunePopulation(min_population_fraction=0.5),
-                     backpropagation=evaluator_pb2.TrainOptions(batch_size=0, seed=3))
+                     backpropagation=evaluator_pb2.TrainOptions(batch_size=0, seed=3, max_per_target=0))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert {f for f, _ in field_violations(e.value)} == {
         "config.fineTunePopulation.minPopulationFraction", "config.backpropagation.batchSize",
-        "config.backpropagation.seed"}
+        "config.backpropagation.seed", "config.backpropagation.maxPerTarget"}
+    with pytest.raises(grpc.RpcError) as e:
+        client.start(quantum_adjust=True)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert dict(field_violations(e.value)) == {
+        "config.quantumAdjust": "is a memetic option: set memetic = true as well (or leave quantumAdjust off)"}
