@@ -178,14 +178,13 @@ def _in_process(job: Job, resume: bool) -> int:
     """An evaluator and an evolver on loopback, the evolver checkpointing under `out/state`:
     Ctrl-C (or a crash) leaves a run that `--resume` continues. The checkpoints go once it ended."""
     from neatai.evaluator.server import start as start_evaluator
-    from neatai.evaluator.service import EvaluatorConfig
     from neatai.evolver.checkpoint import StateDirBusy
     from neatai.evolver.server import start as start_evolver
     from neatai.server import ServerConfig
 
     loopback = ServerConfig(host="127.0.0.1", port=0, grace_s=1)
     state = job.out / STATE
-    evaluator = start_evaluator(EvaluatorConfig(threads=job.args.threads), loopback)
+    evaluator = start_evaluator(embedded_evaluator_config(job.config, job.args.threads), loopback)
     try:
         try:
             evolver = start_evolver([evaluator.address], state, loopback, resume=resume)
@@ -200,6 +199,17 @@ def _in_process(job: Job, resume: bool) -> int:
     if job.ended:
         shutil.rmtree(state, ignore_errors=True)
     return status
+
+
+def embedded_evaluator_config(config: EvolverConfig, threads: int):
+    """The in-process evaluator serves this one run, so its compiled-network cache is sized for
+    the run as NEAT-AI sizes it (2 × population, 3 × for memetic runs), never below the
+    evaluator's default."""
+    from neatai.evaluator.network import run_network_cache_size
+    from neatai.evaluator.service import EvaluatorConfig
+
+    size = run_network_cache_size(config.population_size, config.memetic)
+    return EvaluatorConfig(threads=threads, network_cache_size=max(EvaluatorConfig.network_cache_size, size))
 
 
 @dataclass

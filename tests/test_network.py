@@ -202,6 +202,15 @@ def test_network_cache_defaults_to_twice_the_population():
     assert NetworkCompiler().caches()[1].stats().max_size == 100
 
 
+def test_the_embedded_evaluator_caches_three_populations_for_a_memetic_run():
+    from neatai.app.runner import embedded_evaluator_config
+    from neatai.evolver.config import EvolverConfig
+
+    size = lambda **c: embedded_evaluator_config(EvolverConfig(**c), threads=1).network_cache_size  # noqa: E731
+    assert (size(population_size=300, memetic=True), size(population_size=300)) == (900, 600)
+    assert size(population_size=50, memetic=True) == 512  # never below the evaluator's default
+
+
 # ---- score (§7.1) -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("v,expected,tol", [

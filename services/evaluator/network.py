@@ -29,6 +29,12 @@ DEFAULT_NETWORK_CACHE = 512
 DEFAULT_TEMPLATE_CACHE = 100
 
 
+def run_network_cache_size(population_size: int, memetic: bool = False) -> int:
+    """NEAT-AI's compiled-network cache for one run: 2 × its population, 3 × when memetic (seed
+    000: trained copies are networks of their own beside the population they came from)."""
+    return (3 if memetic else 2) * population_size
+
+
 class NetworkCompiler:
     """Compiles creatures through the `compiled-networks` and `topology-templates` LRU caches.
 
@@ -45,7 +51,8 @@ class NetworkCompiler:
     def __init__(self, network_cache_size: int | None = None, template_cache_size: int = DEFAULT_TEMPLATE_CACHE,
                  population_size: int | None = None, memetic: bool = False):
         if network_cache_size is None:
-            network_cache_size = (3 if memetic else 2) * population_size if population_size else DEFAULT_NETWORK_CACHE
+            network_cache_size = run_network_cache_size(population_size, memetic) if population_size \
+                else DEFAULT_NETWORK_CACHE
         self.networks: LRUCache[tuple[bytes, bytes], Network] = LRUCache("compiled-networks", network_cache_size)
         self.templates: LRUCache[bytes, Network] = LRUCache("topology-templates", template_cache_size)
 
