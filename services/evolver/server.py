@@ -134,6 +134,16 @@ class _EvolutionCollector(Collector):
         phase = GaugeMetricFamily("neatai_evolution_phase_seconds",
                                   "Time the latest generation spent in each phase.", labels=["run", "phase"])
         running = GaugeMetricFamily("neatai_evolution_runs", "Runs on this evolver by state.", labels=["state"])
+        # Memetic runs only: the latest generation's fine-tuning (GenerationReport's figures).
+        trained = GaugeMetricFamily("neatai_evolution_trained_creatures",
+                                    "Creatures the latest generation sent to training.", labels=["run"])
+        improved = GaugeMetricFamily("neatai_evolution_trained_improved_creatures",
+                                     "Trained creatures of the latest generation that came out better.", labels=["run"])
+        fraction = GaugeMetricFamily("neatai_evolution_fine_tune_fraction",
+                                     "Share of the population the latest generation trained by.", labels=["run"])
+        quantum = GaugeMetricFamily("neatai_evolution_quantum_adjusted_creatures",
+                                    "quantumAdjust copies of the fittest that joined the next generation.",
+                                    labels=["run"])
         states: dict[str, int] = {}
         for manager in list(self.managers):
             runs = manager.list()
@@ -151,9 +161,14 @@ class _EvolutionCollector(Collector):
                 evals.add_metric([run.id], r.evaluations)
                 for name, seconds in sorted(r.phase_seconds.items()):
                     phase.add_metric([run.id, name], seconds)
+                if run.config.memetic:
+                    trained.add_metric([run.id], r.trained)
+                    improved.add_metric([run.id], r.trained_improved)
+                    fraction.add_metric([run.id], r.fine_tune_fraction)
+                    quantum.add_metric([run.id], r.quantum_adjusted)
         for state, n in sorted(states.items()):
             running.add_metric([state], n)
-        yield from (gen, score, error, species, evals, phase, running)
+        yield from (gen, score, error, species, evals, phase, running, trained, improved, fraction, quantum)
 
 
 _EVOLUTION = _EvolutionCollector()

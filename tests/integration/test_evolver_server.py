@@ -625,6 +625,8 @@ MEMETIC = dict(LONG, memetic=True, quantum_adjust=True, backpropagation=evaluato
 
 
 def test_a_memetic_run_trains_every_generation_and_resumes_to_the_same_result(evaluator, tmp_path):
+    from neatai.metrics import exposition
+
     reference = start_evolver([evaluator.address], tmp_path / "a", loopback(), train_timeout=120)
     assert reference.pool.train_timeout == 120
     c = Client(reference.address)
@@ -632,6 +634,7 @@ def test_a_memetic_run_trains_every_generation_and_resumes_to_the_same_result(ev
         expected = c.wait_finished(c.start(run_id="memetic", **MEMETIC))
         reports = c.watch("memetic")
         plain = c.watch(c.start(run_id="plain", **LONG))
+        text = exposition()
         trained = sum(e.creatures for e in c.stub.GetEvolverStats(S.GetEvolverStatsRequest(), timeout=T).evaluators)
     finally:
         c.close()
@@ -645,6 +648,11 @@ def test_a_memetic_run_trains_every_generation_and_resumes_to_the_same_result(ev
     assert all(0.1 <= r.fine_tune_fraction <= 0.4 for r in reports[:-1])
     assert len({r.fine_tune_fraction for r in reports[:-1]}) > 1  # it adapts to the success rate
     assert all(r.trained == 0 and "train" not in r.phase_seconds for r in plain)
+    # the last generation's figures as evolution metrics, for memetic runs only
+    assert 'neatai_evolution_trained_creatures{run="memetic"} 0.0' in text  # the 25th breeds nothing
+    assert 'neatai_evolution_fine_tune_fraction{run="memetic"}' in text
+    assert 'neatai_evolution_quantum_adjusted_creatures{run="memetic"}' in text
+    assert 'neatai_evolution_trained_creatures{run="plain"}' not in text
     # every Train and Evaluate went through the pool: creatures scored plus creatures trained
     assert trained == expected.latest.evaluations + plain[-1].evaluations + sum(r.trained for r in reports)
 
