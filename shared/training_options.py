@@ -51,6 +51,7 @@ class TrainOptionsError(ValueError):
 # Options that must be finite and positive (clamped afterwards where NEAT-AI clamps them).
 _CHOICES = {"learningRateStrategy": STRATEGIES, "optimizer": OPTIMIZERS}
 _BOOLS = ("disableRandomSamples", "syntheticSynapses")
+_COUNTS = ("iterations", "generations", "batchSize", "warmRestartPeriod", "maxPerTarget")
 _POSITIVE = ("learningRate", "initialLearningRate", "learningRateDecay", "maximumWeightAdjustmentScale",
              "maximumBiasAdjustmentScale", "limitWeightScale", "limitBiasScale")
 
@@ -62,8 +63,9 @@ def canonical(options: dict) -> dict:
 
 def option_problems(options: dict) -> list[tuple[str, str]]:
     """Every option that cannot be used as given, as (name, message): unknown names, an option
-    given under both its names, counts below 1, non-finite or non-positive rates and scales, an unknown strategy. NEAT-AI's
-    clamps (a learning rate above 1 becomes 1) are not problems."""
+    given under both its names, counts that are not whole or below 1, non-finite or
+    non-positive rates and scales, an unknown strategy. NEAT-AI's clamps (a learning rate above
+    1 becomes 1) are not problems."""
     problems = [(name, "unknown training option") for name in sorted(set(options) - set(DEFAULTS) - set(ALIASES))]
     problems += [(alias, f"names the same option as {name}: give one of them")
                  for alias, name in ALIASES.items() if options.get(alias) is not None and options.get(name) is not None]
@@ -83,8 +85,10 @@ def option_problems(options: dict) -> list[tuple[str, str]]:
             problems.append((name, f"expected a number, got {v!r}"))
         else:
             o[name] = v
-    for name in ("iterations", "generations", "batchSize", "warmRestartPeriod", "maxPerTarget"):
-        if name in o and int(o[name]) < 1:
+    for name in _COUNTS:
+        if name in o and not (math.isfinite(o[name]) and o[name] == int(o[name])):
+            problems.append((name, f"expected a whole number, got {o[name]}"))
+        elif name in o and int(o[name]) < 1:
             problems.append((name, f"must be at least 1, got {o[name]}"))
     for name in _POSITIVE:
         if name in o and not (math.isfinite(o[name]) and o[name] > 0):
@@ -139,6 +143,8 @@ def options_to_proto(options: dict) -> evaluator_pb2.TrainOptions:
     for name, value in canonical(options).items():
         if value is None:
             continue
+        if name in _COUNTS:
+            value = int(value)  # a whole float (TOML 10.0) into an int32 field
         setattr(msg, FIELDS[name].name, enum_number(name, value) if name in _ENUMS else value)
     return msg
 

@@ -196,3 +196,22 @@ def test_new_options_round_trip_through_train_options_proto():
     msg.optimizer = 9
     assert option_problems(options_from_proto(msg)) == [
         ("optimizer", "must be one of sgd, adam, got 'Optimizer value 9'")]
+
+
+def test_a_trained_copy_carries_neat_ai_trace_of_the_training():
+    creature, X, Y = problem()
+    r = train(creature, X, Y, iterations=5, learningRate=0.1, seed=1)
+    assert r.error_after < r.error_before
+    tags = {t.name: t.value for t in r.creature.tags}
+    assert (tags["approach"], tags["trained"]) == ("trained", "YES")
+    assert (float(tags["untrained-error"]), float(tags["error"])) == (r.error_before, r.error_after)
+    m = r.creature.memetic
+    given = {(s.from_uuid, s.to_uuid): s.weight for s in creature.synapses}
+    originals = {(w["fromUUID"], w["toUUID"]): w["weight"] for w in m["weights"]}
+    assert m["generation"] == 1 and originals and all(given[k] == v for k, v in originals.items())
+    assert m["biases"] == {n.uuid: n.bias for n in creature.neurons if n.uuid in m["biases"]}
+    assert tags["adjusted"] == f"{len(m['weights'])} weights, {len(m['biases'])} biases"
+    again = train(r.creature, X, Y, iterations=2, learningRate=0.1, seed=2)
+    assert again.creature.memetic["generation"] == 2 and again.creature.memetic["ancestry"][0]["generation"] == 1
+    assert Creature.from_json(again.creature.to_dict()).to_dict() == again.creature.to_dict()
+    assert creature.tags is None and creature.memetic is None  # the given creature is not changed

@@ -73,6 +73,7 @@ def test_generations_is_neat_ai_name_for_the_passes():
 @pytest.mark.parametrize("options, problem", [
     ({"maxPerTarget": 0}, ("maxPerTarget", "must be at least 1, got 0")),
     ({"maxPerTarget": "all"}, ("maxPerTarget", "expected a number, got 'all'")),
+    ({"maxPerTarget": 2.5}, ("maxPerTarget", "expected a whole number, got 2.5")),
     ({"syntheticSynapses": 1}, ("syntheticSynapses", "expected true or false, got 1")),
     ({"generations": 0}, ("generations", "must be at least 1, got 0")),
     ({"generations": 3, "iterations": 4}, ("generations", "names the same option as iterations: give one of them")),

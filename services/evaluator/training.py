@@ -16,6 +16,7 @@ import numpy as np
 from neatai.creature import Creature
 from neatai.costs import DEFAULT_COST
 
+from neatai.genome.memetic import adjusted, memetic_update
 from neatai.genome.synthetic import add_synthetic_synapses, prune_synthetic_synapses
 from neatai.training_options import (DEFAULTS, OPTIMIZERS, STRATEGIES, TrainOptionsError,  # noqa: F401 (API)
                                      canonical, option_problems)
@@ -135,13 +136,15 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     adjacent longest-path layers (at most `maxPerTarget` into a neuron; neatai.genome.synthetic),
     trains with them, and loses those that training left below plankConstant; the error after
     is that of the pruned creature, and a pruned creature no better than the one given is not
-    returned either. The passes option is also taken by NEAT-AI's name, `generations`.
+    returned either. The passes option is also taken by NEAT-AI's name, `generations`. A copy
+    that came out better carries NEAT-AI's trace of the training (tags approach=trained,
+    trained=YES, untrained-error, error, adjusted; `memetic` with the original values).
 
     `stop()` is asked before every batch (a kernel call is short): when true, TrainingStopped
     is raised. `progress(passes, error)` is told the dataset error after every pass."""
     o = train_options(options, np.random.default_rng(options.get("seed")))
     if not o["syntheticSynapses"]:
-        return _descend(creature, X, Y, cost, feedback_loop, stop, progress, o)
+        return _traced(creature, _descend(creature, X, Y, cost, feedback_loop, stop, progress, o))
     grown, added = add_synthetic_synapses(creature, o["maxPerTarget"])
     r = _descend(grown, X, Y, cost, feedback_loop, stop, progress, o)
     unchanged = TrainResult(creature.copy(), r.error_before, r.error_before, r.iterations, r.learning_rate_strategy)
@@ -151,7 +154,20 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     error = float(evaluate_population([trainable_network(pruned)], X, Y, cost, feedback_loop=feedback_loop)[0])
     if not error < r.error_before:  # the pruned weights were tiny, but never hand back a worse creature
         return unchanged
-    return TrainResult(pruned, r.error_before, error, r.iterations, r.learning_rate_strategy)
+    return _traced(creature, TrainResult(pruned, r.error_before, error, r.iterations, r.learning_rate_strategy))
+
+
+def _traced(given: Creature, r: TrainResult) -> TrainResult:
+    """NEAT-AI's trace on a copy that training improved: tags approach=trained, trained=YES,
+    untrained-error, error and adjusted ("4 weights, 1 bias"), and its `memetic` record (the
+    original values of what changed; neatai.genome.memetic)."""
+    if r.error_after < r.error_before:
+        c = r.creature
+        c.memetic, weights, biases = memetic_update(given, c)
+        for name, value in (("approach", "trained"), ("trained", "YES"), ("untrained-error", repr(r.error_before)),
+                            ("error", repr(r.error_after)), ("adjusted", adjusted(weights, biases))):
+            c.set_tag(name, value)
+    return r
 
 
 def _descend(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str, feedback_loop: bool,

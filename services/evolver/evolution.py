@@ -14,6 +14,7 @@ resumed with `Evolution.from_state` continues exactly as the uninterrupted run w
 """
 from __future__ import annotations
 
+import copy
 import gc
 import math
 import random
@@ -269,7 +270,9 @@ class Evolution:
             raise ValueError(f"creature has {c.input} inputs/{c.output} outputs, the run {self.inputs}/{self.outputs}")
         if c.recurrent and not self.config.feedback_loop:
             raise ValueError("recurrent creature in a forward-only run (feedbackLoop is off)")
+        memetic = c.memetic
         c = copy_creature(c)
+        c.memetic = copy.deepcopy(memetic)  # a trained or fine-tuned copy keeps its record (offspring do not)
         sort_synapses(c)
         return c
 

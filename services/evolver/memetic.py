@@ -16,6 +16,7 @@ import random
 from typing import Sequence
 
 from neatai.creature import Creature
+from neatai.genome.memetic import adjusted, memetic_update
 
 from .config import EvolverConfig
 
@@ -61,38 +62,24 @@ def quantum_fine_tune(fittest: Creature, score: float, reference: Creature, rng:
     """A copy of `fittest` with quantum_adjust applied to every bias it shares with `reference`
     (the same neuron uuid with the same squash) and every synapse weight (a synapse the
     reference lacks counts as weight 0 there, as NEAT-AI adds it with weight 0); frozen genes
-    and constants stay. None when nothing changed. The copy is tagged approach=fine and its
-    `memetic` counts one more fine-tuning (generation) and records the fittest's score and the
-    original values of what changed (the previous record moves into its ancestry, at most
-    three deep)."""
+    and constants stay. None when nothing changed. The copy is tagged approach=fine and
+    adjusted, and its `memetic` records the fittest's score and the original values of what
+    changed (neatai.genome.memetic)."""
     out = fittest.copy()
     theirs = {n.uuid: n for n in reference.neurons}
-    biases, weights = {}, []
     for n in out.neurons:
         ref = theirs.get(n.uuid)
         if n.type == "constant" or n.frozen or ref is None or ref.type == "constant" or ref.squash != n.squash:
             continue
-        value = quantum_adjust(n.bias, ref.bias, rng.random(), forward_only, backtrack)
-        if value != n.bias:
-            biases[n.uuid], n.bias = n.bias, value
+        n.bias = quantum_adjust(n.bias, ref.bias, rng.random(), forward_only, backtrack)
     ref_weights = {(s.from_uuid, s.to_uuid): s.weight for s in reference.synapses}
     for s in out.synapses:
-        if s.frozen:
-            continue
-        value = quantum_adjust(s.weight, ref_weights.get((s.from_uuid, s.to_uuid), 0.0), rng.random(),
-                               forward_only, backtrack)
-        if value != s.weight:
-            weights.append({"fromUUID": s.from_uuid, "toUUID": s.to_uuid, "weight": s.weight})
-            s.weight = value
-    if not biases and not weights:
+        if not s.frozen:
+            s.weight = quantum_adjust(s.weight, ref_weights.get((s.from_uuid, s.to_uuid), 0.0), rng.random(),
+                                      forward_only, backtrack)
+    out.memetic, weights, biases = memetic_update(fittest, out, score)
+    if not weights and not biases:
         return None
-    previous = fittest.memetic or {}
-    record = {"generation": previous.get("generation", 0) + 1, "weights": weights, "biases": biases}
-    if math.isfinite(score):
-        record["score"] = score
-    if previous:
-        record["ancestry"] = ([{k: v for k, v in previous.items() if k != "ancestry"}]
-                              + list(previous.get("ancestry", [])))[:3]
-    out.memetic = record
     out.set_tag("approach", "fine")
+    out.set_tag("adjusted", adjusted(weights, biases))
     return out

@@ -17,6 +17,8 @@ from typing import Callable, Protocol
 from neatai import squash as squashes
 from neatai.creature import CURRENT_SEMANTIC_VERSION, IF_ROLES, PB_SYNAPSE_TYPE, Creature, Neuron, Synapse, synapse_order
 
+from .memetic import TRACE_TAGS
+
 ADD_NODE = "ADD_NODE"
 SUB_NODE = "SUB_NODE"
 ADD_CONN = "ADD_CONN"
@@ -407,4 +409,6 @@ def mutate(c: Creature, config: MutationSettings, rng: random.Random, amount: in
             if changed:
                 applied.append(method)
                 break
+    if applied and c.tags:  # a training's or fine-tuning's trace describes the parent, not this child
+        c.tags = [t for t in c.tags if t.name not in TRACE_TAGS] or None
     return applied

@@ -205,3 +205,13 @@ def test_mutation_is_reproducible_from_the_seed():
         return c.to_dict()
 
     assert run(1) == run(1) != run(2)
+
+
+def test_a_mutated_creature_drops_the_trace_of_its_parents_tuning():
+    rng = random.Random(0)
+    c = op.initial_creature(2, 1, rng)
+    c.set_tag("approach", "trained")
+    c.set_tag("trained", "YES")
+    c.set_tag("input-names", "a,b")  # not a trace: kept
+    assert op.mutate(c, EvolverConfig(), rng, 1)
+    assert [(t.name, t.value) for t in c.tags] == [("input-names", "a,b")]
