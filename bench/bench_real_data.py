@@ -56,9 +56,10 @@ def scikit_learn(task: str, X, y, Xt, yt) -> dict:
     return out
 
 
-def neatai(train: Path, test: Path, budget: float, out: Path) -> dict:
+def neatai(train: Path, test: Path, budget: float, out: Path, *extra: str) -> dict:
+    """`neatai run` on the files with `--timeout budget --seed 1` and `extra` flags: its --json summary."""
     cmd = [sys.executable, "-m", "neatai.app.cli", "run", "--dataset", str(train), "--test", str(test),
-           "--timeout", str(budget), "--seed", "1", "--json", "--out", str(out)]
+           "--timeout", str(budget), "--seed", "1", "--json", "--out", str(out), *extra]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget + 300)
     if proc.returncode != 0:
         raise SystemExit(f"neatai run failed: {proc.stderr}")
