@@ -243,7 +243,8 @@ class Evolution:
         n = len(self._scored)
         while len(refs) < count and n > 1:
             refs.append(self._scored[1 + int((n - 1) * self.rng.random() * self.rng.random())][:2])
-        variants = [quantum_fine_tune(fittest, score, ref, self.rng, forward_only=k % 2 == 0, backtrack=ref_score > score)
+        variants = [quantum_fine_tune(fittest, score, ref, self.rng, forward_only=k % 2 == 0,
+                                      backtrack=ref_score > score)
                     for k, (ref, ref_score) in enumerate(refs[:count])]
         return self._place([v for v in variants if v is not None])
 

@@ -66,8 +66,9 @@ class EvolverServer(RunningServer):
 
 
 def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig | None = None, *,
-          rpc_timeout: float = 30.0, train_timeout: float = 600.0, dns_workers: int = 4, dataset_limits: DatasetLimits | None = None,
-          dataset_store_bytes: int = 1024 * MiB, resume: bool = True) -> EvolverServer:
+          rpc_timeout: float = 30.0, train_timeout: float = 600.0, dns_workers: int = 4,
+          dataset_limits: DatasetLimits | None = None, dataset_store_bytes: int = 1024 * MiB,
+          resume: bool = True) -> EvolverServer:
     """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
     checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume.
     `train_timeout` is the deadline of each Train call of a memetic run (passes of gradient
