@@ -33,11 +33,12 @@ from neatai.creature import Creature
 from . import changes, focus, neurons, synapses
 from .backend import Backend, select_backend
 from .loader import Recording, load_recording
-from .result import (DiscoverResult, NeuronSuggestion, SynapseRemoval, SynapseSuggestion, WeightUpdate)
+from .result import (CoordinatedCandidate, DiscoverResult, NeuronSuggestion, Operation, SynapseRemoval,
+                     SynapseSuggestion, WeightUpdate)
 from .scoring import (ACTIVATION_BOOST, EPS, HIDDEN_SOURCE_BOOST, HIDDEN_TARGET_BOOST, INPUT_SOURCE_BOOST,
                       MIN_IMPROVED_RATIO, NEURON_PESSIMISM, NEURON_PREDICTION_CALIBRATION, SOURCE_STD_REFERENCE,
                       SYNAPSE_PESSIMISM, SYNAPSE_PREDICTION_CALIBRATION, calibration_corrections,
-                      logistic_modulator, pessimism)
+                      coordinated_gain, logistic_modulator, pessimism)
 from .structure import Structure
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class AnalysisOptions:
     neuron_sources: int = 8                   # sources per target the neuron grid searches (most relevant first)
     neuron_grid_samples: int = 1024           # training samples per grid search
     block_bytes: int = 64 * 1024 ** 2         # the memory bound of one per-target temporary
+    # The memory bound of the dense arrays (three float32 [neurons × observations]): a larger
+    # recording is analysed on evenly spaced observations that fit (result.extra says how many).
+    recording_bytes: int = 2 * 1024 ** 3
     failure_cache: Sequence[dict] = ()        # {changeType, expectedErrorReduction, actualErrorReduction}
     # NEAT-AI's 1e-5 is above what removing any neuron with < 660 synapses saves at
     # costOfGrowth 1e-7, which would switch the rule off; 0 keeps it on.
@@ -88,7 +92,7 @@ def analyse(recording_path: str | Path, creature: Creature, options: AnalysisOpt
     """Analyse a recording (its Parquet file or folder) of `creature`."""
     start = time.monotonic()
     options = options or AnalysisOptions()
-    recording = load_recording(recording_path, creature)
+    recording = load_recording(recording_path, creature, options.recording_bytes)
     return analyse_recording(recording, creature, options, start)
 
 
@@ -127,7 +131,8 @@ def analyse_recording(recording: Recording, creature: Creature, options: Analysi
         engine.analyse(s.row[f.neuron_uuid], result)
     _finish(result, options)
     result.seconds = time.monotonic() - start
-    result.extra = {"backend_reason": backend.reason, "neurons": len(s.names), "focus_ranked": len(ranked)}
+    result.extra = {"backend_reason": backend.reason, "neurons": len(s.names), "focus_ranked": len(ranked),
+                    "recorded_observations": recording.recorded_observations or recording.observations}
     return result
 
 
@@ -216,7 +221,14 @@ class _Target:
         if p.improvement <= 0 or ratio < MIN_IMPROVED_RATIO or p.source_std < EPS:
             return
         if abs(p.weight) * p.source_range <= CONSTANT_SOURCE_EFFECT * max(1.0, p.source_std / SOURCE_STD_REFERENCE):
-            return   # its effect is a constant: nothing a synapse adds over the bias
+            # §2.3 step 8: the synapse would add a constant; say so as a bias change instead
+            gain = coordinated_gain(p.improvement, 1, impact)
+            if gain > 0:
+                bias = s.bias[t] + p.weight * p.source_mean
+                result.coordinated.append(CoordinatedCandidate(
+                    (Operation("setBias", neuron_uuid=s.names[t], bias=bias),), gain,
+                    f"constant source {s.names[p.source]}: fold {p.weight * p.source_mean:.6g} into the bias"))
+            return
         boost = INPUT_SOURCE_BOOST if s.kind[p.source] == "input" else HIDDEN_SOURCE_BOOST
         if s.kind[t] == "hidden":
             boost *= HIDDEN_TARGET_BOOST
