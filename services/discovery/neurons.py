@@ -44,10 +44,13 @@ def grid(squash: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit(xp, o, e, limit):
+    """(w_out, Σe² − Σ(e − w_out·o)²) of each row of o against e, and each row's std."""
     So = (o * o).sum(-1)
-    Seo = (o * e).sum(-1)
+    Seo = o @ e
+    mean = o.mean(-1)
     w = xp.clip(Seo / (So + EPS), -limit, limit)
-    return w, (2 * w * Seo - w * w * So)
+    std = xp.sqrt(xp.maximum(So / o.shape[-1] - mean * mean, 0))
+    return w, (2 * w * Seo - w * w * So), std
 
 
 def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weight: float,
@@ -84,8 +87,7 @@ def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weig
                 wi = xp.asarray(w_in[at:at + step])[:, None]
                 bi = xp.asarray(b[at:at + step])[:, None]
                 o = squashes.apply(xp, squash, wi * a[None, :] + bi)
-                w_out, gain = _fit(xp, o, e[None, :], max_weight)
-                std = o.std(-1)
+                w_out, gain, std = _fit(xp, o, e, max_weight)
                 gain = xp.where(std >= MIN_NEURON_OUTPUT_STD_DEV, gain, -np.inf)
                 i = int(xp.argmax(gain))
                 if float(gain[i]) > best:
@@ -101,7 +103,8 @@ def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weig
 
 def _rescore(xp, squash, w_in, bias, a, e, finite, val, train, limit, r) -> NeuronResult | None:
     o = squashes.apply(xp, squash, w_in * a + bias)
-    w_out, _ = _fit(xp, xp.where(train, o, 0), xp.where(train, e, 0), limit)
+    w_out, _, _ = _fit(xp, xp.where(train, o, 0)[None, :], xp.where(train, e, 0), limit)
+    w_out = w_out[0]
     w_out = float(w_out)
     score = val if bool(val.any()) else train
     new = e - w_out * o
