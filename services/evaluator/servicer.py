@@ -20,7 +20,7 @@ from neatai.handlers import add_services
 from neatai.v1 import creature_pb2, dataset_pb2, evaluator_pb2, evaluator_pb2_grpc
 from neatai.wire import evaluate_response, split_evaluate_request
 
-from neatai.recording import DEFAULT_SAMPLE_RATE, DiskSpaceError, RecordingError
+from neatai.recording import DEFAULT_SAMPLE_RATE, LOCK, DiskSpaceError, RecordingError
 
 from .recorder import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, RecordingStopped, delete, inside, read_chunks
 from .wire_reader import read_creature
@@ -233,6 +233,9 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
                 "directory", f"{request.directory!r} is not a recording folder of this evaluator (RecordResponse.directory)")])
         if not folder.is_dir():
             context.abort(grpc.StatusCode.NOT_FOUND, f"recording {folder} does not exist (already deleted?)")
+        if (folder / LOCK).exists():
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"recording {folder} is still being written; "
+                                                               "delete it once its Record call has answered")
         delete(folder)
         return evaluator_pb2.DeleteRecordingResponse()
 

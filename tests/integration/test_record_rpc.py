@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -19,7 +21,7 @@ from neatai.errors import field_violations
 from neatai.evaluator import compile_network
 from neatai.evaluator.server import start
 from neatai.evaluator.service import EvaluatorConfig
-from neatai.recording import SCHEMA
+from neatai.recording import LOCK, SCHEMA
 from neatai.server import ServerConfig
 from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
 
@@ -118,6 +120,11 @@ def test_a_recording_can_be_fetched_from_another_machine_and_deleted(stubs, data
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and field_violations(e)
     e = raised(lambda: stubs[0].DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=r.path), timeout=T))
     assert e.code() == grpc.StatusCode.INVALID_ARGUMENT     # a file, not a recording folder
+    lock = Path(r.directory) / LOCK
+    lock.write_text(str(os.getpid()))        # as while its Record call runs
+    e = raised(lambda: stubs[0].DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=r.directory), timeout=T))
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION
+    lock.unlink()
     stubs[0].DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=r.directory), timeout=T)
     e = raised(lambda: list(stubs[0].FetchRecording(evaluator_pb2.FetchRecordingRequest(path=r.path), timeout=T)))
     assert e.code() == grpc.StatusCode.NOT_FOUND
