@@ -31,7 +31,7 @@ import numpy as np
 from neatai.creature import Creature
 
 from . import changes, focus, neurons, synapses
-from .backend import Backend, select_backend
+from .backend import DEVICES, select_backend
 from .loader import Recording, load_recording
 from .result import (CoordinatedCandidate, DiscoverResult, NeuronSuggestion, Operation, SynapseRemoval,
                      SynapseSuggestion, WeightUpdate)
@@ -53,6 +53,14 @@ WEIGHT_VARIANTS_ADDED = (0.5, 0.25, 0.1)
 
 class AnalysisCancelled(RuntimeError):
     """`options.cancel()` turned true; no result."""
+
+
+class AnalysisOptionsError(ValueError):
+    """Options that cannot be used; `problems` are (field, message) pairs, one per bad option."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+        self.problems = problems
 
 
 @dataclass
@@ -87,11 +95,40 @@ class AnalysisOptions:
     device: str | None = None                 # auto|cpu|gpu; None: NEATAI_DISCOVERY_DEVICE
     id: str | None = None
 
+    def problems(self, creature: Creature) -> list[tuple[str, str]]:
+        """Every option that cannot be used with this creature, as (field, message)."""
+        out = []
+
+        def need(ok: bool, name: str, message: str):
+            if not ok:
+                out.append((name, f"{message}, got {getattr(self, name)!r}"))
+        need(self.focus_size >= 1, "focus_size", "must be >= 1")
+        need(0 <= self.timeout_s <= 3600, "timeout_s", "must be in [0, 3600] seconds")
+        need(math.isfinite(self.cost_of_growth) and self.cost_of_growth >= 0, "cost_of_growth", "must be finite and >= 0")
+        need(math.isfinite(self.max_outgoing_weight) and self.max_outgoing_weight > 0, "max_outgoing_weight",
+             "must be finite and > 0")
+        need(self.neuron_sources >= 0, "neuron_sources", "must be >= 0")
+        need(self.neuron_grid_samples >= 10, "neuron_grid_samples", "must be >= 10")
+        need(self.block_bytes >= 1024, "block_bytes", "must be >= 1024")
+        need(self.recording_bytes >= 1024, "recording_bytes", "must be >= 1024")
+        need(self.removal_noise_floor >= 0, "removal_noise_floor", "must be >= 0")
+        need(self.device in (None, *DEVICES), "device", f"must be one of {', '.join(DEVICES)}")
+        for cap in ("max_synapse_candidates", "max_neuron_candidates"):
+            need(getattr(self, cap) is None or getattr(self, cap) >= 1, cap, "must be >= 1 when set")
+        kinds = {n.uuid: n.type for n in creature.neurons}
+        bad = [u for u in self.focus_uuids if kinds.get(u) not in ("hidden", "output")]
+        if bad:
+            out.append(("focus_uuids", f"not hidden or output neurons of the creature: {bad[:5]}"))
+        return out
+
 
 def analyse(recording_path: str | Path, creature: Creature, options: AnalysisOptions | None = None) -> DiscoverResult:
     """Analyse a recording (its Parquet file or folder) of `creature`."""
     start = time.monotonic()
     options = options or AnalysisOptions()
+    problems = options.problems(creature)
+    if problems:
+        raise AnalysisOptionsError(problems)
     recording = load_recording(recording_path, creature, options.recording_bytes)
     return analyse_recording(recording, creature, options, start)
 

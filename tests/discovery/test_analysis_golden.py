@@ -10,7 +10,8 @@ import pytest
 
 from neatai.creature import Creature
 from neatai.datasets import Dataset
-from neatai.discovery.analysis import AnalysisCancelled, AnalysisOptions, analyse, analyse_recording
+from neatai.discovery.analysis import (AnalysisCancelled, AnalysisOptions, AnalysisOptionsError, analyse,
+                                      analyse_recording)
 from neatai.discovery.loader import Recording, load_recording
 from neatai.discovery.scoring import holdout_offset, validation_mask
 from neatai.evaluator import compile_network
@@ -158,6 +159,16 @@ def test_forced_focus_and_a_small_memory_bound_give_the_same_suggestions(tmp_pat
     small = analyse(path, c, AnalysisOptions(random_seed=1, focus_uuids=[out], block_bytes=8000))
     assert [(s.from_uuid, round(s.weight, 4)) for s in small.add_synapses] == \
         [(s.from_uuid, round(s.weight, 4)) for s in forced.add_synapses]
+
+
+def test_bad_options_are_named_before_any_work(tmp_path):
+    c = creature()
+    with pytest.raises(AnalysisOptionsError) as info:
+        analyse(tmp_path / "missing.parquet", c, AnalysisOptions(focus_size=0, timeout_s=-1, device="tpu",
+                                                                  focus_uuids=["input-0", "nope"]))
+    assert [f for f, _ in info.value.problems] == ["focus_size", "timeout_s", "device", "focus_uuids"]
+    with pytest.raises(FileNotFoundError, match="no discovery recording"):
+        analyse(tmp_path / "missing.parquet", c)
 
 
 def test_the_loader_aligns_neurons_on_observations(tmp_path):
