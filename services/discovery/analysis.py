@@ -55,6 +55,10 @@ class AnalysisCancelled(RuntimeError):
     """`options.cancel()` turned true; no result."""
 
 
+class _DeadlineReached(Exception):
+    """Raised inside a target's analysis when the deadline passes (the result keeps what it has)."""
+
+
 class AnalysisOptionsError(ValueError):
     """Options that cannot be used; `problems` are (field, message) pairs, one per bad option."""
 
@@ -156,16 +160,23 @@ def analyse_recording(recording: Recording, creature: Creature, options: Analysi
                             observations=recording.observations)
     result.remove_neurons = focus.low_impact_removals(stats, s, options.cost_of_growth, options.removal_noise_floor)
     result.coordinated = changes.constant_neuron_folds(recording.A, s)
-    engine = _Target(xp, A, V, E, s, options, corrections, total_err2, err2)
-    for f in chosen:
+    def check() -> None:
+        """Between source blocks and grid sources: a long target stops promptly too."""
         if options.cancel is not None and options.cancel():
             raise AnalysisCancelled("the analysis was cancelled")
         if time.monotonic() > deadline:
+            raise _DeadlineReached()
+
+    engine = _Target(xp, A, V, E, s, options, corrections, total_err2, err2, check)
+    for done, f in enumerate(chosen):
+        try:
+            check()
+            engine.analyse(s.row[f.neuron_uuid], result)
+        except _DeadlineReached:
             result.timed_out = True
-            log.warning("discovery analysis stopped at its %.0f s deadline after %d of %d focus neurons",
-                        options.timeout_s, chosen.index(f), len(chosen))
+            log.warning("discovery analysis stopped at its %.0f s deadline in focus neuron %d of %d",
+                        options.timeout_s, done + 1, len(chosen))
             break
-        engine.analyse(s.row[f.neuron_uuid], result)
     _finish(result, options)
     result.seconds = time.monotonic() - start
     result.extra = {"backend_reason": backend.reason, "neurons": len(s.names), "focus_ranked": len(ranked),
@@ -183,18 +194,22 @@ def _result_id(options: AnalysisOptions, creature: Creature) -> str:
 class _Target:
     """The per-target analyses with what they share."""
 
-    def __init__(self, xp, A, V, E, s: Structure, options: AnalysisOptions, corrections, total_err2, err2):
+    def __init__(self, xp, A, V, E, s: Structure, options: AnalysisOptions, corrections, total_err2, err2, check):
         self.xp, self.A, self.V, self.E, self.s, self.o = xp, A, V, E, s, options
-        self.corrections, self.total_err2, self.err2 = corrections, total_err2, err2
+        self.corrections, self.total_err2, self.err2, self.check = corrections, total_err2, err2, check
 
     def share_impact(self, t: int) -> tuple[float, float]:
         share = self.err2[t] / self.total_err2 if self.total_err2 > 0 else 0.0
         impact = 1.0 if self.s.kind[t] == "output" else min(max(float(self.s.impact[t]), 0.0), 1.0) or 0.1
         return float(share), impact
 
-    def blocks(self, rows: list[int], n: int) -> list[list[int]]:
+    def blocks(self, rows: list[int], n: int):
+        """Source rows in blocks whose (block, n) float32 temporaries fit block_bytes; the
+        deadline and cancellation are checked before each."""
         per = max(1, self.o.block_bytes // max(1, 4 * n))
-        return [rows[i:i + per] for i in range(0, len(rows), per)]
+        for i in range(0, len(rows), per):
+            self.check()
+            yield rows[i:i + per]
 
     def analyse(self, t: int, result: DiscoverResult) -> None:
         xp, s, o = self.xp, self.s, self.o
@@ -225,7 +240,8 @@ class _Target:
                 result.remove_synapses.append(synapses_removal(s, h, t, gain))
         relevant = self.relevant_sources(ts, list(range(t)))
         for n in neurons.search(xp, self.A, ts, [r for r in relevant if s.kind[r] != "output"][:o.neuron_sources],
-                                s.names, o.max_outgoing_weight, o.neuron_grid_samples, max(1, o.block_bytes // 4)):
+                                s.names, o.max_outgoing_weight, o.neuron_grid_samples, max(1, o.block_bytes // 4),
+                                self.check):
             self.add_neuron(n, t, share, impact, result)
         change = changes.squash_change(xp, ts, self.A, self.V, s, s.squash[t])
         if change is not None:

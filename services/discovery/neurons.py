@@ -54,8 +54,10 @@ def _fit(xp, o, e, limit):
 
 
 def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weight: float,
-           grid_samples: int = 1024, block_elements: int = 4_000_000) -> list[NeuronResult]:
-    """The best new neuron per (source, squash) that passes §2.6's filters."""
+           grid_samples: int = 1024, block_elements: int = 4_000_000,
+           check=lambda: None) -> list[NeuronResult]:
+    """The best new neuron per (source, squash) that passes §2.6's filters; `check()` runs
+    before each source (it raises to stop: deadline, cancellation)."""
     out = []
     n = ts.n
     if n < MIN_NEURON_SAMPLE_COUNT:
@@ -65,6 +67,7 @@ def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weig
     if See_all <= EPS:
         return out
     for r in rows:
+        check()
         a_all = A[r][ts.cols]
         finite = xp.isfinite(a_all)
         if int(finite.sum()) < MIN_NEURON_SAMPLE_COUNT:

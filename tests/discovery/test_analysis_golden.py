@@ -147,6 +147,9 @@ def test_the_same_seed_gives_the_same_result_and_deadlines_and_cancellation_hold
     assert late.timed_out and late.add_synapses == [] and late.focus == first.focus
     with pytest.raises(AnalysisCancelled):
         analyse(path, c, AnalysisOptions(cancel=lambda: True))
+    calls = iter(range(1000))                     # cancelled inside the first target's work
+    with pytest.raises(AnalysisCancelled):
+        analyse(path, c, AnalysisOptions(cancel=lambda: next(calls) >= 2, block_bytes=4096))
 
 
 def test_forced_focus_and_a_small_memory_bound_give_the_same_suggestions(tmp_path):
