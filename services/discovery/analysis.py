@@ -160,6 +160,7 @@ def analyse_recording(recording: Recording, creature: Creature, options: Analysi
                             observations=recording.observations)
     result.remove_neurons = focus.low_impact_removals(stats, s, options.cost_of_growth, options.removal_noise_floor)
     result.coordinated = changes.constant_neuron_folds(recording.A, s)
+
     def check() -> None:
         """Between source blocks and grid sources: a long target stops promptly too."""
         if options.cancel is not None and options.cancel():
