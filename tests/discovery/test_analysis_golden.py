@@ -3,7 +3,6 @@
 and analysed; what must and must not be suggested follows from how the data was made."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
