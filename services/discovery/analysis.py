@@ -257,12 +257,13 @@ class _Target:
             return []
         scores = []
         for block in self.blocks(rows, ts.n):
-            a = self.A[block][:, ts.cols]
+            a = self.A[block][:, ts.cols].astype(xp.float64)   # huge activations overflow float32 squares
             a = xp.where(xp.isfinite(a), a, 0)
-            See = float((ts.e * ts.e).sum()) + EPS
+            e = ts.e.astype(xp.float64)
+            See = float((e * e).sum()) + EPS
             best = None
             for feature in (a, xp.abs(a)):
-                r2 = (feature @ ts.e) ** 2 / (((feature * feature).sum(1) + EPS) * See)
+                r2 = xp.nan_to_num((feature @ e) ** 2 / (((feature * feature).sum(1) + EPS) * See))
                 best = r2 if best is None else xp.maximum(best, r2)
             scores.append(np.asarray(best.get() if hasattr(best, "get") else best))
         score = np.concatenate(scores)
