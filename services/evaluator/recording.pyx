@@ -21,7 +21,8 @@ ReLU6, LeakyReLU, ELU, HARD_TANH, SOFTSIGN, Softplus, ArcTan); a target in a fla
 (ReLU below 0, ...) keeps the value where it already gives that target. Other squashes take a
 first-order step `value + (target - activation) / f'(value)`, no step where f' ~ 0. Results are
 limited to ±1e12 (NEAT-AI limitValue). Aggregates (MINIMUM, MAXIMUM, IF, HYPOT, MEAN) record
-their activation as value, their error in the activation domain, and pass no request upstream.
+their activation as value and their error in the activation domain, and pass it upstream only
+through the inputs they used (`through_used_inputs`; HYPOT passes nothing).
 Predictive-coding error columns are not recorded: this code base has no predictive coding yet.
 """
 cimport numpy as cnp
@@ -30,7 +31,8 @@ from libc.stdlib cimport calloc, free, malloc
 
 import numpy as np
 
-from neatai.evaluator.compiled cimport (Net, Network, OP_CONST, OP_MINIMUM, OP_SOFTMAX, ROLE_STANDARD)
+from neatai.evaluator.compiled cimport (Net, Network, OP_CONST, OP_HYPOT, OP_HYPOTV2, OP_IF, OP_MAXIMUM, OP_MEAN,
+                                        OP_MINIMUM, OP_SOFTMAX, ROLE_CONDITION, ROLE_NEGATIVE, ROLE_STANDARD)
 from neatai.evaluator.forward cimport forward_tile, load_tile
 
 cnp.import_array()
@@ -150,7 +152,11 @@ cdef void attribute_tile(const Net* net, const float* acts, const float* pre, fl
             errors[<Py_ssize_t>j * n + k] = <float>err
             err_row[j] = <float>err if isfinite(err) else 0
             any_error = any_error or err_row[j] != 0
-        if aggregate or not any_error or s1 == s0:
+        if not any_error or s1 == s0:
+            continue
+        if aggregate:
+            if op != OP_HYPOT and op != OP_HYPOTV2:
+                through_used_inputs(net, acts, req, err_row, op, s0, s1, T)
             continue
         # elastic split of the required value change over the inward synapses, by a²
         for j in range(T):
@@ -172,6 +178,51 @@ cdef void attribute_tile(const Net* net, const float* acts, const float* pre, fl
                     req[<Py_ssize_t>(src - n_in) * T + j] += err_row[j] * (a[j] * a[j] / total[j]) * inv
                 else:
                     req[<Py_ssize_t>(src - n_in) * T + j] += err_row[j] * p * inv
+
+
+cdef inline void request(const Net* net, float* req, int s, float amount, int j, int T) noexcept nogil:
+    """Ask synapse s's source for `amount` more weighted input (amount / w more activation)."""
+    cdef int src = net.src[s]
+    if src >= net.n_in and fabs(net.w[s]) > PLANK:
+        req[<Py_ssize_t>(src - net.n_in) * T + j] += amount / net.w[s]
+
+
+cdef void through_used_inputs(const Net* net, const float* acts, float* req, const float* err_row, int op,
+                              int s0, int s1, int T) noexcept nogil:
+    """An aggregate passes its (activation-domain) error only through the inputs it used, as
+    NEAT-AI's activateAndTrace does: MINIMUM/MAXIMUM the winning synapse; IF the synapses of
+    the branch its condition chose (split by a²); MEAN all of them, the error times their count."""
+    cdef int j, s, win, n = s1 - s0
+    cdef float best, v, cond, total, scale, a
+    cdef bint positive
+    for j in range(T):
+        if err_row[j] == 0:
+            continue
+        if op == OP_MINIMUM or op == OP_MAXIMUM:
+            win = s0
+            best = net.w[s0] * acts[<Py_ssize_t>net.src[s0] * T + j]
+            for s in range(s0 + 1, s1):
+                v = net.w[s] * acts[<Py_ssize_t>net.src[s] * T + j]
+                if (v > best) if op == OP_MAXIMUM else (v < best):
+                    best, win = v, s
+            request(net, req, win, err_row[j], j, T)
+            continue
+        cond = 0
+        if op == OP_IF:
+            for s in range(s0, s1):
+                if net.role[s] == ROLE_CONDITION:
+                    cond = cond + net.w[s] * acts[<Py_ssize_t>net.src[s] * T + j]
+        positive = cond > 0
+        scale = n if op == OP_MEAN else 1
+        total = 0
+        for s in range(s0, s1):
+            if op != OP_IF or (net.role[s] != ROLE_CONDITION and (net.role[s] == ROLE_NEGATIVE) != positive):
+                a = acts[<Py_ssize_t>net.src[s] * T + j]
+                total = total + a * a
+        for s in range(s0, s1):
+            if op != OP_IF or (net.role[s] != ROLE_CONDITION and (net.role[s] == ROLE_NEGATIVE) != positive):
+                a = acts[<Py_ssize_t>net.src[s] * T + j]
+                request(net, req, s, err_row[j] * scale * (a * a / total if total > 1e-12 else 1.0 / n), j, T)
 
 
 def record_activations(Network network, X, Y, rows=None, int tile=TILE):
