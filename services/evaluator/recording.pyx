@@ -28,6 +28,7 @@ Predictive-coding error columns are not recorded: this code base has no predicti
 cimport numpy as cnp
 from libc.math cimport atanh, expm1, fabs, isfinite, log, tan, NAN
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memset
 
 import numpy as np
 
@@ -95,8 +96,8 @@ cdef double unsquash(int op, double t, double value, double act, double slope) n
 cdef void attribute_tile(const Net* net, const float* acts, const float* pre, float* req, float* scratch,
                          const float* Y, const int* rows, int r0, int T,
                          float* values, float* errors) noexcept nogil:
-    """Reverse sweep over one forward-run tile: `values`/`errors` ([T][n_nodes], record-major)
-    get every neuron's value and error. `req` ([n_nodes][T], zeroed) accumulates the activation
+    """Reverse sweep over one forward-run tile: `values`/`errors` ([n_nodes][T], neuron-major
+    like the tile) get every neuron's value and error. `req` ([n_nodes][T], zeroed) accumulates the activation
     requests; `scratch` holds three T-float rows. Loops run over the tile innermost, as the
     forward pass's do."""
     cdef int n_in = net.n_in, n = net.n_nodes, n_out = net.n_out
@@ -136,12 +137,12 @@ cdef void attribute_tile(const Net* net, const float* acts, const float* pre, fl
                 v = act[j]
             else:
                 v = x[j]
-            values[<Py_ssize_t>j * n + k] = <float>v
+            values[<Py_ssize_t>k * T + j] = <float>v
             if k >= first_out:
                 target = neatai_limit(Y[<Py_ssize_t>rows[r0 + j] * n_out + (k - first_out)], lo, hi)
             elif r[j] == 0:
                 err_row[j] = 0
-                errors[<Py_ssize_t>j * n + k] = 0
+                errors[<Py_ssize_t>k * T + j] = 0
                 continue
             else:
                 target = neatai_limit(act[j] + r[j], lo, hi)
@@ -149,7 +150,7 @@ cdef void attribute_tile(const Net* net, const float* acts, const float* pre, fl
                 err = target - act[j]
             else:
                 err = unsquash(op, target, v, act[j], slope[j]) - v
-            errors[<Py_ssize_t>j * n + k] = <float>err
+            errors[<Py_ssize_t>k * T + j] = <float>err
             err_row[j] = <float>err if isfinite(err) else 0
             any_error = any_error or err_row[j] != 0
         if not any_error or s1 == s0:
@@ -251,9 +252,11 @@ def record_activations(Network network, X, Y, rows=None, int tile=TILE):
     cdef float* acts = <float*>malloc(<size_t>(n_in + nodes) * tile * sizeof(float))
     cdef float* pre = <float*>calloc(<size_t>nodes * tile, sizeof(float))
     cdef float* req = <float*>malloc(<size_t>nodes * tile * sizeof(float))
+    cdef float* vt = <float*>malloc(<size_t>nodes * tile * sizeof(float))   # tile-shaped values, errors
+    cdef float* et = <float*>malloc(<size_t>nodes * tile * sizeof(float))
     cdef float* scratch = <float*>malloc(6 * <size_t>tile * sizeof(float))
-    if acts == NULL or pre == NULL or req == NULL or scratch == NULL:
-        free(acts); free(pre); free(req); free(scratch)
+    if acts == NULL or pre == NULL or req == NULL or scratch == NULL or vt == NULL or et == NULL:
+        free(acts); free(pre); free(req); free(scratch); free(vt); free(et)
         raise MemoryError()
     cdef const Net* net = &network.net
     cdef const float* xp = <const float*>cnp.PyArray_DATA(x)
@@ -263,17 +266,24 @@ def record_activations(Network network, X, Y, rows=None, int tile=TILE):
     cdef float* ap = <float*>cnp.PyArray_DATA(activations)
     cdef float* ep = <float*>cnp.PyArray_DATA(errors)
     cdef int r0 = 0, t, k, j
+    cdef Py_ssize_t row
+    cdef const float* tile_acts
     with nogil:
         while r0 < n:
             t = tile if n - r0 > tile else n - r0
             load_tile(net, xp, rp, r0, t, acts, True)
             forward_tile(net, acts, scratch, t, pre)
-            for k in range(nodes):
-                for j in range(t):
-                    ap[<Py_ssize_t>(r0 + j) * nodes + k] = acts[<Py_ssize_t>(n_in + k) * t + j]
-                    req[<Py_ssize_t>k * t + j] = 0
-            attribute_tile(net, acts, pre, req, scratch + 3 * tile, yp, rp, r0, t,
-                           vp + <Py_ssize_t>r0 * nodes, ep + <Py_ssize_t>r0 * nodes)
+            memset(req, 0, <size_t>nodes * t * sizeof(float))
+            attribute_tile(net, acts, pre, req, scratch + 3 * tile, yp, rp, r0, t, vt, et)
+            # tile (neuron-major) -> output rows (record-major): reads strided within the
+            # cached tile, writes sequential
+            tile_acts = acts + <Py_ssize_t>n_in * t
+            for j in range(t):
+                row = <Py_ssize_t>(r0 + j) * nodes
+                for k in range(nodes):
+                    ap[row + k] = tile_acts[<Py_ssize_t>k * t + j]
+                    vp[row + k] = vt[<Py_ssize_t>k * t + j]
+                    ep[row + k] = et[<Py_ssize_t>k * t + j]
             r0 += t
-    free(acts); free(pre); free(req); free(scratch)
+    free(acts); free(pre); free(req); free(scratch); free(vt); free(et)
     return values, activations, errors
