@@ -134,8 +134,8 @@ def fit_sources(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max
     improved = ((xp.abs(new) + EPS < xp.abs(base)) & m).sum(1)
     total = m.sum(1)
     count = xp.maximum(total, 1)
-    mean = a.sum(1) / count
-    std = xp.sqrt(xp.maximum((xp.where(m, a * a, 0).sum(1) / count) - mean * mean, 0))
+    mean = a.sum(1, dtype=xp.float64) / count
+    std = xp.sqrt(xp.maximum((xp.where(m, a * a, 0).sum(1, dtype=xp.float64) / count) - mean * mean, 0))
     span = xp.where(m, a, -np.inf).max(1) - xp.where(m, a, np.inf).min(1)
     ok = (helpful > 0) & (S_aa > EPS) & (xp.abs(w_star) > EPS)
     cols = [np.asarray(x.get() if hasattr(x, "get") else x) for x in
