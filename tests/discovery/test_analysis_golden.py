@@ -226,3 +226,11 @@ def test_neat_ais_large_creature_is_analysed_end_to_end(tmp_path):
     named = [getattr(x, k) for x in suggestions for k in ("from_uuid", "to_uuid", "source_uuid", "target_uuid",
                                                           "neuron_uuid") if getattr(x, k, "")]
     assert set(named) <= known
+
+    def plain(x):   # the result travels as JSON/protobuf: only Python types inside
+        if isinstance(x, dict):
+            return all(plain(v) for v in x.values())
+        if isinstance(x, (list, tuple)):
+            return all(plain(v) for v in x)
+        return x is None or type(x) in (str, int, float, bool)
+    assert plain(result.to_dict())

@@ -62,3 +62,10 @@ def test_low_impact_removal_compares_the_growth_saving_with_the_activation_weigh
     awi = s.impact[2] * np.abs(A[2]).mean()
     assert removals[0].expected_gain == pytest.approx(1.5 * 1e-7 * (1 + 2 / 10) - awi, rel=1e-9)
     assert focus.low_impact_removals(focus.neuron_stats(A, E, s), s, 1e-7, noise_floor=1e-5) == []
+
+
+def test_result_values_are_plain_python_numbers():
+    s = Structure.of(fan(3))
+    A, E = arrays(s)
+    chosen = focus.select(focus.rank(focus.neuron_stats(A, E, s), s), s, 2, 1e-7, np.random.default_rng(0))
+    assert all(type(f.score) is float for f in chosen)
