@@ -3,6 +3,7 @@ status codes, convert messages. No evaluation logic lives here."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -17,8 +18,10 @@ from neatai.training_options import field_of, option_problems, options_from_prot
 from neatai.stats import cache_pb, memory_pb, pool_pb
 from neatai.handlers import add_services
 from neatai.v1 import creature_pb2, dataset_pb2, evaluator_pb2, evaluator_pb2_grpc
+from neatai.recording import DEFAULT_SAMPLE_RATE, LOCK, DiskSpaceError, RecordingError
 from neatai.wire import evaluate_response, split_evaluate_request
 
+from .recorder import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, RecordingStopped, delete, inside, read_chunks
 from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
 from .train_jobs import TrainOutcome, TrainingJob
@@ -174,6 +177,66 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
             abort_invalid(context, f"invalid {type(request).__name__}", [Problem(e.field, str(e))])
         context.add_callback(job.cancel)
         return job
+
+    def Record(self, request: evaluator_pb2.RecordRequest, context):
+        problems = [] if request.dataset_id else [Problem("dataset_id", "required")]
+        if not request.HasField("creature"):
+            problems.append(Problem("creature", "required"))
+        rate = request.sample_rate if request.HasField("sample_rate") else DEFAULT_SAMPLE_RATE
+        if not (0 < rate <= 1):
+            problems.append(Problem("sample_rate", f"must be in (0, 1], got {rate}"))
+        timeout = request.timeout_seconds if request.HasField("timeout_seconds") else DEFAULT_TIMEOUT_S
+        if not (0 < timeout <= MAX_TIMEOUT_S):
+            problems.append(Problem("timeout_seconds", f"must be in (0, {MAX_TIMEOUT_S}], got {timeout}"))
+        if problems:
+            abort_invalid(context, "invalid RecordRequest", problems)
+        creature = creature_from(request.creature, self.evaluator.limits, context, "creature.")
+        try:
+            out = self.evaluator.record(request.dataset_id, creature, rate,
+                                        request.seed if request.HasField("seed") else None, timeout,
+                                        stop=lambda: not context.is_active())
+        except DatasetNotFound:
+            not_found(context, request.dataset_id)
+        except ShapeMismatch as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except DiskSpaceError as e:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+        except RecordingError as e:
+            abort_invalid(context, "invalid RecordRequest", [Problem("creature", str(e))])
+        except RecordingStopped as e:
+            context.abort(grpc.StatusCode.CANCELLED, str(e))
+        return evaluator_pb2.RecordResponse(
+            path=str(out.path), bytes=out.bytes, observations=out.observations, rows=out.rows,
+            directory=str(out.directory), seconds=out.seconds, timed_out=out.timed_out)
+
+    def FetchRecording(self, request: evaluator_pb2.FetchRecordingRequest, context):
+        chunk = request.chunk_bytes if request.HasField("chunk_bytes") else 1 << 20
+        problems = [] if (1 << 10) <= chunk <= (4 << 20) else [
+            Problem("chunk_bytes", f"must be in [1024, 4194304], got {chunk}")]
+        path = inside(self.evaluator.config.recording_dir, request.path) if request.path else None
+        if path is None:
+            problems.append(Problem("path", f"{request.path!r} is not a recording of this evaluator "
+                                            f"(RecordResponse.path, under {self.evaluator.config.recording_dir})"))
+        if problems:
+            abort_invalid(context, "invalid FetchRecordingRequest", problems)
+        if not path.is_file():
+            context.abort(grpc.StatusCode.NOT_FOUND, f"recording {path} does not exist (deleted?); record again")
+        total = path.stat().st_size
+        for offset, data in read_chunks(path, chunk):
+            yield evaluator_pb2.FetchRecordingResponse(data=data, offset=offset, total_bytes=total)
+
+    def DeleteRecording(self, request: evaluator_pb2.DeleteRecordingRequest, context):
+        folder = inside(self.evaluator.config.recording_dir, request.directory) if request.directory else None
+        if folder is None or folder.parent != Path(self.evaluator.config.recording_dir).resolve():
+            abort_invalid(context, "invalid DeleteRecordingRequest", [Problem(
+                "directory", f"{request.directory!r} is not a recording folder of this evaluator (RecordResponse.directory)")])
+        if not folder.is_dir():
+            context.abort(grpc.StatusCode.NOT_FOUND, f"recording {folder} does not exist (already deleted?)")
+        if (folder / LOCK).exists():
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"recording {folder} is still being written; "
+                                                               "delete it once its Record call has answered")
+        delete(folder)
+        return evaluator_pb2.DeleteRecordingResponse()
 
     def GetStats(self, request, context):
         s = self.evaluator.stats()
