@@ -15,6 +15,7 @@ from neatai.server import (
     start_server,
 )
 
+from .recorder import default_recording_dir
 from .service import Evaluator, EvaluatorConfig
 from .servicer import add_to_server
 
@@ -63,6 +64,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--network-cache-size", type=int, default=512,
                    help="compiled networks kept (LRU); NEAT-AI sizes it 2 x population, 3 x for memetic runs")
     p.add_argument("--template-cache-size", type=int, default=100, help="topology templates kept (LRU)")
+    p.add_argument("--recording-dir", default=default_recording_dir(),
+                   help="where Record writes discovery recordings (env NEATAI_RECORDING_DIR)")
     args = parse_server_arguments(p, argv)
     if not 0 < args.memory_warning < args.memory_critical <= 1:
         p.error("need 0 < --memory-warning < --memory-critical <= 1")
@@ -82,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset_store_bytes=int(args.dataset_cache_mb * MiB),
         memory_budget_bytes=int(args.memory_budget_mb * MiB) or None,
         memory_warning=args.memory_warning, memory_critical=args.memory_critical,
+        recording_dir=args.recording_dir,
     )
     try:
         running = start(config, server, DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))

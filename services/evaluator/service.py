@@ -31,7 +31,10 @@ from neatai.lru import CacheStats
 from neatai.memory import MemoryMonitor, MemoryStats
 from neatai.pool import PoolStats, WorkStealingPool, effective_threads
 
+from neatai.recording import DEFAULT_SAMPLE_RATE
+
 from .forward import evaluate_population, sample_rows
+from .recorder import DEFAULT_TIMEOUT_S, RecordOutcome, default_recording_dir, record
 from .train_jobs import TrainingCounters, TrainingJob
 from .training import train_options
 from .wire_reader import FlatCreature
@@ -117,6 +120,8 @@ class EvaluatorConfig:
     memory_warning: float = 0.70
     memory_critical: float = 0.85
     limits: Limits = DEFAULT_LIMITS
+    # Where Record writes recordings (env NEATAI_RECORDING_DIR, else <tmp>/neatai-discovery).
+    recording_dir: str = field(default_factory=default_recording_dir)
 
 
 class Evaluator:
@@ -223,6 +228,15 @@ class Evaluator:
                 f"creatures[{bad[0]}]",
                 f"{len(bad)} creature(s) (first creatures[{bad[0]}] with {c.input} inputs/{c.output} outputs) do not "
                 f"match dataset {dataset.id} with {dataset.inputs} inputs/{dataset.outputs} outputs")
+
+    def record(self, dataset_id: str, creature: Creature, sample_rate: float = DEFAULT_SAMPLE_RATE,
+               seed: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+               stop: Callable[[], bool] = lambda: False) -> RecordOutcome:
+        """Record the creature on a sample of the dataset under config.recording_dir (recorder.py).
+        Raises `DatasetNotFound`, `ShapeMismatch`, then what `recorder.record` raises."""
+        dataset = self.dataset(dataset_id)
+        self.check_shapes(dataset, [creature])
+        return record(creature, dataset, dataset_id, self.config.recording_dir, sample_rate, seed, timeout_s, stop)
 
     def activate(self, creature: Creature, X: np.ndarray, feedback_loop: bool = False) -> np.ndarray:
         """Outputs float32[n, creature.output] of one creature on rows X float32[n, creature.input]."""

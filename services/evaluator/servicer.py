@@ -19,6 +19,9 @@ from neatai.handlers import add_services
 from neatai.v1 import creature_pb2, dataset_pb2, evaluator_pb2, evaluator_pb2_grpc
 from neatai.wire import evaluate_response, split_evaluate_request
 
+from neatai.recording import DEFAULT_SAMPLE_RATE, DiskSpaceError, RecordingError
+
+from .recorder import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, RecordingStopped
 from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
 from .train_jobs import TrainOutcome, TrainingJob
@@ -174,6 +177,37 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
             abort_invalid(context, f"invalid {type(request).__name__}", [Problem(e.field, str(e))])
         context.add_callback(job.cancel)
         return job
+
+    def Record(self, request: evaluator_pb2.RecordRequest, context):
+        problems = [] if request.dataset_id else [Problem("dataset_id", "required")]
+        if not request.HasField("creature"):
+            problems.append(Problem("creature", "required"))
+        rate = request.sample_rate if request.HasField("sample_rate") else DEFAULT_SAMPLE_RATE
+        if not (0 < rate <= 1):
+            problems.append(Problem("sample_rate", f"must be in (0, 1], got {rate}"))
+        timeout = request.timeout_seconds if request.HasField("timeout_seconds") else DEFAULT_TIMEOUT_S
+        if not (0 < timeout <= MAX_TIMEOUT_S):
+            problems.append(Problem("timeout_seconds", f"must be in (0, {MAX_TIMEOUT_S}], got {timeout}"))
+        if problems:
+            abort_invalid(context, "invalid RecordRequest", problems)
+        creature = creature_from(request.creature, self.evaluator.limits, context, "creature.")
+        try:
+            out = self.evaluator.record(request.dataset_id, creature, rate,
+                                        request.seed if request.HasField("seed") else None, timeout,
+                                        stop=lambda: not context.is_active())
+        except DatasetNotFound:
+            not_found(context, request.dataset_id)
+        except ShapeMismatch as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except DiskSpaceError as e:
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
+        except RecordingError as e:
+            abort_invalid(context, "invalid RecordRequest", [Problem("creature", str(e))])
+        except RecordingStopped as e:
+            context.abort(grpc.StatusCode.CANCELLED, str(e))
+        return evaluator_pb2.RecordResponse(
+            path=str(out.path), bytes=out.bytes, observations=out.observations, rows=out.rows,
+            directory=str(out.directory), seconds=out.seconds, timed_out=out.timed_out)
 
     def GetStats(self, request, context):
         s = self.evaluator.stats()

@@ -1,0 +1,87 @@
+"""Recording a creature's activations on a sample of a dataset to Parquet (the `Record` RPC's
+work, reference/discovery.md §1): choose the records, run the recording kernel a flush-sized
+block at a time, stream the blocks to the writer, stop at the deadline."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from neatai.creature import Creature
+from neatai.datasets import Dataset
+from neatai.recording import (FLUSH_BYTES, FLUSH_RECORDS, MIN_FREE_BYTES, RecordingDirectory, RecordingWriter,
+                              choose_records, sweep_orphans)
+
+from .network import trainable_network
+from .recording import record_activations
+
+DEFAULT_TIMEOUT_S = 5 * 60   # discoveryRecordTimeOutMinutes
+MAX_TIMEOUT_S = 60 * 60
+
+
+def default_recording_dir() -> str:
+    return os.environ.get("NEATAI_RECORDING_DIR") or os.path.join(tempfile.gettempdir(), "neatai-discovery")
+
+
+class RecordingStopped(RuntimeError):
+    """The caller went away (cancelled); nothing was kept."""
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    path: Path                 # the Parquet file
+    directory: Path            # its recording folder (indices, creature)
+    bytes: int
+    observations: int
+    rows: int
+    selected_indices_path: Path
+    seconds: float
+    timed_out: bool            # the deadline stopped it: fewer observations than sampled
+
+
+def record(creature: Creature, dataset: Dataset, dataset_id: str, base: str | os.PathLike,
+           sample_rate: float, seed: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+           stop: Callable[[], bool] = lambda: False, flush_records: int = FLUSH_RECORDS,
+           flush_bytes: int = FLUSH_BYTES, min_free_bytes: int = MIN_FREE_BYTES) -> RecordOutcome:
+    """Record `creature` on ceil(records · sample_rate) records of `dataset` into a new folder
+    under `base` (orphans there are swept first). Raises RecordingStopped when `stop()` turns
+    true, DiskSpaceError when the disk is short; either way the folder is removed."""
+    start = time.monotonic()
+    deadline = start + timeout_s
+    sweep_orphans(base)
+    rows = choose_records(dataset.records, sample_rate, seed)
+    network = trainable_network(creature)
+    folder = RecordingDirectory(base)
+    writer = None
+    try:
+        indices = folder.save_indices(dataset_id, rows)
+        folder.save_creature(creature.to_json())
+        writer = RecordingWriter(folder.data, network.names[creature.input:], creature.input, creature.output,
+                                 flush_records, flush_bytes, min_free_bytes)
+        X, Y = dataset.X, dataset.Y
+        timed_out = False
+        for at in range(0, len(rows), writer.block):
+            if stop():
+                raise RecordingStopped("the Record call was cancelled")
+            if time.monotonic() > deadline:
+                timed_out = True
+                break
+            block = rows[at:at + writer.block]
+            values, activations, errors = record_activations(network, X, Y, block)
+            writer.append(values, activations, errors, X[block])
+        path = writer.finish()
+        observations, row_count = writer.observations, writer.observations * (len(network.names))
+        writer = None
+        folder.unlock()
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        folder.remove()
+        raise
+    return RecordOutcome(path=path, directory=folder.path, bytes=path.stat().st_size,
+                         observations=observations, rows=row_count,
+                         selected_indices_path=indices, seconds=time.monotonic() - start, timed_out=timed_out)
+

@@ -1,0 +1,101 @@
+"""Record on a real evaluator server (127.0.0.1:0, real channel): the recording lands on the
+evaluator's disk with the sampled size and the forward pass's activations; bad requests are
+named field violations, an unknown dataset NOT_FOUND, a mismatched creature FAILED_PRECONDITION,
+and the server serves on."""
+from __future__ import annotations
+
+import json
+import math
+
+import grpc
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from neatai.creature import Creature
+from neatai.datasets import Dataset
+from neatai.datasets_servicer import upload_dataset
+from neatai.errors import field_violations
+from neatai.evaluator import compile_network
+from neatai.evaluator.server import start
+from neatai.evaluator.service import EvaluatorConfig
+from neatai.recording import SCHEMA
+from neatai.server import ServerConfig
+from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
+
+T = 20
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    running = start(EvaluatorConfig(threads=1, memory_check_interval_s=60,
+                                    recording_dir=str(tmp_path_factory.mktemp("recordings"))),
+                    ServerConfig(host="127.0.0.1", port=0, grace_s=0))
+    yield running
+    running.stop(0)
+
+
+@pytest.fixture(scope="module")
+def stubs(server):
+    with grpc.insecure_channel(server.address) as ch:
+        grpc.channel_ready_future(ch).result(timeout=T)
+        yield evaluator_pb2_grpc.EvaluatorServiceStub(ch), dataset_pb2_grpc.DatasetServiceStub(ch)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (777, 2)).astype(np.float32)
+    return Dataset(X, np.tanh(X[:, :1] + X[:, 1:]).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def dataset_id(stubs, data):
+    return upload_dataset(stubs[1], data, timeout=T).dataset_id
+
+
+def creature(inputs=2) -> Creature:
+    return Creature.from_json({"input": inputs, "output": 1, "neurons": [
+        {"type": "output", "uuid": "out", "bias": 0.1, "squash": "TANH"}],
+        "synapses": [{"fromUUID": "input-0", "toUUID": "out", "weight": 0.8}]})
+
+
+def raised(call) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call()
+    return info.value
+
+
+def test_record_writes_the_sampled_recording_on_the_evaluator(stubs, data, dataset_id):
+    c = creature()
+    r = stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=dataset_id, creature=c.to_proto(),
+                                                    sample_rate=0.25, seed=7), timeout=T)
+    assert r.observations == math.ceil(777 * 0.25) and r.rows == r.observations * 3 and not r.timed_out
+    assert pq.read_schema(r.path).equals(SCHEMA)
+    table = pq.read_table(r.path)
+    assert r.bytes > 0 and table.num_rows == r.rows
+    chosen = json.loads(open(f"{r.directory}/selected_indices.json").read())[dataset_id]
+    acts = np.array(table["activation"].to_pylist(), np.float32).reshape(-1, 3)
+    np.testing.assert_array_equal(acts[:, 0], compile_network(c).activate(data.X[chosen])[:, 0])
+    again = stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=dataset_id, creature=c.to_proto(),
+                                                        sample_rate=0.25, seed=7), timeout=T)
+    assert again.path != r.path            # a new recording folder each call, the same sample
+    assert json.loads(open(f"{again.directory}/selected_indices.json").read())[dataset_id] == chosen
+
+
+def test_bad_requests_are_precise_and_the_server_serves_on(stubs, dataset_id):
+    e = raised(lambda: stubs[0].Record(evaluator_pb2.RecordRequest(
+        creature=creature().to_proto(), sample_rate=1.5, timeout_seconds=-1), timeout=T))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {f for f, _ in field_violations(e)} == {"dataset_id", "sample_rate", "timeout_seconds"}
+    e = raised(lambda: stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=dataset_id), timeout=T))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and field_violations(e)[0][0] == "creature"
+    e = raised(lambda: stubs[0].Record(evaluator_pb2.RecordRequest(
+        dataset_id="sha256:nope", creature=creature().to_proto()), timeout=T))
+    assert e.code() == grpc.StatusCode.NOT_FOUND and "RegisterDataset" in e.details()
+    e = raised(lambda: stubs[0].Record(evaluator_pb2.RecordRequest(
+        dataset_id=dataset_id, creature=creature(3).to_proto()), timeout=T))
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION and "3 inputs" in e.details()
+    ok = stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=dataset_id, creature=creature().to_proto()),
+                         timeout=T)
+    assert ok.observations == math.ceil(777 * 0.2)
