@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from planted import planted_creature, planted_result
+from planted_discovery import planted_creature, planted_result
 
 from neatai.discovery.caches import FAILURE, SUCCESS, CacheLimits, DiscoveryCaches, Outcome, operations_of
 from neatai.discovery.candidates import REMOVE_LOW_IMPACT, Candidate, build

@@ -3,7 +3,7 @@ only as a fallback; cache keys follow seed 001's rules."""
 from __future__ import annotations
 
 import pytest
-from planted import HIDDEN, planted_creature, planted_result
+from planted_discovery import HIDDEN, planted_creature, planted_result
 
 from neatai.creature import Creature
 from neatai.discovery.cache_keys import exponent, key_for, sanitise

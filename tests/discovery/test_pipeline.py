@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from planted import HIDDEN, planted_creature, planted_dataset, planted_result
+from planted_discovery import HIDDEN, planted_creature, planted_dataset, planted_result
 
 from neatai.discovery.caches import DiscoveryCaches
 from neatai.discovery.candidates import ADD_SYNAPSES, COMBO_SUCCESSFUL, Candidate, build
