@@ -35,7 +35,10 @@ def report_pb(r: GenerationReport) -> evolver_pb2.GenerationReport:
         best_error=r.best_error, mean_score=r.mean_score, mean_error=r.mean_error, species=r.species,
         evaluations=r.evaluations, hidden_neurons=r.hidden_neurons, synapses=r.synapses,
         phase_seconds=r.phase_seconds, wall_seconds=r.wall_seconds, trained=r.trained,
-        trained_improved=r.trained_improved, fine_tune_fraction=r.fine_tune_fraction, **held_out)
+        trained_improved=r.trained_improved, fine_tune_fraction=r.fine_tune_fraction,
+        discovery_runs=r.discovery_runs, discovery_improved=r.discovery_improved,
+        discovery_score_delta=r.discovery_score_delta, discovery_seconds=r.discovery_seconds,
+        discovery_error=r.discovery_error, **held_out)
 
 
 def run_info_pb(run: Run) -> evolver_pb2.RunInfo:
