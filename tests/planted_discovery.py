@@ -50,3 +50,18 @@ def planted_result() -> DiscoverResult:
         coordinated=[CoordinatedCandidate((Operation("addSynapse", from_uuid="input-1", to_uuid="output-0", weight=0.9),
                                            Operation("removeNeuron", neuron_uuid=HIDDEN)), 0.3, "add x1, drop noise")],
     )
+
+
+def missing_synapse_creature() -> Creature:
+    """The engine issue's planted case: the target is x0 + x1 and the creature reads x0 only."""
+    return Creature.from_json({
+        "input": 2, "output": 1, "semanticVersion": "4.0.0", "forwardOnly": True,
+        "neurons": [{"uuid": "output-0", "type": "output", "bias": 0.0, "squash": "IDENTITY"}],
+        "synapses": [{"fromUUID": "input-0", "toUUID": "output-0", "weight": 1.0}],
+    })
+
+
+def missing_synapse_dataset(n: int = 600, seed: int = 4) -> Dataset:
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1, 1, (n, 2)).astype(np.float32)
+    return Dataset(X, (X[:, 0] + X[:, 1])[:, None].astype(np.float32), name="x0 + x1")

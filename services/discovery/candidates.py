@@ -1,6 +1,6 @@
 """Candidate creatures from an analysis (seed 001 "Candidate Lifecycle", "Change Types";
 reference/discovery.md §5.2): one builder per change type turns a suggestion into operations,
-which are applied to a copy of the base creature and validated (`changes.apply`).
+which are applied to a copy of the base creature and validated (`operations.apply`).
 
 A suggestion that does not fit the creature (a neuron it names is gone, the result stays
 invalid) is dropped and counted as rejected; one that needed the repair is kept and counted as
@@ -18,7 +18,7 @@ from typing import Iterable, Sequence
 from neatai.creature import Creature
 
 from .cache_keys import key_for
-from .changes import ChangeError, apply, touched
+from .operations import ChangeError, apply, touched
 from .result import DiscoverResult, NeuronRemoval, Operation
 
 ADD_SYNAPSES = "add-synapses"

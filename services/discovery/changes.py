@@ -1,164 +1,118 @@
-"""Structural changes as operations applied to a copy of a creature, validated, repaired only as
-a fallback (seed 001 "Validate-Then-Fix").
-
-Every candidate, single or combined, is a tuple of `result.Operation`s; applying them is one
-function, so a combination is just the concatenation of its parts' operations. A valid result
-is a creature the loader would accept unchanged: every synapse between known neurons, none into
-an input or constant, no duplicates, forward-only order kept (unless the base is recurrent),
-every hidden neuron fed and feeding, IF neurons with all their roles. A change that needs the
-repair (`operators.repair` and a dependency re-sort) is a builder bug worth counting.
-"""
+"""Squash changes (§2.7, NEAT-AI's TS rule) and coordinated multi-operation candidates (§2.8):
+constant-neuron folds and epistatic synapse pairs."""
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass
+import math
 
-from neatai import squash as squashes
-from neatai.creature import IF_ROLES, Creature, CreatureError, Neuron, Synapse
-from neatai.genome.operators import copy_creature, repair, set_squash, sort_synapses
+import numpy as np
 
-from .result import Operation
+from . import squashes
+from .result import CoordinatedCandidate, Operation, SquashSuggestion
+from .scoring import COORDINATED_ESTIMATION_WEIGHT_SCALE, EPS, HOLDOUT_MIN_SAMPLES, coordinated_gain
+from .structure import Structure
+from .synapses import TargetSamples
 
-
-class ChangeError(ValueError):
-    """The operations cannot be applied to this creature (a neuron they name is absent...)."""
-
-
-@dataclass(frozen=True)
-class Applied:
-    creature: Creature
-    repaired: bool  # validation failed and the repair made it valid
+SQUASH_ACCEPT = 1e-4          # a squash must beat the best so far by this MSE
+CONSTANT_VARIANCE = 1e-10
+FIRING = 0.5                  # epistatic firing |a| ≥ 0.5
+COMPLEMENTARITY = 0.7
+REDUNDANT = 0.9
 
 
-def apply(base: Creature, operations: tuple[Operation, ...], rng: random.Random | None = None) -> Applied:
-    """A copy of `base` with `operations` applied in order, validated, repaired if it must be.
-    Raises ChangeError when an operation does not fit the creature or the result stays invalid."""
-    c = copy_creature(base)
-    rng = rng or random.Random(0)
-    for op in operations:
-        _apply_one(c, op, rng)
-    sort_synapses(c)
-    allow_recurrent = base.recurrent
-    if not problems(c, allow_recurrent):
-        return Applied(c, False)
-    fixed = _repair(c, rng)
-    remaining = problems(fixed, allow_recurrent) if fixed is not None else ["the loader rejects it"]
-    if remaining:
-        raise ChangeError("; ".join(remaining[:3]))
-    return Applied(fixed, True)
-
-
-def problems(c: Creature, allow_recurrent: bool = False) -> list[str]:
-    """Why `c` is not a valid creature as it stands (empty when it is); fixes nothing."""
-    out = []
-    index = c.uuid_index()
-    kinds = {f"input-{i}": "input" for i in range(c.input)} | {n.uuid: n.type for n in c.neurons}
-    seen = set()
-    for s in c.synapses:
-        if s.from_uuid not in kinds or s.to_uuid not in kinds:
-            out.append(f"synapse {s.from_uuid} -> {s.to_uuid} names an absent neuron")
+def squash_change(xp, ts: TargetSamples, A, V, s: Structure, current: str) -> SquashSuggestion | None:
+    """The squash g that brings g(value) closest to the activation the neuron should have had,
+    f(value + error), if it beats the current squash by more than 1e-4 MSE."""
+    if not squashes.simulated(current):
+        return None
+    v = V[ts.row][ts.cols]
+    if not bool(xp.isfinite(v).all()):
+        return None
+    ideal = squashes.apply(xp, current, v + ts.e)
+    actual = A[ts.row][ts.cols]
+    baseline = float(((ideal - actual) ** 2).mean())
+    if not math.isfinite(baseline) or baseline <= SQUASH_ACCEPT:
+        return None
+    lowest, best = baseline, None
+    for g in squashes.CHANGE_SQUASHES:   # fixed order: deterministic (NEAT-AI shuffles)
+        if g == current:
             continue
-        if kinds[s.to_uuid] in ("input", "constant"):
-            out.append(f"synapse into {kinds[s.to_uuid]} {s.to_uuid}")
-        key = (s.from_uuid, s.to_uuid, s.type)
-        if key in seen:
-            out.append(f"duplicate synapse {s.from_uuid} -> {s.to_uuid}")
-        seen.add(key)
-        if not allow_recurrent and index[s.from_uuid] >= index[s.to_uuid]:
-            out.append(f"synapse {s.from_uuid} -> {s.to_uuid} runs backwards")
-    if [n.type for n in c.neurons[-c.output:]] != ["output"] * c.output or \
-            sum(n.type == "output" for n in c.neurons) != c.output:
-        out.append("outputs are not the last neurons")
-    feeds = {s.from_uuid for s in c.synapses}
-    fed = {s.to_uuid for s in c.synapses}
-    for n in c.neurons:
-        if n.type == "hidden" and n.uuid not in feeds:
-            out.append(f"hidden neuron {n.uuid} feeds nothing")
-        if n.type == "hidden" and n.uuid not in fed:
-            out.append(f"hidden neuron {n.uuid} has no inputs")
-        if n.squash == "IF" and not {s.type for s in c.synapses if s.to_uuid == n.uuid} >= set(IF_ROLES):
-            out.append(f"IF neuron {n.uuid} lacks a role")
+        err = float(((ideal - squashes.apply(xp, g, v)) ** 2).mean())
+        if math.isfinite(err) and err < lowest - SQUASH_ACCEPT:
+            lowest, best = err, g
+    if best is None:
+        return None
+    n = ts.n
+    raw = (baseline - lowest) / baseline
+    scale = min(0.5, max(0.1, 0.1 + n / 40000 * 0.4))
+    gain = raw * scale * min(max(float(s.impact[ts.row]), 0.0), 1.0)
+    return SquashSuggestion(s.names[ts.row], current, best, gain, improved_error=lowest, current_error=baseline)
+
+
+def constant_neuron_folds(A: np.ndarray, s: Structure) -> list[CoordinatedCandidate]:
+    """A hidden neuron whose activation never varies is a bias: fold w·mean(a) into each
+    child's bias and remove it (setBias… + removeNeuron)."""
+    out = []
+    for r in s.hidden_rows():
+        a = A[r][np.isfinite(A[r])]
+        if a.size == 0 or float(a.var()) >= CONSTANT_VARIANCE:
+            continue
+        mean = float(a.mean())
+        ops = [Operation("setBias", neuron_uuid=s.names[c], bias=s.bias[c] + w * mean)
+               for c, w in sorted(s.outbound[r].items())]
+        ops.append(Operation("removeNeuron", neuron_uuid=s.names[r]))
+        savings = 1.0  # removes a neuron without changing any output: worth the full coordinated scale
+        gain = coordinated_gain(savings, len(ops), 1.0)
+        out.append(CoordinatedCandidate(tuple(ops), max(gain, 1e-5),
+                                        f"constant neuron {s.names[r]} (activation {mean:.6g}) folded into bias"))
     return out
 
 
-def _repair(c: Creature, rng: random.Random) -> Creature | None:
-    """Drop what cannot be kept, re-sort into dependency order: the loader's own rules."""
-    known = {f"input-{i}" for i in range(c.input)} | {n.uuid for n in c.neurons}
-    c.synapses = [s for s in c.synapses if s.from_uuid in known and s.to_uuid in known]
-    repair(c, rng)
-    try:
-        return Creature.from_json(c.to_dict())
-    except CreatureError:
-        return None
-
-
-def _neuron(c: Creature, uuid: str) -> Neuron:
-    for n in c.neurons:
-        if n.uuid == uuid:
-            return n
-    raise ChangeError(f"no neuron {uuid!r} in the creature")
-
-
-def _synapse(c: Creature, from_uuid: str, to_uuid: str) -> Synapse | None:
-    for s in c.synapses:
-        if s.from_uuid == from_uuid and s.to_uuid == to_uuid:
-            return s
-    return None
-
-
-def _known(c: Creature, uuid: str) -> None:
-    if uuid not in c.uuid_index():
-        raise ChangeError(f"no neuron {uuid!r} in the creature")
-
-
-def _apply_one(c: Creature, op: Operation, rng: random.Random) -> None:
-    if op.kind in ("addSynapse", "setWeight"):
-        _known(c, op.from_uuid)
-        _known(c, op.to_uuid)
-        existing = _synapse(c, op.from_uuid, op.to_uuid)
-        if existing is not None:
-            existing.weight = op.weight
-        elif op.kind == "addSynapse":
-            c.synapses.append(Synapse(op.from_uuid, op.to_uuid, op.weight))
-        else:
-            raise ChangeError(f"no synapse {op.from_uuid} -> {op.to_uuid} to re-weight")
-    elif op.kind == "removeSynapse":
-        if _synapse(c, op.from_uuid, op.to_uuid) is None:
-            raise ChangeError(f"no synapse {op.from_uuid} -> {op.to_uuid} to remove")
-        c.synapses = [s for s in c.synapses if (s.from_uuid, s.to_uuid) != (op.from_uuid, op.to_uuid)]
-        # A neuron left without inputs or outputs goes, as NEAT-AI's removal does.
-        repair(c, rng)
-    elif op.kind == "removeNeuron":
-        n = _neuron(c, op.neuron_uuid)
-        if n.type == "output":
-            raise ChangeError(f"output neuron {n.uuid} cannot be removed")
-        c.neurons = [m for m in c.neurons if m.uuid != n.uuid]
-        c.synapses = [s for s in c.synapses if n.uuid not in (s.from_uuid, s.to_uuid)]
-        repair(c, rng)
-    elif op.kind == "addNeuron":
-        if op.neuron_uuid in c.uuid_index():
-            raise ChangeError(f"neuron {op.neuron_uuid!r} exists already")
-        squash = squashes.canonical(op.squash or squashes.DEFAULT_SQUASH)
-        if squash is None:
-            raise ChangeError(f"unknown squash {op.squash!r}")
-        body = len(c.neurons) - c.output
-        slot = body
-        if op.insert_before_uuid:
-            target = _neuron(c, op.insert_before_uuid)
-            slot = min(body, c.neurons.index(target))
-        c.neurons.insert(slot, Neuron(op.neuron_uuid, "hidden", op.bias, squash))
-    elif op.kind == "changeSquash":
-        n = _neuron(c, op.neuron_uuid)
-        squash = squashes.canonical(op.squash)
-        if squash is None or n.type == "constant":
-            raise ChangeError(f"cannot set squash {op.squash!r} on {n.type} {n.uuid}")
-        set_squash(c, n, squash, c.uuid_index(), rng)
-    elif op.kind == "setBias":
-        _neuron(c, op.neuron_uuid).bias = op.bias
-    else:  # Operation refuses unknown kinds; kept for a new kind without a rule here
-        raise ChangeError(f"no rule for operation {op.kind!r}")
-
-
-def touched(operations: tuple[Operation, ...]) -> set[str]:
-    """Every neuron uuid the operations name (to tell whether a change fits a creature)."""
-    return {u for op in operations for u in (op.from_uuid, op.to_uuid, op.neuron_uuid, op.insert_before_uuid) if u}
+def epistatic_pairs(xp, A, ts: TargetSamples, rows: list[int], singles: dict[int, float], s: Structure,
+                    max_weight: float, max_sources: int = 16) -> list[CoordinatedCandidate]:
+    """§2.8 pairs of unconnected sources that help mostly together: firing sets (|a| ≥ 0.5)
+    overlapping little (complementarity ≥ 0.7), correlation < 0.9, a joint least-squares fit
+    whose improvement beats the sum of the single ones and is positive on both halves."""
+    rows = rows[:max_sources]
+    if len(rows) < 2 or ts.n < HOLDOUT_MIN_SAMPLES:
+        return []
+    a = A[rows][:, ts.cols]
+    a = xp.where(xp.isfinite(a), a, 0)
+    e = ts.e
+    See = float((e * e).sum())
+    if See <= EPS:
+        return []
+    fire = xp.abs(a) >= FIRING
+    half = ts.n // 2
+    out = []
+    G = a @ a.T
+    b = a @ e
+    nrm = xp.sqrt(xp.diag(G)) + EPS
+    corr = G / nrm[:, None] / nrm[None, :]
+    host = [np.asarray(x.get() if hasattr(x, "get") else x) for x in (G, b, corr)]
+    Gh, bh, ch = host
+    impact = 1.0 if s.kind[ts.row] == "output" else 0.5
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            if abs(ch[i, j]) >= REDUNDANT:
+                continue
+            union = int((fire[i] | fire[j]).sum())
+            if union == 0 or 1 - int((fire[i] & fire[j]).sum()) / union < COMPLEMENTARITY:
+                continue
+            M = np.array([[Gh[i, i], Gh[i, j]], [Gh[i, j], Gh[j, j]]]) + EPS * np.eye(2)
+            w = np.clip(np.linalg.solve(M, np.array([bh[i], bh[j]])), -max_weight, max_weight)
+            resid = e - float(w[0]) * a[i] - float(w[1]) * a[j]
+            combined = (See - float((resid * resid).sum())) / See
+            together = singles.get(rows[i], 0.0) + singles.get(rows[j], 0.0)
+            if combined <= together * impact or combined <= 0:
+                continue
+            halves = [float((e[sl] ** 2).sum() - (resid[sl] ** 2).sum()) for sl in (slice(0, half), slice(half, None))]
+            if min(halves) <= 0:
+                continue
+            gain = coordinated_gain(combined * COORDINATED_ESTIMATION_WEIGHT_SCALE, 2, impact)
+            if gain <= 0:
+                continue
+            ops = tuple(Operation("addSynapse", from_uuid=s.names[src], to_uuid=ts.name, weight=float(wk))
+                        for src, wk in ((rows[i], w[0]), (rows[j], w[1])))
+            out.append(CoordinatedCandidate(ops, gain, f"epistatic pair into {ts.name}: together {combined:.3g}, "
+                                                       f"apart {together:.3g}"))
+    return out

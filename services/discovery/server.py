@@ -26,6 +26,7 @@ from neatai.server import (
 )
 
 from .caches import CacheLimits
+from .pipeline import Cancelled
 from .service import Analyse, DiscoveryConfig, DiscoveryService
 from .servicer import add_to_server
 
@@ -49,15 +50,20 @@ class DiscoveryServer(RunningServer):
 
 
 def engine_analyse() -> tuple[Analyse, str]:
-    """The analysis engine (neatai.discovery.analysis) and the backend it chose at start."""
-    from . import analysis
+    """The analysis engine (neatai.discovery.analysis) and the backend it chose at start
+    (NEATAI_DISCOVERY_DEVICE; small analyses may still run on NumPy, as each result says)."""
+    from .analysis import AnalysisCancelled, AnalysisOptions, analyse
+    from .backend import select_backend
 
-    backend = getattr(analysis, "backend_name", lambda: "numpy")()
+    def run(path, creature, options, cancelled):
+        try:
+            return analyse(path, creature, AnalysisOptions(
+                focus_uuids=options.focus_neurons, random_seed=options.seed, cost_of_growth=options.cost_of_growth,
+                timeout_s=options.analysis_timeout_s, cancel=cancelled))
+        except AnalysisCancelled as e:
+            raise Cancelled(f"analysis cancelled: {e}") from None
 
-    def analyse(path, creature, options):
-        return analysis.analyse(path, creature, options)
-
-    return analyse, backend
+    return run, select_backend().name
 
 
 def start(evaluators, cache_dir: str | Path, server: ServerConfig | None = None, *, analyse: Analyse | None = None,

@@ -38,7 +38,8 @@ MAX_TIMEOUT_S = 3600.0
 class Analyse(Protocol):
     """The analysis engine: a recording of `creature` → what to change (neatai.discovery.analysis)."""
 
-    def __call__(self, recording_path: str, creature: Creature, options: "DiscoverOptions") -> DiscoverResult: ...
+    def __call__(self, recording_path: str, creature: Creature, options: "DiscoverOptions",
+                 cancelled: Callable[[], bool]) -> DiscoverResult: ...
 
 
 class Busy(RuntimeError):
@@ -91,7 +92,7 @@ class DiscoveryService:
         self.caches = DiscoveryCaches(config.cache_dir, config.cache_limits)
         self.totals = Totals()
         self._slots = threading.BoundedSemaphore(config.max_concurrent)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
 
     def dataset(self, dataset_id: str) -> Dataset:
         """Raises neatai.datasets.DatasetNotFound."""
@@ -113,7 +114,7 @@ class DiscoveryService:
             self.totals.in_flight += 1
         outcome_name = "failed"
         try:
-            pipeline = Pipeline(self._recorder(dataset, options), lambda path, c: self._analysed(path, c, options),
+            pipeline = Pipeline(self._recorder(dataset, options), lambda path, c: self._analysed(path, c, options, cancelled),
                                 self._scorer(dataset, options), self.caches,
                                 PipelineOptions(threads=self.config.evaluator_threads, slots=options.max_candidates,
                                                 phase2=options.combinations, seed=options.seed),
@@ -132,6 +133,7 @@ class DiscoveryService:
             with self._lock:
                 self.totals.in_flight -= 1
                 self.totals.runs[outcome_name] += 1
+                self._lock.notify_all()
             self._slots.release()
 
     def _recorder(self, dataset: Dataset, options: DiscoverOptions):
@@ -139,9 +141,10 @@ class DiscoveryService:
             return self.pool.record(dataset, creature, options.sample_rate, options.seed, options.record_timeout_s).path
         return record
 
-    def _analysed(self, path: str, creature: Creature, options: DiscoverOptions) -> DiscoverResult:
+    def _analysed(self, path: str, creature: Creature, options: DiscoverOptions,
+                  cancelled: Callable[[], bool]) -> DiscoverResult:
         try:
-            return self.analyse(path, creature, options)
+            return self.analyse(path, creature, options, cancelled)
         finally:  # the recording served its purpose; its folder holds the lock and the indices
             folder = Path(path).parent
             if (folder / INDICES).exists():  # only a recording directory (neatai.recording's layout)
@@ -173,5 +176,14 @@ class DiscoveryService:
                           {k: TypeDiagnostics(**vars(v)) for k, v in self.totals.by_type.items()},
                           Counter(self.totals.stage_seconds), Counter(self.totals.stage_runs))
 
-    def close(self) -> None:
-        self.pool.close()
+    def close(self, wait_s: float = 30.0) -> None:
+        """Close the evaluator pool once the runs in flight have ended (a stopped server
+        cancels them; each stops at its next stage). A channel closed under a call still using
+        it can crash the process, so a run still going after `wait_s` keeps the pool open."""
+        with self._lock:
+            idle = self._lock.wait_for(lambda: self.totals.in_flight == 0, timeout=wait_s)
+        if idle:
+            self.pool.close()
+        else:
+            log.warning("%d discoveries still running after %.0fs; their evaluator channels stay open",
+                        self.totals.in_flight, wait_s)

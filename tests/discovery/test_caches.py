@@ -11,7 +11,7 @@ from planted_discovery import planted_creature, planted_result
 
 from neatai.discovery.caches import FAILURE, SUCCESS, CacheLimits, DiscoveryCaches, Outcome, operations_of
 from neatai.discovery.candidates import REMOVE_LOW_IMPACT, Candidate, build
-from neatai.discovery.changes import apply
+from neatai.discovery.operations import apply
 
 BETTER = Outcome(original_score=0.5, candidate_score=0.6, original_error=0.5, error=0.4)
 WORSE = Outcome(original_score=0.5, candidate_score=0.4, original_error=0.5, error=0.6)

@@ -11,7 +11,7 @@ from neatai.discovery.candidates import (
     ADD_NEURONS, ADD_SYNAPSES, CACHE_INFORMED_REMOVAL, CHANGE_SQUASH, COORDINATED, REMOVE_LOW_IMPACT, REMOVE_SYNAPSE,
     build, cache_informed_removals,
 )
-from neatai.discovery.changes import ChangeError, apply, problems
+from neatai.discovery.operations import ChangeError, apply, problems
 from neatai.discovery.result import DiscoverResult, NeuronRemoval, Operation, SynapseSuggestion
 
 

@@ -30,7 +30,7 @@ DATA = planted_dataset()
 RECORDINGS: list[int] = []
 
 
-def analyse(path, creature, options):
+def analyse(path, creature, options, cancelled):
     """Check the recording is the evaluator's real Parquet file, then answer the planted result."""
     table = pq.read_table(path)
     assert table.schema.equals(SCHEMA, check_metadata=False)
