@@ -69,18 +69,21 @@ def engine_analyse() -> tuple[Analyse, str]:
 def start(evaluators, cache_dir: str | Path, server: ServerConfig | None = None, *, analyse: Analyse | None = None,
           backend: str | None = None, evaluator_threads: int = 4, max_concurrent: int = 2, rpc_timeout: float = 60.0,
           dataset_store_bytes: int = 1024 * MiB, dataset_limits: DatasetLimits | None = None,
-          cache_limits: CacheLimits | None = None) -> DiscoveryServer:
-    """Start a discovery server that records and scores on `evaluators` (host:port list or one
-    dns:/// target); `analyse` defaults to the engine."""
+          cache_limits: CacheLimits | None = None, recorder: str | None = None) -> DiscoveryServer:
+    """Start a discovery server that scores on `evaluators` (host:port list or one dns:///
+    target) and records on `recorder` (an evaluator sharing this machine's disk; default the
+    first of `evaluators`); `analyse` defaults to the engine."""
     server = server or ServerConfig()
     if analyse is None:
         analyse, chosen = engine_analyse()
         backend = backend or chosen
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, max_message_bytes=server.max_message_bytes,
                          name="discovery-evaluators")
+    recording = EvaluatorPool(recorder, rpc_timeout=rpc_timeout, max_message_bytes=server.max_message_bytes,
+                              name="discovery-recorder") if recorder else None
     service = DiscoveryService(pool, DatasetStore(dataset_store_bytes), analyse, DiscoveryConfig(
         cache_dir, evaluator_threads=evaluator_threads, max_concurrent=max_concurrent,
-        cache_limits=cache_limits or CacheLimits(), backend=backend or "numpy"))
+        cache_limits=cache_limits or CacheLimits(), backend=backend or "numpy"), recording)
     try:
         running = start_server("discovery", lambda s: add_to_server(s, service, dataset_limits or DatasetLimits()), server)
     except BaseException:
@@ -165,6 +168,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add_server_arguments(p, port=50053, metrics_port=9466)
     p.add_argument("--evaluators", default="127.0.0.1:50051",
                    help="evaluator endpoints: host:port[,host:port…] or one dns:///name:port (round_robin)")
+    p.add_argument("--recorder", default="",
+                   help="the evaluator that records (host:port): it must write where this service reads, e.g. a "
+                        "sidecar sharing the recordings volume (default: the first of --evaluators)")
     p.add_argument("--cache-dir", default=default_cache_dir(),
                    help="success/failure caches and diagnostics.json (env NEATAI_DISCOVERY_CACHE_DIR); "
                         "replicas may share it")
@@ -175,8 +181,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parse_server_arguments(p, argv)
     try:
         args.evaluators = parse_targets(args.evaluators)
+        if args.recorder:
+            parse_targets(args.recorder)
     except ValueError as e:
-        p.error(f"--evaluators: {e}")
+        p.error(f"--evaluators/--recorder: {e}")
     for name in ("evaluator_threads", "max_concurrent"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -191,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         running = start(args.evaluators, args.cache_dir, server, evaluator_threads=args.evaluator_threads,
                         max_concurrent=args.max_concurrent, rpc_timeout=args.rpc_timeout,
+                        recorder=args.recorder or None,
                         dataset_store_bytes=int(args.dataset_cache_mb * MiB),
                         dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
     except OSError as e:  # port in use, unwritable cache directory

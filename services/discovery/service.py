@@ -3,7 +3,8 @@ concurrency, and the totals that stats and metrics report. `DiscoveryServicer` a
 
 Recording and scoring go to the evaluators (`EvaluatorPool.record`, `.evaluate`); the
 recording is a Parquet file on the recording evaluator's disk, which this service reads where
-it runs (loopback, or a volume both mount) and removes once analysed.
+it runs and removes once analysed: so the recorder is an evaluator on this machine (loopback,
+or a sidecar in the pod sharing the recordings volume), while scoring may go to any evaluator.
 """
 from __future__ import annotations
 
@@ -84,8 +85,10 @@ class Totals:
 
 
 class DiscoveryService:
-    def __init__(self, pool: EvaluatorPool, datasets: DatasetStore, analyse: Analyse, config: DiscoveryConfig):
+    def __init__(self, pool: EvaluatorPool, datasets: DatasetStore, analyse: Analyse, config: DiscoveryConfig,
+                 recorder: EvaluatorPool | None = None):
         self.pool = pool
+        self.recorder = recorder or pool  # the evaluator whose disk this service reads
         self.datasets = datasets
         self.analyse = analyse
         self.config = config
@@ -138,7 +141,8 @@ class DiscoveryService:
 
     def _recorder(self, dataset: Dataset, options: DiscoverOptions):
         def record(creature: Creature) -> str:
-            return self.pool.record(dataset, creature, options.sample_rate, options.seed, options.record_timeout_s).path
+            return self.recorder.record(dataset, creature, options.sample_rate, options.seed,
+                                        options.record_timeout_s).path
         return record
 
     def _analysed(self, path: str, creature: Creature, options: DiscoverOptions,
@@ -184,6 +188,8 @@ class DiscoveryService:
             idle = self._lock.wait_for(lambda: self.totals.in_flight == 0, timeout=wait_s)
         if idle:
             self.pool.close()
+            if self.recorder is not self.pool:
+                self.recorder.close()
         else:
             log.warning("%d discoveries still running after %.0fs; their evaluator channels stay open",
                         self.totals.in_flight, wait_s)
