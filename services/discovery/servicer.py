@@ -17,6 +17,7 @@ from neatai.errors import abort_invalid
 from neatai.evaluator_pool import BatchRejected, EvaluatorError
 from neatai.handlers import add_services
 from neatai.stats import pool_pb
+from neatai.tracing import carry_context
 from neatai.v1 import dataset_pb2, discovery_pb2, discovery_pb2_grpc
 
 from .diagnostics import TypeDiagnostics
@@ -141,7 +142,8 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
                 events.put(e)
             events.put(_DONE)
 
-        threading.Thread(target=work, name="discover", daemon=True).start()
+        # The run's stage spans belong to this call's trace.
+        threading.Thread(target=carry_context(work), name="discover", daemon=True).start()
         while True:
             event = events.get()
             if event is _DONE:
