@@ -34,6 +34,7 @@ DEFAULT_SAMPLE_RATE = 0.2
 DEFAULT_RECORD_TIMEOUT_S = 300.0  # discoveryRecordTimeOutMinutes 5
 DEFAULT_ANALYSIS_TIMEOUT_S = 600.0  # discoveryAnalysisTimeoutMinutes 10
 MAX_TIMEOUT_S = 3600.0
+DEFAULT_MAX_OUTGOING_WEIGHT = 0.1  # measured: bench/RESULTS.md "Discovery service"
 
 
 class Analyse(Protocol):
@@ -63,6 +64,7 @@ class DiscoverOptions:
     analysis_timeout_s: float = DEFAULT_ANALYSIS_TIMEOUT_S
     focus_neurons: tuple[str, ...] = ()
     feedback_loop: bool = False
+    max_outgoing_weight: float = DEFAULT_MAX_OUTGOING_WEIGHT
 
 
 @dataclass

@@ -23,7 +23,8 @@ from neatai.v1 import dataset_pb2, discovery_pb2, discovery_pb2_grpc
 from .diagnostics import TypeDiagnostics
 from .pipeline import Cancelled, DeadlineExceeded, DiscoveryOutcome, Scored
 from .service import (
-    DEFAULT_ANALYSIS_TIMEOUT_S, DEFAULT_RECORD_TIMEOUT_S, DEFAULT_SAMPLE_RATE, MAX_TIMEOUT_S, Busy, DiscoverOptions,
+    DEFAULT_ANALYSIS_TIMEOUT_S, DEFAULT_MAX_OUTGOING_WEIGHT, DEFAULT_RECORD_TIMEOUT_S, DEFAULT_SAMPLE_RATE, MAX_TIMEOUT_S,
+    Busy, DiscoverOptions,
     DiscoveryService, ShapeMismatch,
 )
 
@@ -48,6 +49,7 @@ def options_from(msg: discovery_pb2.DiscoverOptions) -> tuple[DiscoverOptions, l
                      f"must be in (0, {MAX_TIMEOUT_S:.0f}]")
     analysis_s = value("analysis_timeout_seconds", DEFAULT_ANALYSIS_TIMEOUT_S, lambda v: 0 < v <= MAX_TIMEOUT_S,
                        f"must be in (0, {MAX_TIMEOUT_S:.0f}]")
+    max_weight = value("max_outgoing_weight", DEFAULT_MAX_OUTGOING_WEIGHT, lambda v: 0 < v <= 100, "must be in (0, 100]")
     slots = None
     if msg.HasField("max_candidates"):
         slots = msg.max_candidates
@@ -59,7 +61,8 @@ def options_from(msg: discovery_pb2.DiscoverOptions) -> tuple[DiscoverOptions, l
     options = DiscoverOptions(
         sample_rate=rate, cost=cost or "MSE", cost_of_growth=growth, seed=msg.seed if msg.HasField("seed") else 0,
         max_candidates=slots, combinations=not msg.skip_combinations, record_timeout_s=record_s,
-        analysis_timeout_s=analysis_s, focus_neurons=tuple(msg.focus_neuron_uuids), feedback_loop=msg.feedback_loop)
+        analysis_timeout_s=analysis_s, focus_neurons=tuple(msg.focus_neuron_uuids), feedback_loop=msg.feedback_loop,
+        max_outgoing_weight=max_weight)
     return options, problems
 
 

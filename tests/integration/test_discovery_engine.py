@@ -1,7 +1,8 @@
 """End to end on real servers with the real analysis engine: the evaluator records a creature
 missing an obvious synapse (target x0 + x1, it lacks input-1 → output-0) to Parquet, the engine analyses
 the recording, the pipeline scores its suggestions through Evaluate, and the creature comes back
-improved with that synapse; a second run skips what failed the first time."""
+improved with that synapse (weight 1: the weight cap is raised to 10 for it); a second run skips
+what failed the first time."""
 from __future__ import annotations
 
 import grpc
@@ -36,7 +37,8 @@ def stub(tmp_path_factory):
 
 def run(stub) -> discovery_pb2.DiscoveryResult:
     request = discovery_pb2.DiscoverRequest(dataset_id=DATA.id, creature=missing_synapse_creature().to_proto(),
-                                            options=discovery_pb2.DiscoverOptions(seed=3, sample_rate=0.5))
+                                            options=discovery_pb2.DiscoverOptions(seed=3, sample_rate=0.5,
+                                                                                  max_outgoing_weight=10.0))
     (*_, last) = stub.Discover(request, timeout=T)
     return last.result
 
