@@ -4,6 +4,7 @@ the dataset is uploaded and the call made once more. Every failure is a `Discove
 the status behind it, so the caller can carry on without discovery."""
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import grpc
@@ -38,9 +39,25 @@ class DiscoveryClient:
                                                      ("grpc.max_send_message_length", max_message_bytes)])
         self.stub = discovery_pb2_grpc.DiscoveryServiceStub(self.channel)
         self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
+        # Calls in flight: close() cancels them and waits before closing the channel (a channel
+        # closed under a call still using it can crash the process).
+        self._calls: set = set()
+        self._busy = threading.Condition()
+        self._in_flight = 0
 
     def discover(self, dataset: Dataset, creature: Creature, *, sample_rate: float, cost: str,
                  cost_of_growth: float, feedback_loop: bool = False, seed: int = 0) -> Discovered:
+        with self._busy:
+            self._in_flight += 1
+        try:
+            return self._discover(dataset, creature, sample_rate, cost, cost_of_growth, feedback_loop, seed)
+        finally:
+            with self._busy:
+                self._in_flight -= 1
+                self._busy.notify_all()
+
+    def _discover(self, dataset: Dataset, creature: Creature, sample_rate: float, cost: str, cost_of_growth: float,
+                  feedback_loop: bool, seed: int) -> Discovered:
         request = discovery_pb2.DiscoverRequest(
             dataset_id=dataset.id, creature=creature.to_proto(),
             options=discovery_pb2.DiscoverOptions(sample_rate=sample_rate, cost=cost_number(cost),
@@ -49,9 +66,16 @@ class DiscoveryClient:
         for attempt in range(2):
             try:
                 result = None
-                for response in self.stub.Discover(request, timeout=self.timeout):
-                    if response.WhichOneof("event") == "result":
-                        result = response.result
+                call = self.stub.Discover(request, timeout=self.timeout)
+                with self._busy:
+                    self._calls.add(call)
+                try:
+                    for response in call:
+                        if response.WhichOneof("event") == "result":
+                            result = response.result
+                finally:
+                    with self._busy:
+                        self._calls.discard(call)
                 if result is None:
                     raise DiscoveryError(f"discovery {self.target} ended without a result")
                 break
@@ -73,5 +97,11 @@ class DiscoveryClient:
             raise DiscoveryError(f"discovery {self.target}: cannot register the dataset: "
                                  f"{e.code().name}: {e.details()}") from None
 
-    def close(self) -> None:
-        self.channel.close()
+    def close(self, wait_s: float = 10.0) -> None:
+        """Cancel the discoveries in flight, let their threads leave the channel, close it."""
+        with self._busy:
+            for call in list(self._calls):
+                call.cancel()
+            idle = self._busy.wait_for(lambda: self._in_flight == 0, timeout=wait_s)
+        if idle:
+            self.channel.close()
