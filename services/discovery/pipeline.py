@@ -140,7 +140,12 @@ class Pipeline:
             pool = prune(successes)
             if len(successes) == 1:  # #1734: one success is enough, with history beside it
                 pool += supplement(creature, pool, self.caches.successes(), built)
-            combos = [c for c in combine(creature, pool, built) if not self.caches.is_failure(c)]
+            combos = []
+            for c in combine(creature, pool, built):
+                if self.caches.is_failure(c):  # combo-successful is cached by the resulting structure
+                    skipped[c.change_type] += 1
+                else:
+                    combos.append(c)
             if combos:
                 _, _, second = timed("phase2", lambda: phase(2, combos), candidates=len(combos))
                 scored += second

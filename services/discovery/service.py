@@ -128,10 +128,7 @@ class DiscoveryService:
             outcome_name = "improved" if outcome.improved else "unimproved"
             self._count(outcome)
             return outcome
-        except Cancelled:
-            outcome_name = "cancelled"
-            raise
-        except DeadlineExceeded:
+        except (Cancelled, DeadlineExceeded):
             outcome_name = "cancelled"
             raise
         finally:
