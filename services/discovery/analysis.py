@@ -31,13 +31,14 @@ import numpy as np
 from neatai.creature import Creature
 
 from . import changes, focus, neurons, synapses
-from .backend import Backend, select_backend
+from .backend import DEVICES, select_backend
 from .loader import Recording, load_recording
-from .result import (DiscoverResult, NeuronSuggestion, SynapseRemoval, SynapseSuggestion, WeightUpdate)
+from .result import (CoordinatedCandidate, DiscoverResult, NeuronSuggestion, Operation, SynapseRemoval,
+                     SynapseSuggestion, WeightUpdate)
 from .scoring import (ACTIVATION_BOOST, EPS, HIDDEN_SOURCE_BOOST, HIDDEN_TARGET_BOOST, INPUT_SOURCE_BOOST,
                       MIN_IMPROVED_RATIO, NEURON_PESSIMISM, NEURON_PREDICTION_CALIBRATION, SOURCE_STD_REFERENCE,
                       SYNAPSE_PESSIMISM, SYNAPSE_PREDICTION_CALIBRATION, calibration_corrections,
-                      logistic_modulator, pessimism)
+                      coordinated_gain, logistic_modulator, pessimism)
 from .structure import Structure
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,18 @@ WEIGHT_VARIANTS_ADDED = (0.5, 0.25, 0.1)
 
 class AnalysisCancelled(RuntimeError):
     """`options.cancel()` turned true; no result."""
+
+
+class _DeadlineReached(Exception):
+    """Raised inside a target's analysis when the deadline passes (the result keeps what it has)."""
+
+
+class AnalysisOptionsError(ValueError):
+    """Options that cannot be used; `problems` are (field, message) pairs, one per bad option."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+        self.problems = problems
 
 
 @dataclass
@@ -75,6 +88,9 @@ class AnalysisOptions:
     neuron_sources: int = 8                   # sources per target the neuron grid searches (most relevant first)
     neuron_grid_samples: int = 1024           # training samples per grid search
     block_bytes: int = 64 * 1024 ** 2         # the memory bound of one per-target temporary
+    # The memory bound of the dense arrays (three float32 [neurons × observations]): a larger
+    # recording is analysed on evenly spaced observations that fit (result.extra says how many).
+    recording_bytes: int = 2 * 1024 ** 3
     failure_cache: Sequence[dict] = ()        # {changeType, expectedErrorReduction, actualErrorReduction}
     # NEAT-AI's 1e-5 is above what removing any neuron with < 660 synapses saves at
     # costOfGrowth 1e-7, which would switch the rule off; 0 keeps it on.
@@ -83,12 +99,41 @@ class AnalysisOptions:
     device: str | None = None                 # auto|cpu|gpu; None: NEATAI_DISCOVERY_DEVICE
     id: str | None = None
 
+    def problems(self, creature: Creature) -> list[tuple[str, str]]:
+        """Every option that cannot be used with this creature, as (field, message)."""
+        out = []
+
+        def need(ok: bool, name: str, message: str):
+            if not ok:
+                out.append((name, f"{message}, got {getattr(self, name)!r}"))
+        need(self.focus_size >= 1, "focus_size", "must be >= 1")
+        need(0 <= self.timeout_s <= 3600, "timeout_s", "must be in [0, 3600] seconds")
+        need(math.isfinite(self.cost_of_growth) and self.cost_of_growth >= 0, "cost_of_growth", "must be finite and >= 0")
+        need(math.isfinite(self.max_outgoing_weight) and self.max_outgoing_weight > 0, "max_outgoing_weight",
+             "must be finite and > 0")
+        need(self.neuron_sources >= 0, "neuron_sources", "must be >= 0")
+        need(self.neuron_grid_samples >= 10, "neuron_grid_samples", "must be >= 10")
+        need(self.block_bytes >= 1024, "block_bytes", "must be >= 1024")
+        need(self.recording_bytes >= 1024, "recording_bytes", "must be >= 1024")
+        need(self.removal_noise_floor >= 0, "removal_noise_floor", "must be >= 0")
+        need(self.device in (None, *DEVICES), "device", f"must be one of {', '.join(DEVICES)}")
+        for cap in ("max_synapse_candidates", "max_neuron_candidates"):
+            need(getattr(self, cap) is None or getattr(self, cap) >= 1, cap, "must be >= 1 when set")
+        kinds = {n.uuid: n.type for n in creature.neurons}
+        bad = [u for u in self.focus_uuids if kinds.get(u) not in ("hidden", "output")]
+        if bad:
+            out.append(("focus_uuids", f"not hidden or output neurons of the creature: {bad[:5]}"))
+        return out
+
 
 def analyse(recording_path: str | Path, creature: Creature, options: AnalysisOptions | None = None) -> DiscoverResult:
     """Analyse a recording (its Parquet file or folder) of `creature`."""
     start = time.monotonic()
     options = options or AnalysisOptions()
-    recording = load_recording(recording_path, creature)
+    problems = options.problems(creature)
+    if problems:
+        raise AnalysisOptionsError(problems)
+    recording = load_recording(recording_path, creature, options.recording_bytes)
     return analyse_recording(recording, creature, options, start)
 
 
@@ -115,19 +160,28 @@ def analyse_recording(recording: Recording, creature: Creature, options: Analysi
                             observations=recording.observations)
     result.remove_neurons = focus.low_impact_removals(stats, s, options.cost_of_growth, options.removal_noise_floor)
     result.coordinated = changes.constant_neuron_folds(recording.A, s)
-    engine = _Target(xp, A, V, E, s, options, corrections, total_err2, err2)
-    for f in chosen:
+
+    def check() -> None:
+        """Between source blocks and grid sources: a long target stops promptly too."""
         if options.cancel is not None and options.cancel():
             raise AnalysisCancelled("the analysis was cancelled")
         if time.monotonic() > deadline:
+            raise _DeadlineReached()
+
+    engine = _Target(xp, A, V, E, s, options, corrections, total_err2, err2, check)
+    for done, f in enumerate(chosen):
+        try:
+            check()
+            engine.analyse(s.row[f.neuron_uuid], result)
+        except _DeadlineReached:
             result.timed_out = True
-            log.warning("discovery analysis stopped at its %.0f s deadline after %d of %d focus neurons",
-                        options.timeout_s, chosen.index(f), len(chosen))
+            log.warning("discovery analysis stopped at its %.0f s deadline in focus neuron %d of %d",
+                        options.timeout_s, done + 1, len(chosen))
             break
-        engine.analyse(s.row[f.neuron_uuid], result)
     _finish(result, options)
     result.seconds = time.monotonic() - start
-    result.extra = {"backend_reason": backend.reason, "neurons": len(s.names), "focus_ranked": len(ranked)}
+    result.extra = {"backend_reason": backend.reason, "neurons": len(s.names), "focus_ranked": len(ranked),
+                    "recorded_observations": recording.recorded_observations or recording.observations}
     return result
 
 
@@ -141,18 +195,22 @@ def _result_id(options: AnalysisOptions, creature: Creature) -> str:
 class _Target:
     """The per-target analyses with what they share."""
 
-    def __init__(self, xp, A, V, E, s: Structure, options: AnalysisOptions, corrections, total_err2, err2):
+    def __init__(self, xp, A, V, E, s: Structure, options: AnalysisOptions, corrections, total_err2, err2, check):
         self.xp, self.A, self.V, self.E, self.s, self.o = xp, A, V, E, s, options
-        self.corrections, self.total_err2, self.err2 = corrections, total_err2, err2
+        self.corrections, self.total_err2, self.err2, self.check = corrections, total_err2, err2, check
 
     def share_impact(self, t: int) -> tuple[float, float]:
         share = self.err2[t] / self.total_err2 if self.total_err2 > 0 else 0.0
         impact = 1.0 if self.s.kind[t] == "output" else min(max(float(self.s.impact[t]), 0.0), 1.0) or 0.1
         return float(share), impact
 
-    def blocks(self, rows: list[int], n: int) -> list[list[int]]:
+    def blocks(self, rows: list[int], n: int):
+        """Source rows in blocks whose (block, n) float32 temporaries fit block_bytes; the
+        deadline and cancellation are checked before each."""
         per = max(1, self.o.block_bytes // max(1, 4 * n))
-        return [rows[i:i + per] for i in range(0, len(rows), per)]
+        for i in range(0, len(rows), per):
+            self.check()
+            yield rows[i:i + per]
 
     def analyse(self, t: int, result: DiscoverResult) -> None:
         xp, s, o = self.xp, self.s, self.o
@@ -183,7 +241,8 @@ class _Target:
                 result.remove_synapses.append(synapses_removal(s, h, t, gain))
         relevant = self.relevant_sources(ts, list(range(t)))
         for n in neurons.search(xp, self.A, ts, [r for r in relevant if s.kind[r] != "output"][:o.neuron_sources],
-                                s.names, o.max_outgoing_weight, o.neuron_grid_samples, max(1, o.block_bytes // 4)):
+                                s.names, o.max_outgoing_weight, o.neuron_grid_samples, max(1, o.block_bytes // 4),
+                                self.check):
             self.add_neuron(n, t, share, impact, result)
         change = changes.squash_change(xp, ts, self.A, self.V, s, s.squash[t])
         if change is not None:
@@ -216,7 +275,14 @@ class _Target:
         if p.improvement <= 0 or ratio < MIN_IMPROVED_RATIO or p.source_std < EPS:
             return
         if abs(p.weight) * p.source_range <= CONSTANT_SOURCE_EFFECT * max(1.0, p.source_std / SOURCE_STD_REFERENCE):
-            return   # its effect is a constant: nothing a synapse adds over the bias
+            # §2.3 step 8: the synapse would add a constant; say so as a bias change instead
+            gain = coordinated_gain(p.improvement, 1, impact)
+            if gain > 0:
+                bias = s.bias[t] + p.weight * p.source_mean
+                result.coordinated.append(CoordinatedCandidate(
+                    (Operation("setBias", neuron_uuid=s.names[t], bias=bias),), gain,
+                    f"constant source {s.names[p.source]}: fold {p.weight * p.source_mean:.6g} into the bias"))
+            return
         boost = INPUT_SOURCE_BOOST if s.kind[p.source] == "input" else HIDDEN_SOURCE_BOOST
         if s.kind[t] == "hidden":
             boost *= HIDDEN_TARGET_BOOST

@@ -28,7 +28,11 @@ class NeuronStats:
 
 
 def neuron_stats(A: np.ndarray, E: np.ndarray, s: Structure) -> dict[int, NeuronStats]:
-    """§3.3 per selectable neuron (NumPy arrays: one pass over the recording)."""
+    """§3.3 per selectable neuron (NumPy arrays: one pass over the recording):
+    total_error × (impact + 1e-4)^0.8 × frequency factor × (0.5 + history success). The
+    history is 0 here (the success cache lives in the pipeline), so the last factor is 0.5; the
+    gradient factor (saturation, dead units, mean gradient) and the opt-in reconstruction term
+    are not modelled (factor 1)."""
     rows = s.selectable_rows()
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # a neuron without finite errors: NaN, then 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -28,6 +29,7 @@ class Recording:
     A: np.ndarray             # float32[rows, observations]
     V: np.ndarray
     E: np.ndarray
+    recorded_observations: int = 0   # observations in the file when fewer were loaded (memory bound), else 0
 
     @property
     def observations(self) -> int:
@@ -43,7 +45,9 @@ def recording_file(path: str | Path) -> Path:
     return path / DATA if path.is_dir() else path
 
 
-def load_recording(path: str | Path, creature: Creature) -> Recording:
+def load_recording(path: str | Path, creature: Creature, max_bytes: int | None = None) -> Recording:
+    """The recording's dense arrays; when they would take more than `max_bytes`, only evenly
+    spaced observations that fit are loaded (recorded_observations then says how many there were)."""
     file = recording_file(path)
     if not file.exists():
         raise FileNotFoundError(f"no discovery recording at {file}")
@@ -51,8 +55,16 @@ def load_recording(path: str | Path, creature: Creature) -> Recording:
     missing = [f.name for f in SCHEMA if f.name not in schema.names]
     if missing:
         raise RecordingFormatError(f"{file} lacks the recording columns {missing}")
-    table = pq.read_table(file, columns=SCHEMA.names, read_dictionary=["neuron_uuid"])
     names = [f"input-{i}" for i in range(creature.input)] + [n.uuid for n in creature.neurons]
+    table = pq.read_table(file, columns=SCHEMA.names, read_dictionary=["neuron_uuid"])
+    recorded = 0
+    if max_bytes is not None and table.num_rows:
+        all_obs = np.unique(table["obs_index"].to_numpy())
+        fit = max(1, int(max_bytes // (3 * 4 * len(names))))
+        if all_obs.shape[0] > fit:
+            keep = all_obs[np.linspace(0, all_obs.shape[0] - 1, fit).astype(np.int64)]
+            table = table.filter(pc.is_in(table["obs_index"], value_set=pa.array(keep, pa.uint32())))
+            recorded = int(all_obs.shape[0])
     position = {n: i for i, n in enumerate(names)}
     uuid = table["neuron_uuid"].combine_chunks()
     dictionary = uuid.dictionary.to_pylist()
@@ -78,4 +90,4 @@ def load_recording(path: str | Path, creature: Creature) -> Recording:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
     E[rows, column] = mean
-    return Recording(names, obs.astype(np.uint32), A, V, E)
+    return Recording(names, obs.astype(np.uint32), A, V, E, recorded)

@@ -44,15 +44,20 @@ def grid(squash: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fit(xp, o, e, limit):
+    """(w_out, Σe² − Σ(e − w_out·o)²) of each row of o against e, and each row's std."""
     So = (o * o).sum(-1)
-    Seo = (o * e).sum(-1)
+    Seo = o @ e
+    mean = o.mean(-1)
     w = xp.clip(Seo / (So + EPS), -limit, limit)
-    return w, (2 * w * Seo - w * w * So)
+    std = xp.sqrt(xp.maximum(So / o.shape[-1] - mean * mean, 0))
+    return w, (2 * w * Seo - w * w * So), std
 
 
 def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weight: float,
-           grid_samples: int = 1024, block_elements: int = 4_000_000) -> list[NeuronResult]:
-    """The best new neuron per (source, squash) that passes §2.6's filters."""
+           grid_samples: int = 1024, block_elements: int = 4_000_000,
+           check=lambda: None) -> list[NeuronResult]:
+    """The best new neuron per (source, squash) that passes §2.6's filters; `check()` runs
+    before each source (it raises to stop: deadline, cancellation)."""
     out = []
     n = ts.n
     if n < MIN_NEURON_SAMPLE_COUNT:
@@ -62,6 +67,7 @@ def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weig
     if See_all <= EPS:
         return out
     for r in rows:
+        check()
         a_all = A[r][ts.cols]
         finite = xp.isfinite(a_all)
         if int(finite.sum()) < MIN_NEURON_SAMPLE_COUNT:
@@ -84,8 +90,7 @@ def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weig
                 wi = xp.asarray(w_in[at:at + step])[:, None]
                 bi = xp.asarray(b[at:at + step])[:, None]
                 o = squashes.apply(xp, squash, wi * a[None, :] + bi)
-                w_out, gain = _fit(xp, o, e[None, :], max_weight)
-                std = o.std(-1)
+                w_out, gain, std = _fit(xp, o, e, max_weight)
                 gain = xp.where(std >= MIN_NEURON_OUTPUT_STD_DEV, gain, -np.inf)
                 i = int(xp.argmax(gain))
                 if float(gain[i]) > best:
@@ -101,7 +106,8 @@ def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weig
 
 def _rescore(xp, squash, w_in, bias, a, e, finite, val, train, limit, r) -> NeuronResult | None:
     o = squashes.apply(xp, squash, w_in * a + bias)
-    w_out, _ = _fit(xp, xp.where(train, o, 0), xp.where(train, e, 0), limit)
+    w_out, _, _ = _fit(xp, xp.where(train, o, 0)[None, :], xp.where(train, e, 0), limit)
+    w_out = w_out[0]
     w_out = float(w_out)
     score = val if bool(val.any()) else train
     new = e - w_out * o

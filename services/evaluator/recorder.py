@@ -4,6 +4,7 @@ block at a time, stream the blocks to the writer, stop at the deadline."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -85,3 +86,22 @@ def record(creature: Creature, dataset: Dataset, dataset_id: str, base: str | os
                          observations=observations, rows=row_count,
                          selected_indices_path=indices, seconds=time.monotonic() - start, timed_out=timed_out)
 
+
+
+def inside(base: str | os.PathLike, path: str | os.PathLike) -> Path | None:
+    """`path` resolved, when it lies inside `base` (a recording of this evaluator); else None."""
+    root, target = Path(base).resolve(), Path(path).resolve()
+    return target if target != root and root in target.parents else None
+
+
+def read_chunks(path: Path, chunk_bytes: int):
+    """(offset, data) of the file, chunk by chunk."""
+    with open(path, "rb") as f:
+        offset = 0
+        while data := f.read(chunk_bytes):
+            yield offset, data
+            offset += len(data)
+
+
+def delete(folder: Path) -> None:
+    shutil.rmtree(folder)

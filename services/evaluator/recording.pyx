@@ -90,26 +90,34 @@ cdef double unsquash(int op, double t, double value, double act, double slope) n
     return _clip(r, -VALUE_LIMIT, VALUE_LIMIT)
 
 
-cdef void attribute_tile(const Net* net, const float* acts, const float* pre, float* req, float* slope,
+cdef void attribute_tile(const Net* net, const float* acts, const float* pre, float* req, float* scratch,
                          const float* Y, const int* rows, int r0, int T,
                          float* values, float* errors) noexcept nogil:
     """Reverse sweep over one forward-run tile: `values`/`errors` ([T][n_nodes], record-major)
     get every neuron's value and error. `req` ([n_nodes][T], zeroed) accumulates the activation
-    requests; `slope` is a T-float scratch row."""
+    requests; `scratch` holds three T-float rows. Loops run over the tile innermost, as the
+    forward pass's do."""
     cdef int n_in = net.n_in, n = net.n_nodes, n_out = net.n_out
     cdef int first_out = n - n_out
     cdef int k, j, s, s0, s1, op, src
-    cdef double v, a, target, err, total, share, score
-    cdef bint aggregate
+    cdef double target, err, v
+    cdef float wv, inv, p
     cdef float lo, hi
+    cdef bint aggregate, any_error
     cdef const float* act
     cdef const float* x
+    cdef const float* a
+    cdef float* slope = scratch
+    cdef float* err_row = scratch + T
+    cdef float* total = scratch + 2 * T
+    cdef float* r
     for k in range(n - 1, -1, -1):
         op = net.op[k]
         lo = net.lo[k]
         hi = net.hi[k]
         act = acts + <Py_ssize_t>(n_in + k) * T
         x = pre + <Py_ssize_t>k * T
+        r = req + <Py_ssize_t>k * T
         aggregate = op >= OP_MINIMUM and op != OP_SOFTMAX and op != OP_CONST
         if op == OP_CONST or aggregate:
             for j in range(T):
@@ -118,44 +126,52 @@ cdef void attribute_tile(const Net* net, const float* acts, const float* pre, fl
             neatai_gradient_tile(op, x, act, slope, T)
         s0 = net.off[k]
         s1 = net.off[k + 1]
+        any_error = False
         for j in range(T):
-            a = act[j]
             if op == OP_CONST:
                 v = net.bias[k]
             elif aggregate:
-                v = a
+                v = act[j]
             else:
                 v = x[j]
             values[<Py_ssize_t>j * n + k] = <float>v
             if k >= first_out:
                 target = neatai_limit(Y[<Py_ssize_t>rows[r0 + j] * n_out + (k - first_out)], lo, hi)
-            elif req[<Py_ssize_t>k * T + j] == 0:
+            elif r[j] == 0:
+                err_row[j] = 0
                 errors[<Py_ssize_t>j * n + k] = 0
                 continue
             else:
-                target = neatai_limit(<float>(a + req[<Py_ssize_t>k * T + j]), lo, hi)
+                target = neatai_limit(act[j] + r[j], lo, hi)
             if aggregate or op == OP_CONST:
-                err = target - a
+                err = target - act[j]
             else:
-                err = unsquash(op, target, v, a, slope[j]) - v
+                err = unsquash(op, target, v, act[j], slope[j]) - v
             errors[<Py_ssize_t>j * n + k] = <float>err
-            if aggregate or err == 0 or not isfinite(err) or s1 == s0:
+            err_row[j] = <float>err if isfinite(err) else 0
+            any_error = any_error or err_row[j] != 0
+        if aggregate or not any_error or s1 == s0:
+            continue
+        # elastic split of the required value change over the inward synapses, by a²
+        for j in range(T):
+            total[j] = 0
+        for s in range(s0, s1):
+            a = acts + <Py_ssize_t>net.src[s] * T
+            for j in range(T):
+                total[j] = total[j] + a[j] * a[j]
+        for s in range(s0, s1):
+            src = net.src[s]
+            wv = net.w[s]
+            if src < n_in or fabs(wv) <= PLANK or net.role[s] != ROLE_STANDARD:
                 continue
-            # elastic split of the required value change over the inward synapses
-            total = 0
-            for s in range(s0, s1):
-                score = acts[<Py_ssize_t>net.src[s] * T + j]
-                total += score * score
-            for s in range(s0, s1):
-                src = net.src[s]
-                if src < n_in or fabs(net.w[s]) <= PLANK or net.role[s] != ROLE_STANDARD:
-                    continue
-                if total > 1e-12:
-                    score = acts[<Py_ssize_t>src * T + j]
-                    share = err * score * score / total
+            a = acts + <Py_ssize_t>src * T
+            inv = 1.0 / wv
+            p = 1.0 / (s1 - s0)
+            for j in range(T):
+                if total[j] > 1e-12:
+                    req[<Py_ssize_t>(src - n_in) * T + j] += err_row[j] * (a[j] * a[j] / total[j]) * inv
                 else:
-                    share = err / (s1 - s0)
-                req[<Py_ssize_t>(src - n_in) * T + j] += <float>(share / net.w[s])
+                    req[<Py_ssize_t>(src - n_in) * T + j] += err_row[j] * p * inv
 
 
 def record_activations(Network network, X, Y, rows=None, int tile=TILE):
@@ -184,7 +200,7 @@ def record_activations(Network network, X, Y, rows=None, int tile=TILE):
     cdef float* acts = <float*>malloc(<size_t>(n_in + nodes) * tile * sizeof(float))
     cdef float* pre = <float*>calloc(<size_t>nodes * tile, sizeof(float))
     cdef float* req = <float*>malloc(<size_t>nodes * tile * sizeof(float))
-    cdef float* scratch = <float*>malloc(4 * <size_t>tile * sizeof(float))
+    cdef float* scratch = <float*>malloc(6 * <size_t>tile * sizeof(float))
     if acts == NULL or pre == NULL or req == NULL or scratch == NULL:
         free(acts); free(pre); free(req); free(scratch)
         raise MemoryError()

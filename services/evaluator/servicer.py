@@ -3,6 +3,7 @@ status codes, convert messages. No evaluation logic lives here."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -19,9 +20,9 @@ from neatai.handlers import add_services
 from neatai.v1 import creature_pb2, dataset_pb2, evaluator_pb2, evaluator_pb2_grpc
 from neatai.wire import evaluate_response, split_evaluate_request
 
-from neatai.recording import DEFAULT_SAMPLE_RATE, DiskSpaceError, RecordingError
+from neatai.recording import DEFAULT_SAMPLE_RATE, LOCK, DiskSpaceError, RecordingError
 
-from .recorder import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, RecordingStopped
+from .recorder import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, RecordingStopped, delete, inside, read_chunks
 from .wire_reader import read_creature
 from .service import EvaluationError, Evaluator, ShapeMismatch
 from .train_jobs import TrainOutcome, TrainingJob
@@ -208,6 +209,35 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         return evaluator_pb2.RecordResponse(
             path=str(out.path), bytes=out.bytes, observations=out.observations, rows=out.rows,
             directory=str(out.directory), seconds=out.seconds, timed_out=out.timed_out)
+
+    def FetchRecording(self, request: evaluator_pb2.FetchRecordingRequest, context):
+        chunk = request.chunk_bytes if request.HasField("chunk_bytes") else 1 << 20
+        problems = [] if (1 << 10) <= chunk <= (4 << 20) else [
+            Problem("chunk_bytes", f"must be in [1024, 4194304], got {chunk}")]
+        path = inside(self.evaluator.config.recording_dir, request.path) if request.path else None
+        if path is None:
+            problems.append(Problem("path", f"{request.path!r} is not a recording of this evaluator "
+                                            f"(RecordResponse.path, under {self.evaluator.config.recording_dir})"))
+        if problems:
+            abort_invalid(context, "invalid FetchRecordingRequest", problems)
+        if not path.is_file():
+            context.abort(grpc.StatusCode.NOT_FOUND, f"recording {path} does not exist (deleted?); record again")
+        total = path.stat().st_size
+        for offset, data in read_chunks(path, chunk):
+            yield evaluator_pb2.FetchRecordingResponse(data=data, offset=offset, total_bytes=total)
+
+    def DeleteRecording(self, request: evaluator_pb2.DeleteRecordingRequest, context):
+        folder = inside(self.evaluator.config.recording_dir, request.directory) if request.directory else None
+        if folder is None or folder.parent != Path(self.evaluator.config.recording_dir).resolve():
+            abort_invalid(context, "invalid DeleteRecordingRequest", [Problem(
+                "directory", f"{request.directory!r} is not a recording folder of this evaluator (RecordResponse.directory)")])
+        if not folder.is_dir():
+            context.abort(grpc.StatusCode.NOT_FOUND, f"recording {folder} does not exist (already deleted?)")
+        if (folder / LOCK).exists():
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"recording {folder} is still being written; "
+                                                               "delete it once its Record call has answered")
+        delete(folder)
+        return evaluator_pb2.DeleteRecordingResponse()
 
     def GetStats(self, request, context):
         s = self.evaluator.stats()

@@ -3,14 +3,13 @@
 and analysed; what must and must not be suggested follows from how the data was made."""
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from neatai.creature import Creature
 from neatai.datasets import Dataset
-from neatai.discovery.analysis import AnalysisCancelled, AnalysisOptions, analyse, analyse_recording
+from neatai.discovery.analysis import (AnalysisCancelled, AnalysisOptions, AnalysisOptionsError, analyse,
+                                      analyse_recording)
 from neatai.discovery.loader import Recording, load_recording
 from neatai.discovery.scoring import holdout_offset, validation_mask
 from neatai.evaluator import compile_network
@@ -146,6 +145,9 @@ def test_the_same_seed_gives_the_same_result_and_deadlines_and_cancellation_hold
     assert late.timed_out and late.add_synapses == [] and late.focus == first.focus
     with pytest.raises(AnalysisCancelled):
         analyse(path, c, AnalysisOptions(cancel=lambda: True))
+    calls = iter(range(1000))                     # cancelled inside the first target's work
+    with pytest.raises(AnalysisCancelled):
+        analyse(path, c, AnalysisOptions(cancel=lambda: next(calls) >= 2, block_bytes=4096))
 
 
 def test_forced_focus_and_a_small_memory_bound_give_the_same_suggestions(tmp_path):
@@ -160,6 +162,16 @@ def test_forced_focus_and_a_small_memory_bound_give_the_same_suggestions(tmp_pat
         [(s.from_uuid, round(s.weight, 4)) for s in forced.add_synapses]
 
 
+def test_bad_options_are_named_before_any_work(tmp_path):
+    c = creature()
+    with pytest.raises(AnalysisOptionsError) as info:
+        analyse(tmp_path / "missing.parquet", c, AnalysisOptions(focus_size=0, timeout_s=-1, device="tpu",
+                                                                  focus_uuids=["input-0", "nope"]))
+    assert [f for f, _ in info.value.problems] == ["focus_size", "timeout_s", "device", "focus_uuids"]
+    with pytest.raises(FileNotFoundError, match="no discovery recording"):
+        analyse(tmp_path / "missing.parquet", c)
+
+
 def test_the_loader_aligns_neurons_on_observations(tmp_path):
     X = inputs(50)
     c = creature()
@@ -168,6 +180,30 @@ def test_the_loader_aligns_neurons_on_observations(tmp_path):
     np.testing.assert_array_equal(rec.A[:3], X.T)
     assert np.isnan(rec.E[:3]).all() and np.isfinite(rec.E[3]).all()
     np.testing.assert_allclose(rec.A[3], compile_network(c).activate(X)[:, 0])
+    bounded = load_recording(recorded(tmp_path, c, X, np.tanh(X[:, 0])), c, max_bytes=3 * 4 * 4 * 10)
+    assert bounded.observations == 10 and bounded.recorded_observations == 50
+    np.testing.assert_array_equal(bounded.A[:3], X[np.linspace(0, 49, 10).astype(int)].T)
     other = creature(synapses=(("input-0", "zz", 1.0), ("zz", "out", 1.0)), hidden=(("zz", 0, "TANH"),))
     with pytest.raises(ValueError, match="another creature"):
         load_recording(recorded(tmp_path, other, X, X[:, 0]), c)
+
+
+def test_a_pair_of_sources_that_only_help_together_is_a_coordinated_candidate():
+    # e = a1 − a2 where a2 is the part of a1 that is not error: a1 alone explains half the
+    # error, a2 alone none, both together all of it; they fire on mostly different samples.
+    n = 400
+    rng = np.random.default_rng(2)
+    support = rng.random(n) < 0.75
+    e = np.where(support, rng.choice([-1.0, 1.0], n), 0).astype(np.float32)
+    noise = np.where(support, 0, rng.choice([-1.7, 1.7], n)).astype(np.float32)
+    c = creature("IDENTITY", inputs=3)
+    x0 = np.linspace(-1, 1, n).astype(np.float32)
+    nan = np.full(n, np.nan, np.float32)
+    A = np.stack([x0, e + noise, noise, x0]).astype(np.float32)
+    rec = Recording(["input-0", "input-1", "input-2", c.neurons[0].uuid], np.arange(n, dtype=np.uint32),
+                    A, A.copy(), np.stack([nan, nan, nan, e]).astype(np.float32))
+    result = analyse_recording(rec, c, AnalysisOptions(random_seed=1))
+    pair = [x for x in result.coordinated if x.description.startswith("epistatic")][0]
+    weights = {op.from_uuid: op.weight for op in pair.operations}
+    assert [op.kind for op in pair.operations] == ["addSynapse", "addSynapse"]
+    assert weights == pytest.approx({"input-1": 1.0, "input-2": -1.0}, abs=1e-3) and pair.expected_gain > 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -19,7 +21,7 @@ from neatai.errors import field_violations
 from neatai.evaluator import compile_network
 from neatai.evaluator.server import start
 from neatai.evaluator.service import EvaluatorConfig
-from neatai.recording import SCHEMA
+from neatai.recording import LOCK, SCHEMA
 from neatai.server import ServerConfig
 from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
 
@@ -99,3 +101,33 @@ def test_bad_requests_are_precise_and_the_server_serves_on(stubs, dataset_id):
     ok = stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=dataset_id, creature=creature().to_proto()),
                          timeout=T)
     assert ok.observations == math.ceil(777 * 0.2)
+
+
+def test_a_recording_can_be_fetched_from_another_machine_and_deleted(stubs, dataset_id, tmp_path):
+    r = stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=dataset_id, creature=creature().to_proto()),
+                        timeout=T)
+    parts = list(stubs[0].FetchRecording(evaluator_pb2.FetchRecordingRequest(path=r.path, chunk_bytes=1024),
+                                         timeout=T))
+    assert len(parts) > 1 and all(p.total_bytes == r.bytes for p in parts)
+    assert [p.offset for p in parts] == [i * 1024 for i in range(len(parts))]
+    copy = tmp_path / "copy.parquet"
+    copy.write_bytes(b"".join(p.data for p in parts))
+    assert pq.read_table(copy).equals(pq.read_table(r.path))
+    for bad in (evaluator_pb2.FetchRecordingRequest(path="/etc/passwd"),
+                evaluator_pb2.FetchRecordingRequest(path=r.path + "/../../../outside"),
+                evaluator_pb2.FetchRecordingRequest(path=r.path, chunk_bytes=10)):
+        e = raised(lambda: list(stubs[0].FetchRecording(bad, timeout=T)))
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and field_violations(e)
+    e = raised(lambda: stubs[0].DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=r.path), timeout=T))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT     # a file, not a recording folder
+    lock = Path(r.directory) / LOCK
+    lock.write_text(str(os.getpid()))        # as while its Record call runs
+    e = raised(lambda: stubs[0].DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=r.directory), timeout=T))
+    assert e.code() == grpc.StatusCode.FAILED_PRECONDITION
+    lock.unlink()
+    stubs[0].DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=r.directory), timeout=T)
+    e = raised(lambda: list(stubs[0].FetchRecording(evaluator_pb2.FetchRecordingRequest(path=r.path), timeout=T)))
+    assert e.code() == grpc.StatusCode.NOT_FOUND
+    e = raised(lambda: stubs[0].DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=r.directory),
+                                                timeout=T))
+    assert e.code() == grpc.StatusCode.NOT_FOUND
