@@ -56,7 +56,7 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", action=argparse.BooleanOptionalAction,
                    help="memetic evolution: fine-tune a share of every generation by backpropagation on the "
                         "evaluators (NEAT-AI fineTunePopulation; options in the config file's [backpropagation])")
-    p.add_argument("--discovery", action="store_true",
+    p.add_argument("--discovery", action="store_true", default=None,  # None: not given (--resume refuses flags)
                    help="error-guided structural evolution: a discovery service (started in process, or the "
                         "deployed evolver's) improves the best creature every discoveryInterval generations and on "
                         "plateaus; sets discoverySampleRate to 0.2 unless the config file sets it")
