@@ -67,6 +67,35 @@ def test_a_relu_already_in_its_flat_region_has_no_error():
     np.testing.assert_allclose(errors[:, 0], [0, 1.5, -2])
 
 
+def aggregate_over_two_hidden(squash: str, roles=(None, None)) -> Creature:
+    """h0 = x0, h1 = x1 (IDENTITY) → out = squash over (2·h0, 1·h1) [+ input-0 as IF's condition]."""
+    synapses = [{"fromUUID": "input-0", "toUUID": "h0", "weight": 1.0},
+                {"fromUUID": "input-1", "toUUID": "h1", "weight": 1.0},
+                {"fromUUID": "h0", "toUUID": "out", "weight": 2.0, **({"type": roles[0]} if roles[0] else {})},
+                {"fromUUID": "h1", "toUUID": "out", "weight": 1.0, **({"type": roles[1]} if roles[1] else {})}]
+    if squash == "IF":
+        synapses.append({"fromUUID": "input-0", "toUUID": "out", "weight": 1.0, "type": "condition"})
+    return Creature.from_json({"input": 2, "output": 1, "neurons": [
+        {"type": "hidden", "uuid": "h0", "bias": 0, "squash": "IDENTITY"},
+        {"type": "hidden", "uuid": "h1", "bias": 0, "squash": "IDENTITY"},
+        {"type": "output", "uuid": "out", "bias": 0, "squash": squash}], "synapses": synapses})
+
+
+@pytest.mark.parametrize("squash,roles,y,expected", [
+    # MAXIMUM(2·1, 1·0.5) = 2; error 1 goes to the winner only: h0 asked for 1/2 more
+    ("MAXIMUM", (None, None), 3.0, [0.5, 0.0, 1.0]),
+    # MINIMUM picks 1·0.5: h1 asked for 1/1
+    ("MINIMUM", (None, None), 1.5, [0.0, 1.0, 1.0]),
+    # MEAN = (2 + 0.5)/2 = 1.25; the sum must rise by 2·1, split by a² (1 : 0.25), over each weight
+    ("MEAN", (None, None), 2.25, [2 * 1 / 1.25 / 2, 2 * 0.25 / 1.25 / 1, 1.0]),
+    # IF: condition x0 = 1 > 0 picks the positive branch (h1, w 1): 0.5 → target 1.5
+    ("IF", ("negative", "positive"), 1.5, [0.0, 1.0, 1.0]),
+])
+def test_aggregates_pass_their_error_through_the_inputs_they_used(squash, roles, y, expected):
+    _, acts, errors = run(aggregate_over_two_hidden(squash, roles), [[1.0, 0.5]], [[y]])
+    np.testing.assert_allclose(errors[0], expected, rtol=1e-6, atol=1e-7)
+
+
 def test_an_exact_creature_has_zero_error_everywhere_and_activations_equal_the_forward_pass():
     c = two_layer()
     rng = np.random.default_rng(0)

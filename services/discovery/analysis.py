@@ -3,7 +3,7 @@ discovery.md §2, §3, §9.7).
 
     load the recording → dense per-neuron arrays (loader.py) on the chosen backend (backend.py)
     impact of every neuron (structure.py); focus ranking and selection, low-impact removals (focus.py)
-    per focus target, until the deadline (checked between targets) or cancellation:
+    per focus target, until the deadline or cancellation (checked between source blocks):
         new synapses, weight updates, harmful synapses (synapses.py)
         new neurons (neurons.py), a squash change, epistatic pairs (changes.py)
     post-processing into expected_gain (scoring.py), best first, truncated to the caps
@@ -228,7 +228,7 @@ class _Target:
         for p in fits:
             singles[p.source] = max(p.train_improvement, 0.0)
             self.add_synapse(p, t, share, impact, result)
-        existing = {r: w for r, w in s.inbound[t].items()}
+        existing = dict(s.inbound[t])
         for block in self.blocks(list(existing), ts.n):
             for p in synapses.fit_sources(xp, self.A, ts, block, s.names, o.max_outgoing_weight, o.holdout,
                                           existing={r: existing[r] for r in block}):
@@ -247,7 +247,8 @@ class _Target:
         change = changes.squash_change(xp, ts, self.A, self.V, s, s.squash[t])
         if change is not None:
             result.squash_changes.append(change)
-        unconnected = [r for r in relevant if r in set(sources)]
+        unconnected_rows = set(sources)
+        unconnected = [r for r in relevant if r in unconnected_rows]
         result.coordinated += changes.epistatic_pairs(xp, self.A, ts, unconnected, singles, s, o.max_outgoing_weight)
 
     def relevant_sources(self, ts, rows: list[int]) -> list[int]:
@@ -257,12 +258,13 @@ class _Target:
             return []
         scores = []
         for block in self.blocks(rows, ts.n):
-            a = self.A[block][:, ts.cols]
+            a = self.A[block][:, ts.cols].astype(xp.float64)   # huge activations overflow float32 squares
             a = xp.where(xp.isfinite(a), a, 0)
-            See = float((ts.e * ts.e).sum()) + EPS
+            e = ts.e.astype(xp.float64)
+            See = float((e * e).sum()) + EPS
             best = None
             for feature in (a, xp.abs(a)):
-                r2 = (feature @ ts.e) ** 2 / (((feature * feature).sum(1) + EPS) * See)
+                r2 = xp.nan_to_num((feature @ e) ** 2 / (((feature * feature).sum(1) + EPS) * See))
                 best = r2 if best is None else xp.maximum(best, r2)
             scores.append(np.asarray(best.get() if hasattr(best, "get") else best))
         score = np.concatenate(scores)

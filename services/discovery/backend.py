@@ -88,3 +88,11 @@ def select_backend(cells: int | None = None, device: str | None = None) -> Backe
 
 
 NUMPY = Backend(numpy, "numpy", "NEATAI_DISCOVERY_DEVICE=cpu")
+
+
+def describe() -> dict:
+    """What a service reports in its stats and metrics: the setting, the backend a large
+    analysis gets and why, and the cut-over below which analyses stay on NumPy."""
+    large = select_backend(None)
+    return {"device_setting": device_setting(), "backend": large.name, "reason": large.reason,
+            "gpu_min_cells": gpu_min_cells()}

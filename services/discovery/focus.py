@@ -45,11 +45,11 @@ def neuron_stats(A: np.ndarray, E: np.ndarray, s: Structure) -> dict[int, Neuron
     cap = max(outputs) if outputs else float("inf")
     out = {}
     for i, r in enumerate(rows):
-        total = min(float(abs_e[i]), cap)
+        total = float(min(abs_e[i], cap))
         frequency = 0.8 if firing[i] < 0.1 or firing[i] > 0.9 else 1.0
         if s.kind[r] == "output":
             frequency = 1.0   # an output fires whenever it is non-zero; the factor targets hidden units
-        score = total * (s.impact[r] + IMPACT_EPS) ** IMPACT_EXPONENT * frequency * 0.5
+        score = float(total * (s.impact[r] + IMPACT_EPS) ** IMPACT_EXPONENT * frequency * 0.5)
         out[r] = NeuronStats(r, total, float(abs_e[i]), float(abs_a[i]), float(firing[i]), float(var[i]), score)
     return out
 

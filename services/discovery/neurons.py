@@ -91,7 +91,7 @@ def search(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max_weig
                 bi = xp.asarray(b[at:at + step])[:, None]
                 o = squashes.apply(xp, squash, wi * a[None, :] + bi)
                 w_out, gain, std = _fit(xp, o, e, max_weight)
-                gain = xp.where(std >= MIN_NEURON_OUTPUT_STD_DEV, gain, -np.inf)
+                gain = xp.where((std >= MIN_NEURON_OUTPUT_STD_DEV) & xp.isfinite(gain), gain, -np.inf)
                 i = int(xp.argmax(gain))
                 if float(gain[i]) > best:
                     best, best_i = float(gain[i]), at + i

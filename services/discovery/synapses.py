@@ -77,7 +77,8 @@ def _masks(xp, m, names: list[str], target: str, holdout: bool):
 
 
 def _sums(xp, base2_terms, new2_terms, mask):
-    return (xp.where(mask, base2_terms, 0).sum(1), xp.where(mask, new2_terms, 0).sum(1))
+    return (xp.where(mask, base2_terms, 0).sum(1, dtype=xp.float64),
+            xp.where(mask, new2_terms, 0).sum(1, dtype=xp.float64))
 
 
 def _simulated_terms(xp, ts: TargetSamples, contribution):
@@ -102,8 +103,8 @@ def fit_sources(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max
     a = xp.where(m, a, 0)
     e = xp.broadcast_to(ts.e[None, :], a.shape)
     train, val = _masks(xp, m, [names[r] for r in rows], ts.name, holdout)
-    S_aa = xp.where(train, a * a, 0).sum(1)
-    S_ea = xp.where(train, a * e, 0).sum(1)
+    S_aa = xp.where(train, a * a, 0).sum(1, dtype=xp.float64)   # float64 sums: no overflow, no drift
+    S_ea = xp.where(train, a * e, 0).sum(1, dtype=xp.float64)
     helpful = xp.where(train & (xp.abs(a) > EPS) & (xp.abs(e) > EPS), 1, 0).sum(1)
     w_star = S_ea / (S_aa + EPS)
     limit = max_weight
@@ -115,7 +116,7 @@ def fit_sources(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max
             base, new = _simulated_terms(xp, ts, w[:, None] * a)
             b2, n2 = _sums(xp, base * base, new * new, train)
         else:
-            b2 = xp.where(train, e * e, 0).sum(1)
+            b2 = xp.where(train, e * e, 0).sum(1, dtype=xp.float64)
             n2 = b2 - (2 * w * S_ea - w * w * S_aa)
         imp = _improvement(b2, n2)
         better = imp > best_train
@@ -133,8 +134,8 @@ def fit_sources(xp, A, ts: TargetSamples, rows: list[int], names: list[str], max
     improved = ((xp.abs(new) + EPS < xp.abs(base)) & m).sum(1)
     total = m.sum(1)
     count = xp.maximum(total, 1)
-    mean = a.sum(1) / count
-    std = xp.sqrt(xp.maximum((xp.where(m, a * a, 0).sum(1) / count) - mean * mean, 0))
+    mean = a.sum(1, dtype=xp.float64) / count
+    std = xp.sqrt(xp.maximum((xp.where(m, a * a, 0).sum(1, dtype=xp.float64) / count) - mean * mean, 0))
     span = xp.where(m, a, -np.inf).max(1) - xp.where(m, a, np.inf).min(1)
     ok = (helpful > 0) & (S_aa > EPS) & (xp.abs(w_star) > EPS)
     cols = [np.asarray(x.get() if hasattr(x, "get") else x) for x in

@@ -21,16 +21,19 @@ ReLU6, LeakyReLU, ELU, HARD_TANH, SOFTSIGN, Softplus, ArcTan); a target in a fla
 (ReLU below 0, ...) keeps the value where it already gives that target. Other squashes take a
 first-order step `value + (target - activation) / f'(value)`, no step where f' ~ 0. Results are
 limited to ±1e12 (NEAT-AI limitValue). Aggregates (MINIMUM, MAXIMUM, IF, HYPOT, MEAN) record
-their activation as value, their error in the activation domain, and pass no request upstream.
+their activation as value and their error in the activation domain, and pass it upstream only
+through the inputs they used (`through_used_inputs`; HYPOT passes nothing).
 Predictive-coding error columns are not recorded: this code base has no predictive coding yet.
 """
 cimport numpy as cnp
 from libc.math cimport atanh, expm1, fabs, isfinite, log, tan, NAN
 from libc.stdlib cimport calloc, free, malloc
+from libc.string cimport memset
 
 import numpy as np
 
-from neatai.evaluator.compiled cimport (Net, Network, OP_CONST, OP_MINIMUM, OP_SOFTMAX, ROLE_STANDARD)
+from neatai.evaluator.compiled cimport (Net, Network, OP_CONST, OP_HYPOT, OP_HYPOTV2, OP_IF, OP_MAXIMUM, OP_MEAN,
+                                        OP_MINIMUM, OP_SOFTMAX, ROLE_CONDITION, ROLE_NEGATIVE, ROLE_STANDARD)
 from neatai.evaluator.forward cimport forward_tile, load_tile
 
 cnp.import_array()
@@ -93,8 +96,8 @@ cdef double unsquash(int op, double t, double value, double act, double slope) n
 cdef void attribute_tile(const Net* net, const float* acts, const float* pre, float* req, float* scratch,
                          const float* Y, const int* rows, int r0, int T,
                          float* values, float* errors) noexcept nogil:
-    """Reverse sweep over one forward-run tile: `values`/`errors` ([T][n_nodes], record-major)
-    get every neuron's value and error. `req` ([n_nodes][T], zeroed) accumulates the activation
+    """Reverse sweep over one forward-run tile: `values`/`errors` ([n_nodes][T], neuron-major
+    like the tile) get every neuron's value and error. `req` ([n_nodes][T], zeroed) accumulates the activation
     requests; `scratch` holds three T-float rows. Loops run over the tile innermost, as the
     forward pass's do."""
     cdef int n_in = net.n_in, n = net.n_nodes, n_out = net.n_out
@@ -134,12 +137,12 @@ cdef void attribute_tile(const Net* net, const float* acts, const float* pre, fl
                 v = act[j]
             else:
                 v = x[j]
-            values[<Py_ssize_t>j * n + k] = <float>v
+            values[<Py_ssize_t>k * T + j] = <float>v
             if k >= first_out:
                 target = neatai_limit(Y[<Py_ssize_t>rows[r0 + j] * n_out + (k - first_out)], lo, hi)
             elif r[j] == 0:
                 err_row[j] = 0
-                errors[<Py_ssize_t>j * n + k] = 0
+                errors[<Py_ssize_t>k * T + j] = 0
                 continue
             else:
                 target = neatai_limit(act[j] + r[j], lo, hi)
@@ -147,10 +150,14 @@ cdef void attribute_tile(const Net* net, const float* acts, const float* pre, fl
                 err = target - act[j]
             else:
                 err = unsquash(op, target, v, act[j], slope[j]) - v
-            errors[<Py_ssize_t>j * n + k] = <float>err
+            errors[<Py_ssize_t>k * T + j] = <float>err
             err_row[j] = <float>err if isfinite(err) else 0
             any_error = any_error or err_row[j] != 0
-        if aggregate or not any_error or s1 == s0:
+        if not any_error or s1 == s0:
+            continue
+        if aggregate:
+            if op != OP_HYPOT and op != OP_HYPOTV2:
+                through_used_inputs(net, acts, req, err_row, op, s0, s1, T)
             continue
         # elastic split of the required value change over the inward synapses, by a²
         for j in range(T):
@@ -172,6 +179,51 @@ cdef void attribute_tile(const Net* net, const float* acts, const float* pre, fl
                     req[<Py_ssize_t>(src - n_in) * T + j] += err_row[j] * (a[j] * a[j] / total[j]) * inv
                 else:
                     req[<Py_ssize_t>(src - n_in) * T + j] += err_row[j] * p * inv
+
+
+cdef inline void request(const Net* net, float* req, int s, float amount, int j, int T) noexcept nogil:
+    """Ask synapse s's source for `amount` more weighted input (amount / w more activation)."""
+    cdef int src = net.src[s]
+    if src >= net.n_in and fabs(net.w[s]) > PLANK:
+        req[<Py_ssize_t>(src - net.n_in) * T + j] += amount / net.w[s]
+
+
+cdef void through_used_inputs(const Net* net, const float* acts, float* req, const float* err_row, int op,
+                              int s0, int s1, int T) noexcept nogil:
+    """An aggregate passes its (activation-domain) error only through the inputs it used, as
+    NEAT-AI's activateAndTrace does: MINIMUM/MAXIMUM the winning synapse; IF the synapses of
+    the branch its condition chose (split by a²); MEAN all of them, the error times their count."""
+    cdef int j, s, win, n = s1 - s0
+    cdef float best, v, cond, total, scale, a
+    cdef bint positive
+    for j in range(T):
+        if err_row[j] == 0:
+            continue
+        if op == OP_MINIMUM or op == OP_MAXIMUM:
+            win = s0
+            best = net.w[s0] * acts[<Py_ssize_t>net.src[s0] * T + j]
+            for s in range(s0 + 1, s1):
+                v = net.w[s] * acts[<Py_ssize_t>net.src[s] * T + j]
+                if (v > best) if op == OP_MAXIMUM else (v < best):
+                    best, win = v, s
+            request(net, req, win, err_row[j], j, T)
+            continue
+        cond = 0
+        if op == OP_IF:
+            for s in range(s0, s1):
+                if net.role[s] == ROLE_CONDITION:
+                    cond = cond + net.w[s] * acts[<Py_ssize_t>net.src[s] * T + j]
+        positive = cond > 0
+        scale = n if op == OP_MEAN else 1
+        total = 0
+        for s in range(s0, s1):
+            if op != OP_IF or (net.role[s] != ROLE_CONDITION and (net.role[s] == ROLE_NEGATIVE) != positive):
+                a = acts[<Py_ssize_t>net.src[s] * T + j]
+                total = total + a * a
+        for s in range(s0, s1):
+            if op != OP_IF or (net.role[s] != ROLE_CONDITION and (net.role[s] == ROLE_NEGATIVE) != positive):
+                a = acts[<Py_ssize_t>net.src[s] * T + j]
+                request(net, req, s, err_row[j] * scale * (a * a / total if total > 1e-12 else 1.0 / n), j, T)
 
 
 def record_activations(Network network, X, Y, rows=None, int tile=TILE):
@@ -200,9 +252,11 @@ def record_activations(Network network, X, Y, rows=None, int tile=TILE):
     cdef float* acts = <float*>malloc(<size_t>(n_in + nodes) * tile * sizeof(float))
     cdef float* pre = <float*>calloc(<size_t>nodes * tile, sizeof(float))
     cdef float* req = <float*>malloc(<size_t>nodes * tile * sizeof(float))
+    cdef float* vt = <float*>malloc(<size_t>nodes * tile * sizeof(float))   # tile-shaped values, errors
+    cdef float* et = <float*>malloc(<size_t>nodes * tile * sizeof(float))
     cdef float* scratch = <float*>malloc(6 * <size_t>tile * sizeof(float))
-    if acts == NULL or pre == NULL or req == NULL or scratch == NULL:
-        free(acts); free(pre); free(req); free(scratch)
+    if acts == NULL or pre == NULL or req == NULL or scratch == NULL or vt == NULL or et == NULL:
+        free(acts); free(pre); free(req); free(scratch); free(vt); free(et)
         raise MemoryError()
     cdef const Net* net = &network.net
     cdef const float* xp = <const float*>cnp.PyArray_DATA(x)
@@ -212,17 +266,24 @@ def record_activations(Network network, X, Y, rows=None, int tile=TILE):
     cdef float* ap = <float*>cnp.PyArray_DATA(activations)
     cdef float* ep = <float*>cnp.PyArray_DATA(errors)
     cdef int r0 = 0, t, k, j
+    cdef Py_ssize_t row
+    cdef const float* tile_acts
     with nogil:
         while r0 < n:
             t = tile if n - r0 > tile else n - r0
             load_tile(net, xp, rp, r0, t, acts, True)
             forward_tile(net, acts, scratch, t, pre)
-            for k in range(nodes):
-                for j in range(t):
-                    ap[<Py_ssize_t>(r0 + j) * nodes + k] = acts[<Py_ssize_t>(n_in + k) * t + j]
-                    req[<Py_ssize_t>k * t + j] = 0
-            attribute_tile(net, acts, pre, req, scratch + 3 * tile, yp, rp, r0, t,
-                           vp + <Py_ssize_t>r0 * nodes, ep + <Py_ssize_t>r0 * nodes)
+            memset(req, 0, <size_t>nodes * t * sizeof(float))
+            attribute_tile(net, acts, pre, req, scratch + 3 * tile, yp, rp, r0, t, vt, et)
+            # tile (neuron-major) -> output rows (record-major): reads strided within the
+            # cached tile, writes sequential
+            tile_acts = acts + <Py_ssize_t>n_in * t
+            for j in range(t):
+                row = <Py_ssize_t>(r0 + j) * nodes
+                for k in range(nodes):
+                    ap[row + k] = tile_acts[<Py_ssize_t>k * t + j]
+                    vp[row + k] = vt[<Py_ssize_t>k * t + j]
+                    ep[row + k] = et[<Py_ssize_t>k * t + j]
             r0 += t
-    free(acts); free(pre); free(req); free(scratch)
+    free(acts); free(pre); free(req); free(scratch); free(vt); free(et)
     return values, activations, errors

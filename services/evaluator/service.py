@@ -30,7 +30,6 @@ from neatai.datasets import MiB, Dataset, DatasetStore
 from neatai.lru import CacheStats
 from neatai.memory import MemoryMonitor, MemoryStats
 from neatai.pool import PoolStats, WorkStealingPool, effective_threads
-
 from neatai.recording import DEFAULT_SAMPLE_RATE
 
 from .forward import evaluate_population, sample_rows

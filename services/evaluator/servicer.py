@@ -18,9 +18,8 @@ from neatai.training_options import field_of, option_problems, options_from_prot
 from neatai.stats import cache_pb, memory_pb, pool_pb
 from neatai.handlers import add_services
 from neatai.v1 import creature_pb2, dataset_pb2, evaluator_pb2, evaluator_pb2_grpc
-from neatai.wire import evaluate_response, split_evaluate_request
-
 from neatai.recording import DEFAULT_SAMPLE_RATE, LOCK, DiskSpaceError, RecordingError
+from neatai.wire import evaluate_response, split_evaluate_request
 
 from .recorder import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S, RecordingStopped, delete, inside, read_chunks
 from .wire_reader import read_creature

@@ -3,6 +3,8 @@
 and analysed; what must and must not be suggested follows from how the data was made."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -207,3 +209,28 @@ def test_a_pair_of_sources_that_only_help_together_is_a_coordinated_candidate():
     weights = {op.from_uuid: op.weight for op in pair.operations}
     assert [op.kind for op in pair.operations] == ["addSynapse", "addSynapse"]
     assert weights == pytest.approx({"input-1": 1.0, "input-2": -1.0}, abs=1e-3) and pair.expected_gain > 0
+
+
+@pytest.mark.filterwarnings("error")
+def test_neat_ais_large_creature_is_analysed_end_to_end(tmp_path):
+    """653 inputs, 424 neurons, every kind of squash and aggregate, huge activations."""
+    c = Creature.from_json((Path(__file__).parents[1] / "fixtures" / "neat-ai" / "large.json").read_text())
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, c.input)).astype(np.float32)
+    result = run(tmp_path, c, X, rng.uniform(0, 1, (300, 1)), focus_size=2)
+    assert len(result.focus) == 2 and not result.timed_out
+    known = {f"input-{i}" for i in range(c.input)} | {n.uuid for n in c.neurons}
+    suggestions = [*result.add_synapses, *result.weight_updates, *result.add_neurons, *result.squash_changes,
+                   *result.remove_synapses, *result.remove_neurons, *result.coordinated]
+    assert suggestions and all(np.isfinite(x.expected_gain) and x.expected_gain > 0 for x in suggestions)
+    named = [getattr(x, k) for x in suggestions for k in ("from_uuid", "to_uuid", "source_uuid", "target_uuid",
+                                                          "neuron_uuid") if getattr(x, k, "")]
+    assert set(named) <= known
+
+    def plain(x):   # the result travels as JSON/protobuf: only Python types inside
+        if isinstance(x, dict):
+            return all(plain(v) for v in x.values())
+        if isinstance(x, (list, tuple)):
+            return all(plain(v) for v in x)
+        return x is None or type(x) in (str, int, float, bool)
+    assert plain(result.to_dict())

@@ -29,6 +29,13 @@ def test_cpu_is_numpy_and_a_missing_gpu_falls_back_with_a_log_line(monkeypatch, 
     assert any("NumPy" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
 
 
+def test_describe_reports_the_setting_backend_and_cut_over(monkeypatch):
+    monkeypatch.setenv("NEATAI_DISCOVERY_DEVICE", "cpu")
+    monkeypatch.setenv("NEATAI_DISCOVERY_GPU_MIN_CELLS", "12345")
+    assert backend.describe() == {"device_setting": "cpu", "backend": "numpy",
+                                  "reason": "NEATAI_DISCOVERY_DEVICE=cpu", "gpu_min_cells": 12345}
+
+
 def test_an_unknown_device_setting_is_auto_with_a_warning(monkeypatch, caplog):
     monkeypatch.setenv("NEATAI_DISCOVERY_DEVICE", "tpu")
     with caplog.at_level(logging.WARNING, logger="neatai.discovery.backend"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import grpc
@@ -131,3 +132,27 @@ def test_a_recording_can_be_fetched_from_another_machine_and_deleted(stubs, data
     e = raised(lambda: stubs[0].DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=r.directory),
                                                 timeout=T))
     assert e.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_cancelled_record_call_leaves_no_file(server, stubs):
+    rng = np.random.default_rng(4)
+    wide = Dataset(rng.normal(size=(30_000, 100)).astype(np.float32), rng.normal(size=(30_000, 1)).astype(np.float32))
+    wide_id = upload_dataset(stubs[1], wide, timeout=T).dataset_id
+    hidden = [{"type": "hidden", "uuid": f"h{i}", "bias": 0.0, "squash": "TANH"} for i in range(300)]
+    c = Creature.from_json({"input": 100, "output": 1, "neurons": [
+        *hidden, {"type": "output", "uuid": "out", "bias": 0.0, "squash": "IDENTITY"}], "synapses": [
+        *({"fromUUID": f"input-{i % 100}", "toUUID": f"h{i}", "weight": 0.5} for i in range(300)),
+        *({"fromUUID": f"h{i}", "toUUID": "out", "weight": 0.1} for i in range(300))]})
+    base = Path(server.evaluator.config.recording_dir)
+    before = set(base.iterdir())
+    call = stubs[0].Record.future(evaluator_pb2.RecordRequest(dataset_id=wide_id, creature=c.to_proto(),
+                                                              sample_rate=1.0), timeout=T)
+    t0 = time.monotonic()
+    while set(base.iterdir()) == before and time.monotonic() - t0 < T:   # the recording has started
+        time.sleep(0.01)
+    call.cancel()
+    while set(base.iterdir()) != before and time.monotonic() - t0 < T:
+        time.sleep(0.05)
+    assert set(base.iterdir()) == before                 # folder, .tmp file and lock all gone
+    assert stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=wide_id, creature=c.to_proto(), sample_rate=0.01),
+                           timeout=T).observations == 300  # and the server records on
