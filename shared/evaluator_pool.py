@@ -283,6 +283,16 @@ class EvaluatorPool:
 
         return self._with_retries(self.endpoints[0], call, 1, "Record", dataset)
 
+    def delete_recording(self, directory: str) -> None:
+        """Remove a recording folder (RecordResponse.directory) once analysed, from the first
+        endpoint: a recorder is one evaluator. Raises EvaluatorError."""
+        endpoint = self.endpoints[0]
+        try:
+            endpoint.evaluator.DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=directory),
+                                               timeout=self.rpc_timeout)
+        except grpc.RpcError as e:
+            raise EvaluatorError(f"evaluator {endpoint.target}: {e.code().name}: {e.details()}") from None
+
     def _with_retries(self, endpoint: _Endpoint, call, n: int, what: str, dataset: Dataset | None = None):
         """`call(endpoint)`, moved to the next healthy endpoint on transient failures and retried
         after re-uploading `dataset` on NOT_FOUND."""

@@ -3,13 +3,13 @@ concurrency, and the totals that stats and metrics report. `DiscoveryServicer` a
 
 Recording and scoring go to the evaluators (`EvaluatorPool.record`, `.evaluate`); the
 recording is a Parquet file on the recording evaluator's disk, which this service reads where
-it runs and removes once analysed: so the recorder is an evaluator on this machine (loopback,
-or a sidecar in the pod sharing the recordings volume), while scoring may go to any evaluator.
+it runs, then asks that evaluator to delete (DeleteRecording): so the recorder is an evaluator
+on this machine (loopback, or a sidecar in the pod sharing the recordings volume), while
+scoring may go to any evaluator.
 """
 from __future__ import annotations
 
 import logging
-import shutil
 import threading
 import uuid
 from collections import Counter
@@ -20,8 +20,7 @@ from typing import Callable, Protocol
 from neatai.costs import DEFAULT_COST
 from neatai.creature import Creature
 from neatai.datasets import Dataset, DatasetStore
-from neatai.evaluator_pool import EvaluatorPool
-from neatai.recording import INDICES
+from neatai.evaluator_pool import EvaluatorError, EvaluatorPool
 
 from .caches import CacheLimits, DiscoveryCaches
 from .diagnostics import TypeDiagnostics
@@ -119,7 +118,9 @@ class DiscoveryService:
             self.totals.in_flight += 1
         outcome_name = "failed"
         try:
-            pipeline = Pipeline(self._recorder(dataset, options), lambda path, c: self._analysed(path, c, options, cancelled),
+            folders: dict[str, str] = {}  # recording path → its folder on the recorder
+            pipeline = Pipeline(self._recorder(dataset, options, folders),
+                                lambda path, c: self._analysed(path, c, options, cancelled, folders),
                                 self._scorer(dataset, options), self.caches,
                                 PipelineOptions(threads=self.config.evaluator_threads, slots=options.max_candidates,
                                                 phase2=options.combinations, seed=options.seed),
@@ -138,20 +139,23 @@ class DiscoveryService:
                 self._lock.notify_all()
             self._slots.release()
 
-    def _recorder(self, dataset: Dataset, options: DiscoverOptions):
+    def _recorder(self, dataset: Dataset, options: DiscoverOptions, folders: dict[str, str]):
         def record(creature: Creature) -> str:
-            return self.recorder.record(dataset, creature, options.sample_rate, options.seed,
-                                        options.record_timeout_s).path
+            response = self.recorder.record(dataset, creature, options.sample_rate, options.seed,
+                                            options.record_timeout_s)
+            folders[response.path] = response.directory
+            return response.path
         return record
 
-    def _analysed(self, path: str, creature: Creature, options: DiscoverOptions,
-                  cancelled: Callable[[], bool]) -> DiscoverResult:
+    def _analysed(self, path: str, creature: Creature, options: DiscoverOptions, cancelled: Callable[[], bool],
+                  folders: dict[str, str]) -> DiscoverResult:
         try:
             return self.analyse(path, creature, options, cancelled)
-        finally:  # the recording served its purpose; its folder holds the lock and the indices
-            folder = Path(path).parent
-            if (folder / INDICES).exists():  # only a recording directory (neatai.recording's layout)
-                shutil.rmtree(folder, ignore_errors=True)
+        finally:  # the recording served its purpose: the evaluator that wrote it deletes it
+            try:
+                self.recorder.delete_recording(folders.pop(path))
+            except EvaluatorError as e:  # it sweeps orphans itself; the run need not fail
+                log.warning("recording %s not deleted: %s", path, e)
 
     def _scorer(self, dataset: Dataset, options: DiscoverOptions):
         def score(creatures):

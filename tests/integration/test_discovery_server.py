@@ -40,12 +40,13 @@ def analyse(path, creature, options, cancelled):
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
-    evaluator = start_evaluator(EvaluatorConfig(threads=2, memory_check_interval_s=60,
-                                                recording_dir=str(tmp_path_factory.mktemp("recordings"))),
+    recordings = tmp_path_factory.mktemp("recordings")
+    evaluator = start_evaluator(EvaluatorConfig(threads=2, memory_check_interval_s=60, recording_dir=str(recordings)),
                                 ServerConfig(host="127.0.0.1", port=0, grace_s=0))
     cache = tmp_path_factory.mktemp("cache")
     discovery = start_discovery([evaluator.address], cache, ServerConfig(host="127.0.0.1", port=0, grace_s=0),
                                 analyse=analyse, evaluator_threads=2)
+    evaluator.recordings = recordings
     yield evaluator, discovery, cache
     discovery.stop(0)
     evaluator.stop(0)
@@ -77,6 +78,7 @@ def test_progress_then_the_improved_creature_then_a_run_that_skips_cached_failur
     assert [p.stage for p in progress] == [discovery_pb2.DISCOVERY_STAGE_RECORDING, discovery_pb2.DISCOVERY_STAGE_ANALYSIS,
                                            discovery_pb2.DISCOVERY_STAGE_PHASE1, discovery_pb2.DISCOVERY_STAGE_PHASE2]
     assert RECORDINGS and RECORDINGS[-1] == 40 * 5  # 20 % of 200 records × (2 neurons + 3 inputs)
+    assert not [p for p in servers[0].recordings.iterdir() if p.is_dir()]  # analysed, then deleted
     assert result.improved and result.best.score > result.original_score
     best = Creature.from_proto(result.best.creature)
     assert ("input-1", "output-0") in {(s.from_uuid, s.to_uuid) for s in best.synapses}
