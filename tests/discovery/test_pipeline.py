@@ -9,10 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 from planted_discovery import HIDDEN, planted_creature, planted_dataset, planted_result
 
-from neatai.discovery.caches import DiscoveryCaches
-from neatai.discovery.candidates import ADD_SYNAPSES, COMBO_SUCCESSFUL, Candidate, build
-from neatai.discovery.combinations import combine, index_sets, prune
+from neatai.discovery.caches import DiscoveryCaches, Outcome
+from neatai.discovery.candidates import ADD_SYNAPSES, COMBO_SUCCESSFUL, BuildStats, Candidate, build
+from neatai.discovery.combinations import combine, index_sets, prune, supplement
 from neatai.discovery.pipeline import Cancelled, DeadlineExceeded, Pipeline, PipelineOptions
+from neatai.discovery.result import Operation
 from neatai.evaluator.service import evaluate_in_process
 
 DATA = planted_dataset()
@@ -97,3 +98,22 @@ def test_combination_strategies_follow_the_reference_counts():
     assert len([s for s in sets if len(s) == 2]) == 6  # every pair among 4
     assert len([s for s in sets if len(s) == 3]) == 4  # triples (≥ 4 successes), leave-one-out the same sets
     assert len(sets) == len(set(sets))
+
+
+def test_one_success_is_supplemented_with_relevant_history_from_the_cache(tmp_path):
+
+    base = planted_creature()
+    caches = DiscoveryCaches(tmp_path)
+    singles, stats = build(base, planted_result())
+    removal = next(c for c in singles if c.is_removal and c.removed_neurons() == [HIDDEN])
+    caches.record(removal, Outcome(0.5, 0.6, 0.5, 0.4), "earlier")
+    # A success that names a neuron this creature does not have is not relevant.
+    ghost = Candidate(ADD_SYNAPSES, "ghost", (Operation("addSynapse", from_uuid="gone", to_uuid="output-0", weight=0.5),),
+                      0.1, {}, removal.creature, key="ghost")
+    caches.record(ghost, Outcome(0.5, 0.7, 0.5, 0.3), "earlier")
+    synapse = next(c for c in singles if c.change_type == ADD_SYNAPSES and c.operations[0].from_uuid == "input-1")
+    extra = supplement(base, [synapse], caches.successes(), BuildStats())
+    assert [c.removed_neurons() for c in extra] == [[HIDDEN]]
+    assert extra[0].description.endswith("(from the cache)")
+    (combo,) = combine(base, [synapse, *extra], stats)
+    assert HIDDEN not in {n.uuid for n in combo.creature.neurons}
