@@ -123,6 +123,21 @@ class DiscoveryCaches:
                 out += [e for e in (_read(p) for p in folder.glob("*.json")) if e is not None]
         return sorted(out, key=lambda e: -float(e.get("scoreDelta", 0.0)))
 
+    def failure_summaries(self, limit: int = 500) -> list[dict]:
+        """The `limit` most recent failures, oldest first, as the analysis calibrates on them
+        (reference §2.10, §5.5 failureCache[]): change type, expected and actual error reduction."""
+        found = []
+        for folder in (self.root / FAILURE).iterdir():
+            for path in folder.glob("*.json") if folder.is_dir() else ():
+                try:
+                    found.append((path.stat().st_mtime, path))
+                except FileNotFoundError:  # evicted by another replica meanwhile
+                    continue
+        recent = sorted(found, key=lambda e: e[0])[-limit:]
+        return [{"changeType": e["changeType"], "expectedErrorReduction": e["expectedErrorReduction"],
+                 "actualErrorReduction": e["actualErrorReduction"]}
+                for e in (_read(p) for _, p in recent) if e is not None]
+
     def successful_removal_uuids(self) -> set[str]:
         """Neurons whose removal alone improved a creature before (cache-informed removals)."""
         return {u for e in self.successes((REMOVE_LOW_IMPACT, REMOVE_NEURON))

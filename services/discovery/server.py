@@ -59,7 +59,8 @@ def engine_analyse() -> tuple[Analyse, str]:
         try:
             return analyse(path, creature, AnalysisOptions(
                 focus_uuids=options.focus_neurons, random_seed=options.seed, cost_of_growth=options.cost_of_growth,
-                timeout_s=options.analysis_timeout_s, cancel=cancelled, max_outgoing_weight=options.max_outgoing_weight))
+                timeout_s=options.analysis_timeout_s, cancel=cancelled, max_outgoing_weight=options.max_outgoing_weight,
+                failure_cache=options.failure_cache))
         except AnalysisCancelled as e:
             raise Cancelled(f"analysis cancelled: {e}") from None
 

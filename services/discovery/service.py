@@ -13,7 +13,7 @@ import logging
 import threading
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -64,6 +64,8 @@ class DiscoverOptions:
     focus_neurons: tuple[str, ...] = ()
     feedback_loop: bool = False
     max_outgoing_weight: float = DEFAULT_MAX_OUTGOING_WEIGHT
+    # Set by the service, not the request: recent failures the analysis calibrates its predictions on.
+    failure_cache: tuple[dict, ...] = ()
 
 
 @dataclass
@@ -150,6 +152,7 @@ class DiscoveryService:
     def _analysed(self, path: str, creature: Creature, options: DiscoverOptions, cancelled: Callable[[], bool],
                   folders: dict[str, str]) -> DiscoverResult:
         try:
+            options = replace(options, failure_cache=tuple(self.caches.failure_summaries()))
             return self.analyse(path, creature, options, cancelled)
         finally:  # the recording served its purpose: the evaluator that wrote it deletes it
             try:

@@ -7,6 +7,7 @@ import os
 import threading
 import time
 
+import pytest
 from planted_discovery import planted_creature, planted_result
 
 from neatai.discovery.caches import FAILURE, SUCCESS, CacheLimits, DiscoveryCaches, Outcome, operations_of
@@ -106,3 +107,15 @@ def test_several_writers_on_one_directory_leave_whole_files_and_the_best_score(t
     (entry,) = DiscoveryCaches(tmp_path).successes()
     assert abs(entry["candidateScore"] - 0.6) < 1e-12  # the highest of the 100 writes
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_failure_summaries_are_the_most_recent_oldest_first(tmp_path):
+    caches = DiscoveryCaches(tmp_path)
+    now = time.time()
+    made = candidates()[:4]
+    for k, c in enumerate(made):
+        caches.record(c, WORSE, "d")
+        os.utime(tmp_path / "failure" / c.change_type / f"{c.key}.json", (now - 10 + k,) * 2)
+    summaries = caches.failure_summaries(limit=3)
+    assert [s["changeType"] for s in summaries] == [c.change_type for c in made[1:]]
+    assert all(s["actualErrorReduction"] == pytest.approx(-0.1) and s["expectedErrorReduction"] > 0 for s in summaries)
