@@ -1,6 +1,6 @@
 """The `neatai` command: `neatai run …` evolves a network through real services, `predict`
 runs the result on new data, `runs` and `watch` look at a served evolver, and
-`neatai serve {evaluator,evolver} …` runs one service."""
+`neatai serve {evaluator,evolver,discovery} …` runs one service."""
 from __future__ import annotations
 
 import importlib
@@ -11,10 +11,10 @@ USAGE = """usage: neatai run [--dataset xor|PATH] [--config run.toml] [--seed N]
        neatai predict best.json DATA [--out FILE]
        neatai runs [--evolver HOST:PORT]
        neatai watch RUN_ID [--evolver HOST:PORT]
-       neatai serve {evaluator,evolver} [--port P] [--metrics-port M] [...]
+       neatai serve {evaluator,evolver,discovery} [--port P] [--metrics-port M] [...]
        neatai --version"""
 
-SERVICES = ("evaluator", "evolver")
+SERVICES = ("evaluator", "evolver", "discovery")
 
 
 def version() -> str:

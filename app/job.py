@@ -14,6 +14,7 @@ from pathlib import Path
 
 JOB = "job.json"
 STATE = "state"
+DISCOVERY = "discovery"  # an in-process run's discovery caches and diagnostics.json
 VERSION = 1
 
 

@@ -21,6 +21,8 @@ FLAGS = {
 }
 # Where neatai run differs from NEAT-AI's defaults: a bounded run, and XOR's solved bar.
 DEFAULTS = {"iterations": 1000, "targetError": 0.025}
+# NEAT-AI's discoverySampleRate default, what --discovery turns discovery on with.
+DISCOVERY_SAMPLE_RATE = 0.2
 
 
 class OptionsError(ValueError):
@@ -54,6 +56,10 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train", action=argparse.BooleanOptionalAction,
                    help="memetic evolution: fine-tune a share of every generation by backpropagation on the "
                         "evaluators (NEAT-AI fineTunePopulation; options in the config file's [backpropagation])")
+    p.add_argument("--discovery", action="store_true", default=None,  # None: not given (--resume refuses flags)
+                   help="error-guided structural evolution: a discovery service (started in process, or the "
+                        "deployed evolver's) improves the best creature every discoveryInterval generations and on "
+                        "plateaus; sets discoverySampleRate to 0.2 unless the config file sets it")
 
 
 def resolve(args: argparse.Namespace) -> Options:
@@ -66,6 +72,8 @@ def resolve(args: argparse.Namespace) -> Options:
             flags[path] = value
             if path == "timeoutSeconds":
                 options.pop("timeoutMinutes", None)
+    if getattr(args, "discovery", False) and "discoverySampleRate" not in options:
+        flags["discoverySampleRate"] = DISCOVERY_SAMPLE_RATE
     merged = _merge(_merge(_nest(DEFAULTS), options), _nest(flags))
     try:
         config = EvolverConfig.from_dict(merged)

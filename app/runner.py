@@ -31,7 +31,7 @@ from neatai.tasks import CLASSIFICATION, TASKS, task_metrics
 
 from . import job as job_file
 from .client import RPC_TIMEOUT, Interrupt, Watch, connect, rpc_failure, state_name
-from .job import JOB, STATE, Data, JobError, JobFile
+from .job import DISCOVERY, JOB, STATE, Data, JobError, JobFile
 from .predict import label
 from .prepare import Part, Prepared
 from .progress import progress
@@ -176,7 +176,9 @@ def _prepare(data: Data, seed: int, **given) -> tuple[Prepared, Part | None]:
 
 def _in_process(job: Job, resume: bool) -> int:
     """An evaluator and an evolver on loopback, the evolver checkpointing under `out/state`:
-    Ctrl-C (or a crash) leaves a run that `--resume` continues. The checkpoints go once it ended."""
+    Ctrl-C (or a crash) leaves a run that `--resume` continues. The checkpoints go once it ended.
+    A run with discovery also gets a discovery service, its caches under `out/discovery`."""
+    from neatai.discovery.server import start as start_discovery
     from neatai.evaluator.server import start as start_evaluator
     from neatai.evolver.checkpoint import StateDirBusy
     from neatai.evolver.server import start as start_evolver
@@ -185,9 +187,14 @@ def _in_process(job: Job, resume: bool) -> int:
     loopback = ServerConfig(host="127.0.0.1", port=0, grace_s=1)
     state = job.out / STATE
     evaluator = start_evaluator(embedded_evaluator_config(job.config, job.args.threads), loopback)
+    discovery = None
     try:
+        if job.config.discovery:
+            discovery = start_discovery([evaluator.address], job.out / DISCOVERY, loopback,
+                                        evaluator_threads=job.args.threads)
         try:
-            evolver = start_evolver([evaluator.address], state, loopback, resume=resume)
+            evolver = start_evolver([evaluator.address], state, loopback, resume=resume,
+                                    discovery=discovery.address if discovery else None)
         except StateDirBusy:
             raise UsageError(f"{state} is in use by another neatai process") from None
         try:
@@ -195,6 +202,8 @@ def _in_process(job: Job, resume: bool) -> int:
         finally:
             evolver.stop(1)
     finally:
+        if discovery is not None:
+            discovery.stop(1)
         evaluator.stop(1)
     if job.ended:
         shutil.rmtree(state, ignore_errors=True)
@@ -364,6 +373,9 @@ def _results(job: Job, run, reports, wall: float) -> dict:
             summary.update({f"{name}_{k}": v for k, v in figures.items()})
     if run.latest.HasField("validation_error"):
         summary["validation_error"] = run.latest.validation_error
+    if job.config.discovery:
+        summary["discoveries"] = sum(r.discovery_runs for r in reports)
+        summary["discoveries_improved"] = sum(r.discovery_improved for r in reports)
     names = (prepared.feature_names, prepared.target_names)
     summary["out"] = str(_write_safely(job.out, best, reports, job.config.target_error, names).resolve())
     return summary

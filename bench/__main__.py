@@ -31,6 +31,7 @@ QUICK: dict[str, list[str]] = {
     "real_data": ["--budget", "5", "--datasets", "iris,diabetes"],
     "memetic": ["--budget", "5", "--datasets", "wine"],
     "discovery": ["--quick"],
+    "discovery_service": ["--budget", "8", "--runs", "10"],
 }
 
 

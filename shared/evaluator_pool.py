@@ -262,6 +262,37 @@ class EvaluatorPool:
 
         return self._with_retries(self.endpoints[0], call, 1, "Activate")
 
+    def record(self, dataset: Dataset, creature: Creature, sample_rate: float | None = None, seed: int | None = None,
+               timeout_seconds: float | None = None) -> evaluator_pb2.RecordResponse:
+        """Record `creature`'s activations on a sample of `dataset` (EvaluatorService.Record) on
+        one evaluator, retried like a batch; the answer names the Parquet file on that
+        evaluator's disk. Raises EvaluatorError."""
+        request = evaluator_pb2.RecordRequest(dataset_id=dataset.id, creature=creature.to_proto())
+        if sample_rate is not None:
+            request.sample_rate = sample_rate
+        if seed is not None:
+            request.seed = seed
+        if timeout_seconds is not None:
+            request.timeout_seconds = timeout_seconds
+        # The evaluator stops recording at its own timeout and answers what it has.
+        deadline = (timeout_seconds or 300.0) + self.rpc_timeout
+
+        def call(e: _Endpoint) -> evaluator_pb2.RecordResponse:
+            self._ensure_dataset(e, dataset)
+            return e.evaluator.Record(request, timeout=deadline)
+
+        return self._with_retries(self.endpoints[0], call, 1, "Record", dataset)
+
+    def delete_recording(self, directory: str) -> None:
+        """Remove a recording folder (RecordResponse.directory) once analysed, from the first
+        endpoint: a recorder is one evaluator. Raises EvaluatorError."""
+        endpoint = self.endpoints[0]
+        try:
+            endpoint.evaluator.DeleteRecording(evaluator_pb2.DeleteRecordingRequest(directory=directory),
+                                               timeout=self.rpc_timeout)
+        except grpc.RpcError as e:
+            raise EvaluatorError(f"evaluator {endpoint.target}: {e.code().name}: {e.details()}") from None
+
     def _with_retries(self, endpoint: _Endpoint, call, n: int, what: str, dataset: Dataset | None = None):
         """`call(endpoint)`, moved to the next healthy endpoint on transient failures and retried
         after re-uploading `dataset` on NOT_FOUND."""

@@ -78,6 +78,16 @@ class EvolverConfig:
     # NEAT-AI's quantum fine-tuning (quantumAdjust, §4.4): copies of each generation's fittest
     # stepped against reference creatures join the next generation beside the trained copies.
     quantum_adjust: bool = False
+    # Discovery (seed 001, reference/discovery.md §5): the run's best creature goes to the
+    # discovery service every `discovery_interval` generations, or when the best score has not
+    # improved for `discovery_plateau` generations; -1 (NEAT-AI discoverySampleRate off) disables it.
+    discovery_sample_rate: float = -1.0
+    discovery_interval: int = 10
+    discovery_plateau: int = 5
+
+    @property
+    def discovery(self) -> bool:
+        return self.discovery_sample_rate != -1
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -171,6 +181,10 @@ class EvolverConfig:
         check(base <= high <= 1, "fine_tune_max_fraction",
               f"must be in [basePopulationFraction ({base}), 1], got {high}")
         check(self.fine_tune_window >= 1, "fine_tune_window", f"must be at least 1, got {self.fine_tune_window}")
+        check(self.discovery_sample_rate == -1 or 0 < self.discovery_sample_rate <= 1, "discovery_sample_rate",
+              f"must be in (0, 1], or -1 to disable discovery, got {self.discovery_sample_rate}")
+        for name in ("discovery_interval", "discovery_plateau"):
+            check(getattr(self, name) >= 1, name, f"must be at least 1, got {getattr(self, name)}")
         for name, message in option_problems(self.backpropagation or {}):
             p.append(Problem(f"backpropagation.{name}", message))
         if "seed" in (self.backpropagation or {}):
@@ -289,10 +303,10 @@ class EvolverConfig:
 
 _INTS = {"population_size", "elitism", "mutation_amount", "iterations", "max_evaluations", "seed",
          "distance_cache_max_size", "medium_threshold", "large_threshold", "species_stagnation",
-         "migration_interval", "evaluation_batch_size", "fine_tune_window"}
+         "migration_interval", "evaluation_batch_size", "fine_tune_window", "discovery_interval", "discovery_plateau"}
 _FLOATS = {"mutation_rate", "target_error", "timeout_seconds", "cost_of_growth", "fitness_sample_rate", "ct", "cp",
            "c1", "c2", "c3", "large_topology_weight", "survival_threshold", "migration_fraction",
-           "fine_tune_min_fraction", "fine_tune_max_fraction", "fine_tune_base_fraction"}
+           "fine_tune_min_fraction", "fine_tune_max_fraction", "fine_tune_base_fraction", "discovery_sample_rate"}
 
 _FLAT = {
     "populationSize": "population_size", "elitism": "elitism", "mutationRate": "mutation_rate",
@@ -302,6 +316,8 @@ _FLAT = {
     "speciesStagnation": "species_stagnation", "survivalThreshold": "survival_threshold",
     "feedbackLoop": "feedback_loop", "evaluationBatchSize": "evaluation_batch_size",
     "initialWeights": "initial_weights", "memetic": "memetic", "quantumAdjust": "quantum_adjust",
+    "discoverySampleRate": "discovery_sample_rate", "discoveryInterval": "discovery_interval",
+    "discoveryPlateau": "discovery_plateau",
 }
 _NESTED = {
     "compatibility": {"CT": "ct", "CP": "cp", "C1": "c1", "C2": "c2", "C3": "c3",
@@ -346,6 +362,8 @@ _PROTO_OPTIONAL = {
     "survival_threshold": "survival_threshold", "evaluation_batch_size": "evaluation_batch_size",
     "initial_weights": "initial_weights", "fixed_output_squash": "fixed_output_squash", "memetic": "memetic",
     "quantum_adjust": "quantum_adjust",
+    "discovery_sample_rate": "discovery_sample_rate", "discovery_interval": "discovery_interval",
+    "discovery_plateau": "discovery_plateau",
 }
 _PB_COMPAT = {"ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"}
 _PB_ADAPTIVE = {"medium_threshold": "medium", "large_threshold": "large",

@@ -60,6 +60,45 @@ class Train(Protocol):
                  options: dict, batch_size: int) -> Sequence: ...
 
 
+class Discover(Protocol):
+    """Asks the discovery service to improve a creature on a dataset: an object with creature
+    (the improvement, or None), score_delta and seconds. Raises on failure (any exception: the
+    run evolves on without that discovery)."""
+
+    def __call__(self, dataset: Dataset, creature: Creature, *, sample_rate: float, cost: str, cost_of_growth: float,
+                 feedback_loop: bool, seed: int): ...
+
+
+class DiscoveryJob:
+    """One discovery of a run's best creature, on a thread of its own: evolution goes on while
+    it works and collects what it found at the first generation after it is done."""
+
+    def __init__(self, discover: Discover, run: "Run", creature: Creature, generation: int):
+        self.generation = generation
+        self.found = None
+        self.error = ""
+        self.seconds = 0.0
+        self.done = threading.Event()
+        config = run.config
+        kwargs = dict(sample_rate=config.discovery_sample_rate, cost=config.cost_name,
+                      cost_of_growth=config.cost_of_growth, feedback_loop=config.feedback_loop,
+                      seed=(config.seed or 0) + generation)
+        self.thread = threading.Thread(target=self._work, args=(discover, run.dataset, creature, kwargs),
+                                       name=f"discover-{run.id}", daemon=True)
+        self.thread.start()
+
+    def _work(self, discover: Discover, dataset: Dataset, creature: Creature, kwargs: dict) -> None:
+        t = time.perf_counter()
+        try:
+            with span("discover", generation=self.generation):
+                self.found = discover(dataset, creature, **kwargs)
+        except Exception as e:  # noqa: BLE001 — a failed discovery never stops the run
+            self.error = str(e) or type(e).__name__
+            log.warning("discovery at generation %d failed: %s", self.generation, self.error)
+        self.seconds = time.perf_counter() - t
+        self.done.set()
+
+
 class Migration(Protocol):
     """A run's island exchange: sends emigrants to the peers when a generation is due."""
 
@@ -137,6 +176,13 @@ class GenerationReport:
     trained_improved: int = 0
     fine_tune_fraction: float = 0.0
     quantum_adjusted: int = 0  # quantumAdjust copies of the fittest that joined the next generation
+    # Discovery: a run that finished during this generation, whether its creature joined the
+    # population, its score gain, its seconds and why it failed.
+    discovery_runs: int = 0
+    discovery_improved: bool = False
+    discovery_score_delta: float = 0.0
+    discovery_seconds: float = 0.0
+    discovery_error: str = ""
 
     def to_dict(self) -> dict:
         """JSON-safe: non-finite numbers (every creature failed) travel as "inf"/"-inf"/"nan"."""
@@ -153,7 +199,8 @@ class GenerationReport:
 
 
 _FLOAT_FIELDS = ("best_score", "best_error", "mean_score", "mean_error", "wall_seconds", "validation_error",
-                 "validation_accuracy", "validation_r2", "fine_tune_fraction")
+                 "validation_accuracy", "validation_r2", "fine_tune_fraction", "discovery_score_delta",
+                 "discovery_seconds")
 
 
 def _json_number(v):
@@ -179,6 +226,8 @@ class Run:
         self.halted = False  # abandon without writing anything more (crash simulation, hard shutdown)
         self.thread: threading.Thread | None = None
         self.migrator: Migration | None = None
+        self.discovery: DiscoveryJob | None = None
+        self.last_discovery = 0  # generation the latest discovery started at
 
     @property
     def best(self) -> Creature | None:
@@ -209,9 +258,10 @@ class RunManager:
 
     def __init__(self, evaluate: Evaluate, datasets: DatasetStore, checkpoints: CheckpointStore | None = None,
                  start_migration: StartMigration | None = None, activate: Activate | None = None,
-                 train: Train | None = None):
+                 train: Train | None = None, discover: Discover | None = None):
         self.evaluate = evaluate
         self.train = train  # for memetic runs; None: they are refused
+        self.discover = discover  # None: runs asking for discovery evolve without it
         self.activate = activate  # for the validation metric; None: validation reports the error only
         self.datasets = datasets
         self.checkpoints = checkpoints
@@ -244,6 +294,8 @@ class RunManager:
             problems.append(Problem("config.memetic", "this evolver has no evaluators to train on"))
         if problems:
             raise InvalidRequest(problems)
+        if config.discovery and self.discover is None:
+            log.warning("the run asks for discovery, but this evolver has no discovery service: it evolves without")
         run_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
         evolution = Evolution(config, dataset.inputs, dataset.outputs, seed_creatures=list(seed_creatures) or None)
         validation = Validation(held_out, task or infer_task(dataset.Y)) if held_out is not None else None
@@ -440,6 +492,7 @@ class RunManager:
                     memetic = self._fine_tune(run) if config.memetic and not stats.done else {}
                     if run.halted:
                         return
+                    discovery = self._discovery(run, stats) if config.discovery and not stats.done else {}
                     t3b = time.perf_counter()
                     if run.validation is not None:
                         with span("validate"):
@@ -451,7 +504,8 @@ class RunManager:
                         phases["train"] = t3b - t3
                     if run.validation is not None:
                         phases["validate"] = t4 - t3b
-                    report = _report(run.id, stats, state, phases, run.evolution.elapsed, run.validation, memetic)
+                    report = _report(run.id, stats, state, phases, run.evolution.elapsed, run.validation,
+                                     {**memetic, **discovery})
                     generation_span.set_attribute("neatai.generation", report.generation)
                     with run.cond:
                         if run.halted:
@@ -506,6 +560,37 @@ class RunManager:
                 quantum = run.evolution.add_quantum(len(candidates))
         return {"trained": len(candidates), "trained_improved": improved, "fine_tune_fraction": fraction,
                 "quantum_adjusted": quantum}
+
+    def _discovery(self, run: Run, stats) -> dict:
+        """Collect a finished discovery (its creature joins the population as a migrant would),
+        and start the next one on the best creature when due: every discovery_interval
+        generations, or after discovery_plateau generations without a better best score.
+        Returns the report's discovery figures."""
+        config, generation = run.config, stats.generation
+        fields: dict = {}
+        job = run.discovery
+        if job is not None and job.done.is_set():
+            run.discovery = None
+            fields = {"discovery_runs": 1, "discovery_seconds": job.seconds, "discovery_error": job.error}
+            found = job.found
+            if found is not None and found.creature is not None:
+                try:
+                    with run.cond:
+                        joined = run.evolution.import_creatures([found.creature]) > 0
+                    fields.update(discovery_improved=joined, discovery_score_delta=found.score_delta)
+                except ValueError as e:  # not a creature this run can take (shape, recurrence)
+                    fields["discovery_error"] = f"discovered creature refused: {e}"
+        if self.discover is None or run.discovery is not None:
+            return fields
+        since = generation - run.last_discovery
+        earlier = [r.best_score for r in run.history[-config.discovery_plateau:]]
+        plateau = len(earlier) == config.discovery_plateau and stats.best_score <= earlier[0]
+        if since >= config.discovery_interval or (plateau and since >= config.discovery_plateau):
+            best = run.best
+            if best is not None:
+                run.last_discovery = generation
+                run.discovery = DiscoveryJob(self.discover, run, best, generation)
+        return fields
 
     def _validate(self, run: Run) -> None:
         """Score the generation's best few on the validation dataset; keep the lowest error."""

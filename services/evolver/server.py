@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from neatai import metrics
 from neatai.datasets import MiB, DatasetLimits, DatasetStore
 from neatai.datasets_servicer import DatasetServicer
+from neatai.discovery_client import DiscoveryClient
 from neatai.evaluator_pool import EvaluatorError, EvaluatorPool, parse_targets
 from neatai.server import (
     RunningServer, ServerConfig, add_server_arguments, parse_server_arguments, serve_until_signal, server_config,
@@ -42,6 +43,7 @@ class EvolverServer(RunningServer):
     pool: EvaluatorPool | None = None
     checkpoints: CheckpointStore | None = None
     registrations: tuple = ()
+    discovery: DiscoveryClient | None = None
 
     def stop(self, grace: float | None = None):
         if self.manager is not None:  # runs end their generation and checkpoint; watchers see the end
@@ -61,6 +63,8 @@ class EvolverServer(RunningServer):
             r.close()
         if self.pool is not None:
             self.pool.close()
+        if self.discovery is not None:
+            self.discovery.close()
         if self.checkpoints is not None:  # another evolver may take the state directory now
             self.checkpoints.close()
 
@@ -68,19 +72,22 @@ class EvolverServer(RunningServer):
 def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig | None = None, *,
           rpc_timeout: float = 30.0, train_timeout: float = 600.0, dns_workers: int = 4,
           dataset_limits: DatasetLimits | None = None, dataset_store_bytes: int = 1024 * MiB,
-          resume: bool = True) -> EvolverServer:
+          resume: bool = True, discovery: str | None = None, discovery_timeout: float = 900.0) -> EvolverServer:
     """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
     checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume.
     `train_timeout` is the deadline of each Train call of a memetic run (passes of gradient
-    descent over a batch of creatures: minutes rather than Evaluate's seconds)."""
+    descent over a batch of creatures: minutes rather than Evaluate's seconds). `discovery`
+    (host:port) is the discovery service runs with discoverySampleRate use."""
     server = server or ServerConfig()
     checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, train_timeout=train_timeout, dns_workers=dns_workers,
                          max_message_bytes=server.max_message_bytes)
     datasets = DatasetStore(dataset_store_bytes)
+    client = DiscoveryClient(discovery, timeout=discovery_timeout) if discovery else None
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
                          lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout),
-                         _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"))
+                         _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"),
+                         client.discover if client else None)
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
     # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
     resumed = manager.resume_all() if resume else []
@@ -91,6 +98,8 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     except BaseException:
         manager.close()
         pool.close()
+        if client is not None:
+            client.close()
         if checkpoints is not None:
             checkpoints.close()
         raise
@@ -98,7 +107,8 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
                      metrics.register_caches(lambda: cache_stats(manager, datasets)))
     _EVOLUTION.managers.add(manager)
     fields = {f.name: getattr(running, f.name) for f in dataclasses.fields(RunningServer)}
-    return EvolverServer(**fields, manager=manager, pool=pool, checkpoints=checkpoints, registrations=registrations)
+    return EvolverServer(**fields, manager=manager, pool=pool, checkpoints=checkpoints, registrations=registrations,
+                         discovery=client)
 
 
 def _evaluate_on(pool: EvaluatorPool, method: str = "evaluate"):
@@ -190,6 +200,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--train-timeout", type=float, default=600.0,
                    help="deadline (s) of each Train call of a memetic run (a batch of creatures trained for "
                         "backpropagation.iterations passes)")
+    p.add_argument("--discovery", default="", help="discovery service host:port for runs with discoverySampleRate "
+                                                   "(none: such runs evolve without discovery)")
+    p.add_argument("--discovery-timeout", type=float, default=900.0, help="deadline (s) of each Discover call")
     args = parse_server_arguments(p, argv)
     try:
         args.evaluators = parse_targets(args.evaluators)
@@ -210,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
                         train_timeout=args.train_timeout,
                         dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
-                        dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
+                        dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)),
+                        discovery=args.discovery or None, discovery_timeout=args.discovery_timeout)
     except OSError as e:  # unwritable or busy state dir, port in use
         print(f"neatai serve evolver: {e}", file=sys.stderr)
         return 1

@@ -36,7 +36,10 @@ def report_pb(r: GenerationReport) -> evolver_pb2.GenerationReport:
         evaluations=r.evaluations, hidden_neurons=r.hidden_neurons, synapses=r.synapses,
         phase_seconds=r.phase_seconds, wall_seconds=r.wall_seconds, trained=r.trained,
         trained_improved=r.trained_improved, fine_tune_fraction=r.fine_tune_fraction,
-        quantum_adjusted=r.quantum_adjusted, **held_out)
+        quantum_adjusted=r.quantum_adjusted,
+        discovery_runs=r.discovery_runs, discovery_improved=r.discovery_improved,
+        discovery_score_delta=r.discovery_score_delta, discovery_seconds=r.discovery_seconds,
+        discovery_error=r.discovery_error, **held_out)
 
 
 def run_info_pb(run: Run) -> evolver_pb2.RunInfo:

@@ -41,7 +41,10 @@ def test_covers_the_required_views():
                    "neatai_cache_hits_total", "neatai_cache_evictions_total", "neatai_cache_entries",
                    "neatai_pool_workers", "neatai_pool_queued_tasks", "neatai_pool_steals_total",
                    "grpc_server_handled_total", "grpc_server_handling_seconds_bucket",
-                   "neatai_memory_resident_bytes", "neatai_memory_pressure_events_total"):
+                   "neatai_memory_resident_bytes", "neatai_memory_pressure_events_total",
+                   "neatai_discovery_runs_total", "neatai_discovery_candidates_evaluated_total",
+                   "neatai_discovery_candidates_improved_total", "neatai_discovery_stage_seconds_total",
+                   "neatai_discovery_cache_entries", "neatai_discovery_backend"):
         assert metric in text, metric
     assert "histogram_quantile(0.5," in text and "histogram_quantile(0.99," in text
     # go-grpc-prometheus label values, as the interceptors write them.

@@ -1,7 +1,9 @@
 """Kubernetes manifests: every overlay and test scenario renders with `kubectl kustomize`, passes
 `kubernetes-validate --strict`, and keeps the invariants a gRPC service needs (numeric gRPC
 probes, resources, non-root read-only pods, selectors that line up, a drain that fits the
-termination grace period). The Dockerfile agrees with the pods (entrypoint, user)."""
+termination grace period). The Dockerfile agrees with the pods (entrypoint, user). The
+discovery pod records on its own evaluator sidecar, reads what it writes, keeps its caches on a
+PVC, and gets a GPU where the gpu component is applied."""
 from __future__ import annotations
 
 import json
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from neatai.discovery.server import parse_args as discovery_args
 from neatai.evaluator.server import parse_args as evaluator_args
 from neatai.evolver.server import parse_args as evolver_args
 
@@ -24,6 +27,9 @@ TARGETS = sorted(
 )
 WORKLOADS = ("Deployment", "StatefulSet")
 RUN_AS = 10001
+PARSERS = {"evaluator": evaluator_args, "evolver": evolver_args, "discovery": discovery_args}
+# Sidecars: container name -> the service it runs.
+SIDECARS = {"recorder": "evaluator"}
 
 
 def render(target: Path) -> list[dict]:
@@ -66,7 +72,7 @@ def test_strict_schema_validation(rendered):
 def test_workloads(rendered):
     _, docs, _ = rendered
     workloads = [d for d in docs if d["kind"] in WORKLOADS]
-    assert {w["metadata"]["name"] for w in workloads} >= {"evaluator", "evolver"}
+    assert {w["metadata"]["name"] for w in workloads} >= {"evaluator", "evolver", "discovery"}
     for w in workloads:
         pod = w["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -95,12 +101,12 @@ def test_workloads(rendered):
             args = c["args"]
             grace = float(args[args.index("--grace") + 1])
             assert pod["terminationGracePeriodSeconds"] >= pre_stop + grace + 10, name
-            assert args[0] == w["metadata"]["name"], f"{name}: image entrypoint is `neatai serve <service>`"
+            service = w["metadata"]["name"] if c is pod["containers"][0] else SIDECARS[c["name"]]
+            assert args[0] == service, f"{name}: image entrypoint is `neatai serve <service>`"
             assert args[args.index("--port") + 1] == str(ports["grpc"])
             assert args[args.index("--metrics-port") + 1] == str(ports["metrics"])
             # The flags exist: the service's own parser accepts them (POD_NAMESPACE is expanded by k8s).
-            parse = {"evaluator": evaluator_args, "evolver": evolver_args}[args[0]]
-            parse([a.replace("$(POD_NAMESPACE)", "ns") for a in args[1:]])
+            PARSERS[args[0]]([a.replace("$(POD_NAMESPACE)", "ns") for a in args[1:]])
 
 
 def test_evolver_keeps_checkpoints_on_its_own_volume(rendered):
@@ -154,7 +160,7 @@ def test_service_monitors_match_services_and_ports(rendered):
     monitors = of_kind(docs, "ServiceMonitor")
     if "overlays" not in target.parts:
         return  # scenarios without the monitoring component
-    assert {m["metadata"]["name"] for m in monitors} == {"evaluator", "evolver"}
+    assert {m["metadata"]["name"] for m in monitors} == {"evaluator", "evolver", "discovery"}
     services = of_kind(docs, "Service")
     for m in monitors:
         matched = [s for s in services if selects(m["spec"]["selector"]["matchLabels"], s["metadata"]["labels"])]
@@ -184,16 +190,25 @@ def test_tracing_only_where_the_component_is(rendered):
             assert not any(k.startswith("OTEL_") for k in env)
 
 
+def uses_gpu_component(target: Path) -> bool:
+    return "../../components/gpu" in yaml.safe_load((target / "kustomization.yaml").read_text()).get("components", [])
+
+
 def test_gpu_component_requests_a_gpu_only_where_asked(rendered):
     target, docs, _ = rendered
     for w in (d for d in docs if d["kind"] in WORKLOADS):
         pod = w["spec"]["template"]["spec"]
         wants = w["metadata"]["labels"].get("neatai.dev/accelerator") == "gpu"
         has = "nvidia.com/gpu" in pod["containers"][0]["resources"]["limits"]
-        assert wants == has, w["metadata"]["name"]
+        # Without the component a labelled workload runs on the CPU (discovery falls back to NumPy).
+        assert has == (wants and uses_gpu_component(target)), w["metadata"]["name"]
+        assert all("nvidia.com/gpu" not in c["resources"]["limits"] for c in pod["containers"][1:])
         if has:
             assert pod["nodeSelector"]["nvidia.com/gpu.present"] == "true"
             assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+    if target.name == "prod":
+        (d,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "discovery"]
+        assert "nvidia.com/gpu" in d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
     if target.name == "gpu-evaluator":
         assert any(w["metadata"]["labels"].get("neatai.dev/accelerator") == "gpu" for w in of_kind(docs, "Deployment"))
 
@@ -222,3 +237,27 @@ def test_dockerfile_copies_sources_the_build_context_keeps():
         assert not any(fnmatch.fnmatch(src, pattern) for pattern in ignored), f"{src} is excluded by .dockerignore"
     # What setup.py builds from must reach the builder: every .pyx and .proto is a tracked source.
     assert list((ROOT / "protos").rglob("*.proto")) and list((ROOT / "services").rglob("*.pyx"))
+
+
+def test_discovery_reads_the_recordings_its_sidecar_writes_and_keeps_its_caches(rendered):
+    _, docs, _ = rendered
+    (d,) = [d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "discovery"]
+    pod = d["spec"]["template"]["spec"]
+    discovery, recorder = pod["containers"]
+    args, sidecar = discovery["args"], recorder["args"]
+    ports = {p["name"]: p["containerPort"] for p in recorder["ports"]}
+    assert args[args.index("--recorder") + 1] == f"127.0.0.1:{ports['grpc']}"
+    recordings = sidecar[sidecar.index("--recording-dir") + 1]
+    mounts = [{m["mountPath"]: m["name"] for m in c["volumeMounts"]} for c in (discovery, recorder)]
+    assert mounts[0].get(recordings) == mounts[1].get(recordings) == "recordings"
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes["recordings"]
+    cache = args[args.index("--cache-dir") + 1]
+    claim = volumes[mounts[0][cache]]["persistentVolumeClaim"]["claimName"]
+    assert claim in {p["metadata"]["name"] for p in of_kind(docs, "PersistentVolumeClaim")}
+    assert d["spec"]["strategy"]["type"] == "Recreate"  # a ReadWriteOnce volume moves between pods
+    (evolver,) = [s for s in of_kind(docs, "StatefulSet") if s["metadata"]["name"] == "evolver"]
+    evolver_args = evolver["spec"]["template"]["spec"]["containers"][0]["args"]
+    target = evolver_args[evolver_args.index("--discovery") + 1]
+    (svc,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"] == target.split(".")[0]]
+    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]}["grpc"] == int(target.rsplit(":", 1)[1])

@@ -116,6 +116,28 @@ def test_evolver_generation_traces_into_the_evaluator():
     assert not [s for s in spans if "grpc.health" in s["name"]]
 
 
+def test_a_discovery_traces_each_stage_and_its_evaluator_calls():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, str(HERE / "trace_discovery_probe.py")], capture_output=True, text=True,
+                         timeout=180, env=env)
+    assert out.returncode == 0, out.stderr[-4000:]
+    spans = [json.loads(line) for line in out.stdout.splitlines()]
+    by_id = {s["span_id"]: s for s in spans}
+    (server,) = [s for s in spans if s["name"] == "/neatai.v1.DiscoveryService/Discover" and s["kind"] == "SERVER"]
+    stages = {s["name"]: s for s in spans if s["name"].startswith("discovery.")}
+    assert set(stages) == {"discovery.recording", "discovery.analysis", "discovery.phase1", "discovery.phase2"}
+    assert all(s["parent_id"] == server["span_id"] for s in stages.values())
+
+    def stage_of(span):
+        while span["parent_id"] in by_id and not span["name"].startswith("discovery."):
+            span = by_id[span["parent_id"]]
+        return span["name"]
+
+    calls = [s for s in spans if s["kind"] == "CLIENT" and s["trace_id"] == server["trace_id"]]
+    assert "discovery.recording" in {stage_of(s) for s in calls if s["name"].endswith("/Record")}
+    assert {"discovery.phase1", "discovery.phase2"} <= {stage_of(s) for s in calls if s["name"].endswith("/Evaluate")}
+
+
 def test_excluded_services_from_env_are_not_traced_and_health_still_is_not():
     env = {**os.environ, "OTEL_PYTHON_GRPC_EXCLUDED_SERVICES": "neatai.test.EchoService"}
     out = subprocess.run(
