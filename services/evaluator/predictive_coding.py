@@ -133,13 +133,23 @@ def hebbian(creature: Creature, settled: Settled, learning_rate: float = DEFAULT
     if not (math.isfinite(learning_rate) and learning_rate >= 0):
         raise ValueError(f"learning_rate must be finite and >= 0, got {learning_rate}")
     network = settled.network
-    slot_w, biases = pc_kernels.hebbian(network, settled.activity, settled.errors, settled.gain,
-                                        learning_rate * settled.scaling.learning)
+    slot_w, biases = _slot_updates(settled, learning_rate)
     weights = np.empty_like(slot_w)
     weights[network.synapse_order] = slot_w
     weights[[bool(s.frozen) for s in creature.synapses]] = 0
     biases[network.frozen_bias | network.constant] = 0
     return Updates(weights, biases)
+
+
+def learn(settled: Settled, learning_rate: float = DEFAULTS["learning_rate"]) -> None:
+    """Apply the Hebbian update of a settled batch to the (trainable) network it settled on."""
+    apply_hebbian(settled.network, *_slot_updates(settled, learning_rate))
+
+
+def _slot_updates(settled: Settled, learning_rate: float):
+    """pc_kernels.hebbian on a settled batch: (dW in CSR slot order, db), scaled as settled."""
+    return pc_kernels.hebbian(settled.network, settled.activity, settled.errors, settled.gain,
+                              learning_rate * settled.scaling.learning)
 
 
 def apply_hebbian(network: Network, slot_weights: np.ndarray, biases: np.ndarray) -> None:

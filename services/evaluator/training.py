@@ -16,10 +16,11 @@ import numpy as np
 from neatai.creature import Creature
 from neatai.costs import DEFAULT_COST
 
+from neatai import predictive_coding_options as pc_options
 from neatai.training_options import (DEFAULTS, OPTIMIZERS, STRATEGIES, TrainOptionsError,  # noqa: F401 (API)
                                      option_problems)
 
-from . import backprop
+from . import backprop, predictive_coding
 from .forward import evaluate_population
 from .network import trainable_network, write_back
 
@@ -130,6 +131,13 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     it was given. With `feedback_loop` batches are consecutive records (no shuffle), each
     back-propagated through time from zeroed state.
 
+    `predictiveCoding` {enabled: true, ...} makes every batch settle (predictive_coding.settle,
+    outputs clamped to the targets, NEAT-AI's gradient cap, backtracking and adaptive scaling)
+    and apply the Hebbian update; integrationMode "complement" then takes the gradient step
+    above on the same batch as well, "replace" does not. The returned creature carries the trace
+    tags pc-energy and pc-inference-steps (mean final energy and steps per record, last pass).
+    A recurrent creature settles each record on its unrolled step from reset state.
+
     `stop()` is asked before every batch (a kernel call is short): when true, TrainingStopped
     is raised. `progress(passes, error)` is told the dataset error after every pass."""
     o = train_options(options, np.random.default_rng(options.get("seed")))
@@ -145,21 +153,35 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     sequential = feedback_loop or o["disableRandomSamples"]
     step_w = _Stepper(o, fixed_w, o["maximumWeightAdjustmentScale"], o["limitWeightScale"])
     step_b = _Stepper(o, fixed_b, o["maximumBiasAdjustmentScale"], o["limitBiasScale"])
+    pcc = pc_options.resolved(o["predictiveCoding"])
+    pc_trace = None
     for t in range(o["iterations"]):
         if o["targetError"] is not None and best <= o["targetError"]:
             break
         rate = learning_rate(o, t, ratio)
         order = np.arange(n) if sequential else rng.permutation(n)
+        energy = steps = 0.0
         for start in range(0, n, o["batchSize"]):
             if stop is not None and stop():
                 raise TrainingStopped(f"stopped after {passes} of {o['iterations']} passes")
             rows = order[start:start + o["batchSize"]]
+            if pcc["enabled"]:
+                settled = predictive_coding.settle(
+                    creature, X[rows], Y[rows], network=network, fixed_prediction=pcc["fixedPrediction"],
+                    max_iterations=pcc["maxInferenceIterations"], inference_rate=pcc["inferenceRate"],
+                    convergence_threshold=pcc["convergenceThreshold"])
+                predictive_coding.learn(settled, pcc["learningRate"])
+                energy, steps = energy + settled.energy.sum(), steps + settled.steps.sum()
+                if pcc["integrationMode"] == "replace":
+                    continue
             _, gw, gb = backprop.gradients(network, X[rows], Y[rows], cost, feedback_loop)
             if o["l1"] or o["l2"]:
                 gw = gw + o["l1"] * np.sign(weights) + o["l2"] * weights.astype(np.float64)
             weights[:] = step_w(weights, gw, rate, rng)
             bias[:] = step_b(bias, gb, rate, rng)
         passes += 1
+        if pcc["enabled"]:
+            pc_trace = (energy / n, steps / n)
         error = evaluate_population([network], X, Y, cost, feedback_loop=feedback_loop)[0]
         ratio = error / previous if previous > 0 and np.isfinite(previous) else None
         previous = error
@@ -168,10 +190,14 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
         if error < best:
             best, best_w, best_b = error, weights.copy(), bias.copy()
     if best >= before:  # nothing better: the creature as given
-        return TrainResult(creature.copy(), float(before), float(before), passes, o["learningRateStrategy"])
-    weights[:], bias[:] = best_w, best_b
-    return TrainResult(write_back(network, creature), float(before), float(best), passes,
-                       o["learningRateStrategy"])
+        trained, best = creature.copy(), before
+    else:
+        weights[:], bias[:] = best_w, best_b
+        trained = write_back(network, creature)
+    if pc_trace is not None:
+        trained.set_tag("pc-energy", f"{pc_trace[0]:.6g}")
+        trained.set_tag("pc-inference-steps", f"{pc_trace[1]:.4g}")
+    return TrainResult(trained, float(before), float(best), passes, o["learningRateStrategy"])
 
 
 class _Stepper:
