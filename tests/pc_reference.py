@@ -42,9 +42,10 @@ def mlp(seed, sizes=(10, 32, 32, 32, 5)) -> Creature:
     return _creature(sizes[0], neurons, synapses)
 
 
-def random_dag(seed, n_in=6, n_hidden=40, n_out=3, p=0.15) -> Creature:
+def random_dag(seed, n_in=6, n_hidden=40, n_out=3, p=0.15, outputs_feed_outputs=False) -> Creature:
     """(B): every neuron draws each earlier neuron as a source with probability p (at least one),
-    squashes from DAG_SQUASHES, weights N(0, 1/sqrt(fan_in))."""
+    squashes from DAG_SQUASHES, weights N(0, 1/sqrt(fan_in)); outputs draw from earlier outputs
+    too when asked (backprop then differs from clamped PC: a clamped output passes no error on)."""
     rng = np.random.default_rng(seed)
     order = [f"input-{i}" for i in range(n_in)]
     neurons, synapses = [], []
@@ -53,7 +54,7 @@ def random_dag(seed, n_in=6, n_hidden=40, n_out=3, p=0.15) -> Creature:
         out = k >= n_hidden
         neurons.append({"type": "output" if out else "hidden", "uuid": name, "bias": f32(rng.normal(0, 0.1)),
                         "squash": str(rng.choice(DAG_SQUASHES))})
-        pool = order if not out else order[:n_in + n_hidden]
+        pool = order if not out or outputs_feed_outputs else order[:n_in + n_hidden]
         picks = [s for s in pool if rng.random() < p] or [pool[int(rng.integers(len(pool)))]]
         for src in picks:
             synapses.append({"fromUUID": src, "toUUID": name, "weight": f32(rng.normal(0, 1 / math.sqrt(len(picks))))})

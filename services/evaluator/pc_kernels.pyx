@@ -340,9 +340,9 @@ cdef void settle_tile(const Net* net, Tile* t, const Options* o, const float* X,
     if o.has_y and o.beta == 0:
         for i in range(net.n_out):
             memcpy(t.x + <Py_ssize_t>(first_out + i) * B, t.y + <Py_ssize_t>i * B, t.A * sizeof(float))
-    errors(net, t)          # mu, f' stay at the feed-forward point under fixed prediction
-    if o.beta > 0:
-        refresh(net, t, o)
+    # strict PC predicts again from the clamped outputs (an output may feed another); under
+    # fixed prediction mu and f' stay at the feed-forward point
+    refresh(net, t, o)
     if out.history != NULL:
         for j in range(t.A):
             out.history[<Py_ssize_t>t.col[j] * (o.max_steps + 1)] = t.E[j]
