@@ -17,6 +17,7 @@ from neatai.creature import Creature
 from neatai.costs import DEFAULT_COST
 
 from neatai import predictive_coding_options as pc_options
+from neatai.genome.pc_guided import tag_prediction_errors
 from neatai.training_options import (DEFAULTS, OPTIMIZERS, STRATEGIES, TrainOptionsError,  # noqa: F401 (API)
                                      option_problems)
 
@@ -51,6 +52,9 @@ def gradients(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFA
 
 
 # ---- train: gradient descent with NEAT-AI's options (reference/neat-ai.md §4.2) -------------
+
+PC_TAG_RECORDS = 256  # records settled for the per-neuron error tags of a PC-trained creature
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -135,7 +139,8 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     outputs clamped to the targets, NEAT-AI's gradient cap, backtracking and adaptive scaling)
     and apply the Hebbian update; integrationMode "complement" then takes the gradient step
     above on the same batch as well, "replace" does not. The returned creature carries the trace
-    tags pc-energy and pc-inference-steps (mean final energy and steps per record, last pass).
+    tags pc-energy and pc-inference-steps (mean final energy and steps per record, last pass),
+    and its neurons pc-error and pc-unsettled (genome.pc_guided: what PC-guided mutation reads).
     A recurrent creature settles each record on its unrolled step from reset state.
 
     `stop()` is asked before every batch (a kernel call is short): when true, TrainingStopped
@@ -154,6 +159,8 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     step_w = _Stepper(o, fixed_w, o["maximumWeightAdjustmentScale"], o["limitWeightScale"])
     step_b = _Stepper(o, fixed_b, o["maximumBiasAdjustmentScale"], o["limitBiasScale"])
     pcc = pc_options.resolved(o["predictiveCoding"])
+    pc_settle = dict(fixed_prediction=pcc["fixedPrediction"], max_iterations=pcc["maxInferenceIterations"],
+                     inference_rate=pcc["inferenceRate"], convergence_threshold=pcc["convergenceThreshold"])
     pc_trace = None
     for t in range(o["iterations"]):
         if o["targetError"] is not None and best <= o["targetError"]:
@@ -166,10 +173,7 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
                 raise TrainingStopped(f"stopped after {passes} of {o['iterations']} passes")
             rows = order[start:start + o["batchSize"]]
             if pcc["enabled"]:
-                settled = predictive_coding.settle(
-                    creature, X[rows], Y[rows], network=network, fixed_prediction=pcc["fixedPrediction"],
-                    max_iterations=pcc["maxInferenceIterations"], inference_rate=pcc["inferenceRate"],
-                    convergence_threshold=pcc["convergenceThreshold"])
+                settled = predictive_coding.settle(creature, X[rows], Y[rows], network=network, **pc_settle)
                 predictive_coding.learn(settled, pcc["learningRate"])
                 energy, steps = energy + settled.energy.sum(), steps + settled.steps.sum()
                 if pcc["integrationMode"] == "replace":
@@ -197,6 +201,9 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     if pc_trace is not None:
         trained.set_tag("pc-energy", f"{pc_trace[0]:.6g}")
         trained.set_tag("pc-inference-steps", f"{pc_trace[1]:.4g}")
+        # per-neuron prediction errors of the result, for PC-guided mutation (first records)
+        e = predictive_coding.neuron_prediction_errors(trained, X[:PC_TAG_RECORDS], Y[:PC_TAG_RECORDS], **pc_settle)
+        tag_prediction_errors(trained, e.uuids, e.mean_abs_error, e.unsettled)
     return TrainResult(trained, float(before), float(best), passes, o["learningRateStrategy"])
 
 

@@ -75,6 +75,9 @@ class EvolverConfig:
     fine_tune_base_fraction: float = 0.2
     fine_tune_window: int = 10  # generations of training success the fraction adapts on
     backpropagation: dict | None = None
+    # PC-guided mutation (seed 004 §3.4): offspring of a creature tagged by predictive-coding
+    # training get every other mutation aimed by its neurons' prediction errors (genome.pc_guided).
+    pc_guided_mutation: bool = False
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -104,7 +107,7 @@ class EvolverConfig:
             elif f.name in _FLOATS and value is not None and (
                     isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
                 check(False, f.name, f"expected a finite number, got {value!r}")
-        for name in ("feedback_loop", "memetic"):
+        for name in ("feedback_loop", "memetic", "pc_guided_mutation"):
             check(isinstance(getattr(self, name), bool), name, f"expected true or false, got {getattr(self, name)!r}")
         check(self.backpropagation is None or isinstance(self.backpropagation, dict), "backpropagation",
               f"expected an object of backpropagation options, got {self.backpropagation!r}")
@@ -296,7 +299,7 @@ _FLAT = {
     "seed": "seed", "costOfGrowth": "cost_of_growth", "fitnessSampleRate": "fitness_sample_rate",
     "speciesStagnation": "species_stagnation", "survivalThreshold": "survival_threshold",
     "feedbackLoop": "feedback_loop", "evaluationBatchSize": "evaluation_batch_size",
-    "initialWeights": "initial_weights", "memetic": "memetic",
+    "initialWeights": "initial_weights", "memetic": "memetic", "pcGuidedMutation": "pc_guided_mutation",
 }
 _NESTED = {
     "compatibility": {"CT": "ct", "CP": "cp", "C1": "c1", "C2": "c2", "C3": "c3",
@@ -340,6 +343,7 @@ _PROTO_OPTIONAL = {
     "distance_cache_max_size": "distance_cache_max_size", "species_stagnation": "species_stagnation",
     "survival_threshold": "survival_threshold", "evaluation_batch_size": "evaluation_batch_size",
     "initial_weights": "initial_weights", "fixed_output_squash": "fixed_output_squash", "memetic": "memetic",
+    "pc_guided_mutation": "pc_guided_mutation",
 }
 _PB_COMPAT = {"ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"}
 _PB_ADAPTIVE = {"medium_threshold": "medium", "large_threshold": "large",
