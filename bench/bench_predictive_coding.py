@@ -95,13 +95,16 @@ class NumpyPC:
         return x
 
 
-def per_second(fn, samples, repeats):
-    best = np.inf
+def per_second(fns, samples, repeats):
+    """Samples per second of each function, best of `repeats` timings taken in turn (on a
+    shared machine the load moves: alternating keeps the ratios of one run fair)."""
+    best = [np.inf] * len(fns)
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return samples / best
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return [samples / t for t in best]
 
 
 def throughput(quick: bool):
@@ -121,11 +124,10 @@ def throughput(quick: bool):
             got = kern(False)["latents"]
             want = np.concatenate([ref.settle(X[i:i + B], Y[i:i + B], STEPS, RATE, CAP) for i in range(0, S, B)])
             assert np.allclose(got, want, atol=2e-4), np.abs(got - want).max()
-            repeats = 2 if quick else 5
-            k = per_second(lambda: kern(False), S, repeats)
-            kb = per_second(lambda: kern(True), S, repeats)
-            npy = per_second(lambda: [ref.settle(X[i:i + B], Y[i:i + B], STEPS, RATE, CAP) for i in range(0, S, B)],
-                             S, max(1, repeats // 2))
+            k, kb, npy = per_second(
+                [lambda: kern(False), lambda: kern(True),
+                 lambda: [ref.settle(X[i:i + B], Y[i:i + B], STEPS, RATE, CAP) for i in range(0, S, B)]],
+                S, 3 if quick else 15)
             cf = C_FIGURES[(n_nodes, B)]
             print(f"| N = {n_nodes}, E = {n_edges} | {B} | {npy:,.0f} | {k:,.0f} | {k / npy:.1f}x | {kb:,.0f} | "
                   f"{cf:,.0f} | {k / cf:.2f} |", flush=True)

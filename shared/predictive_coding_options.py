@@ -9,7 +9,7 @@ import math
 from .v1 import evaluator_pb2
 
 MODES = ("replace", "complement")
-# The seed's design values; NEAT-AI shipped other ones (docs/predictive-coding.md says why these).
+# The seed's design values; NEAT-AI shipped other ones (README "Predictive coding" says why these).
 DEFAULTS = {
     "enabled": False,
     "maxInferenceIterations": 20,
