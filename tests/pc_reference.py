@@ -62,6 +62,21 @@ def random_dag(seed, n_in=6, n_hidden=40, n_out=3, p=0.15, outputs_feed_outputs=
     return _creature(n_in, neurons, synapses)
 
 
+def recurrent_dag(seed, back=6, **kw) -> Creature:
+    """(B) plus `back` self/back synapses (a neuron reading itself or a later neuron)."""
+    c = random_dag(seed, **kw)
+    rng = np.random.default_rng(500 + seed)
+    data = c.to_dict()
+    names = [n["uuid"] for n in data["neurons"]]
+    for _ in range(back):
+        to = int(rng.integers(len(names)))
+        frm = int(rng.integers(to, len(names)))
+        if not any(s["fromUUID"] == names[frm] and s["toUUID"] == names[to] for s in data["synapses"]):
+            data["synapses"].append({"fromUUID": names[frm], "toUUID": names[to], "weight": f32(rng.normal(0, 0.5))})
+    data["forwardOnly"] = False
+    return Creature.from_json(data)
+
+
 def batch(creature, seed, records=8):
     rng = np.random.default_rng(1000 + seed)
     X = rng.normal(0, 1, (records, creature.input)).astype(np.float32)
@@ -82,46 +97,52 @@ class Oracle:
         self.dst = np.array([index[s.to_uuid] for s in creature.synapses])
         self.w = np.array([s.weight for s in creature.synapses], np.float64)
         self.n = len(creature.neurons)
+        self.prev = None   # the state self/back synapses read, [samples, rows] (None: zero)
         self.hidden = np.array([self.n_in + k for k, n in enumerate(creature.neurons) if n.type == "hidden"])
 
-    def matrix(self, w=None):
-        """Dense weights [rows, neurons] (every fixture synapse is a forward one)."""
+    def matrix(self, w=None, back=False):
+        """Dense weights [rows, neurons] of the forward synapses (or of the self/back ones)."""
         W = np.zeros((self.n_in + self.n, self.n))
-        np.add.at(W, (self.src, self.dst - self.n_in), self.w if w is None else w)
+        sel = (self.src >= self.dst) if back else (self.src < self.dst)
+        np.add.at(W, (self.src[sel], self.dst[sel] - self.n_in), (self.w if w is None else w)[sel])
         return W
 
-    def pre(self, x, w=None, b=None):
-        """Pre-activations [..., neurons] from latents x [..., rows]."""
-        return x @ self.matrix(w) + (self.bias if b is None else b)
+    def pre(self, x, w=None, b=None, prev=None):
+        """Pre-activations [..., neurons] from latents x [..., rows]; self/back synapses read
+        `prev` (the state before the record), zero when not given."""
+        a = x @ self.matrix(w) + (self.bias if b is None else b)
+        return a if prev is None else a + prev @ self.matrix(w, back=True)
 
     def squash(self, a):
         return np.stack([sq.squash(op, a[..., k]) for k, op in enumerate(self.ops)], axis=-1)
 
     def predictions(self, x, w=None, b=None):
-        a = self.pre(x, w, b)
+        a = self.pre(x, w, b, self.prev)
         fp = np.stack([sq.derivative(op, a[..., k]) for k, op in enumerate(self.ops)], axis=-1)
         return self.squash(a), fp
 
     def energy(self, x, w=None, b=None):
         """Per-sample E = 1/2 sum over neurons (x - mu)^2."""
-        e = x[..., self.n_in:] - self.squash(self.pre(x, w, b))
+        e = x[..., self.n_in:] - self.squash(self.pre(x, w, b, self.prev))
         return 0.5 * (e * e).sum(axis=-1)
 
     def energy_weight_differences(self, x, h):
         """Central differences dE/dw per synapse (mean over samples) at fixed latents: moving
         w_s changes only its target's term, so all synapses are probed at once."""
-        a = self.pre(x)
+        a = self.pre(x, prev=self.prev)
         k = self.dst - self.n_in
         ops = [self.ops[i] for i in k]
         x_k = x[:, self.dst]
+        source = x[:, self.src] if self.prev is None else np.where(self.src < self.dst, x[:, self.src],
+                                                                   self.prev[:, self.src])
         def term(shift):
             v = a[:, k] + shift
             mu = np.stack([sq.squash(op, v[:, i]) for i, op in enumerate(ops)], axis=1)
             return 0.5 * (x_k - mu) ** 2
-        return ((term(h * x[:, self.src]) - term(-h * x[:, self.src])) / (2 * h)).mean(axis=0)
+        return ((term(h * source) - term(-h * source)) / (2 * h)).mean(axis=0)
 
     def energy_bias_differences(self, x, h):
-        a = self.pre(x)
+        a = self.pre(x, prev=self.prev)
         x_k = x[:, self.n_in:]
         term = lambda shift: 0.5 * (x_k - self.squash(a + shift)) ** 2  # noqa: E731
         return ((term(h) - term(-h)) / (2 * h)).mean(axis=0)
@@ -130,8 +151,9 @@ class Oracle:
         x = np.zeros((X.shape[0], self.n_in + self.n), np.float64)
         x[:, :self.n_in] = X
         W = self.matrix()
+        held = 0 if self.prev is None else self.prev @ self.matrix(back=True)
         for k in range(self.n):
-            a = x @ W[:, k] + self.bias[k]
+            a = x @ W[:, k] + self.bias[k] + (held[:, k] if self.prev is not None else 0)
             x[:, self.n_in + k] = sq.squash(self.ops[k], a)
         return x
 

@@ -277,3 +277,73 @@ def test_neuron_prediction_errors_name_every_neuron():
     outputs = [k for k, n in enumerate(c.neurons) if n.type == "output"]
     assert np.all(r.unsettled[outputs] == 0) and r.unsettled.max() > 0
     assert 0 < r.mean_steps <= 5
+
+
+# ---- recurrence: the unrolled step, the previous record's state held fixed ----------------------
+
+def recurrent(seed):
+    c = R.recurrent_dag(seed)
+    assert c.recurrent
+    X, Y = R.batch(c, seed)
+    return c, X, Y
+
+
+def sequential_forward(oracle, X):
+    """The float64 forward pass with state carried from record to record (from zeros)."""
+    prev = np.zeros(oracle.n_in + oracle.n)
+    out = []
+    for row in X:
+        oracle.prev = prev[None, :]
+        x = oracle.forward(row[None, :].astype(np.float64))
+        out.append(x[0])
+        prev = x[0]
+    oracle.prev = None
+    return np.array(out)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_feedback_loop_settles_each_record_on_its_unrolled_step(seed):
+    c, X, Y = recurrent(seed)
+    from neatai.evaluator import compile_network
+    free = pc.settle(c, X, feedback_loop=True)   # no targets: the forward state, carried
+    forward = sequential_forward(R.Oracle(c), X)
+    np.testing.assert_allclose(free.latents, forward, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(free.latents[:, -c.output:], compile_network(c).activate(X, feedback_loop=True),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(free.previous[1:], forward[:-1], rtol=1e-5, atol=1e-5)
+    assert np.all(free.previous[0] == 0)
+    # clamped: the gradient is the energy's with the previous state held fixed (T1a) ...
+    rate, rows, h = 0.1, free_rows(c), 1e-6
+    s0 = pc.settle(c, X, Y, max_iterations=3, inference_rate=rate, feedback_loop=True, **PLAIN)
+    s1 = pc.settle(c, X, Y, max_iterations=4, inference_rate=rate, feedback_loop=True, **PLAIN)
+    np.testing.assert_array_equal(s0.previous, free.previous)   # the state is the forward pass's
+    oracle = R.Oracle(c)
+    oracle.prev = s0.previous[None].astype(np.float64)
+    shift = np.zeros((len(rows), 1, s0.latents.shape[1]))
+    shift[np.arange(len(rows)), 0, rows] = h
+    fd = (oracle.energy(s0.latents + shift) - oracle.energy(s0.latents - shift)) / (2 * h)
+    assert np.abs((s0.latents - s1.latents)[:, rows] / rate - fd.T).max() < 2e-5
+    # ... and the Hebbian update of self/back synapses multiplies the state they read (T1b)
+    oracle.prev = s0.previous.astype(np.float64)
+    u = pc.hebbian(c, s0, 1.0)
+    fd_w = -oracle.energy_weight_differences(s0.latents, 1e-6)
+    back = [i for i, syn in enumerate(c.synapses) if c.uuid_index()[syn.from_uuid] >= c.uuid_index()[syn.to_uuid]]
+    assert back and np.abs(fd_w[back]).max() > 1e-3
+    assert np.abs(u.weights - fd_w).max() < 1e-5
+
+
+def test_without_the_feedback_loop_self_and_back_synapses_read_zero():
+    c, X, Y = recurrent(0)
+    s = pc.settle(c, X, Y, max_iterations=5)
+    assert s.previous is None and s.state is None
+    back = [i for i, syn in enumerate(c.synapses) if c.uuid_index()[syn.from_uuid] >= c.uuid_index()[syn.to_uuid]]
+    assert np.all(pc.hebbian(c, s, 1.0).weights[back] == 0)
+
+
+def test_the_feedback_state_carries_from_one_call_to_the_next():
+    c, X, Y = recurrent(1)
+    whole = pc.settle(c, X, Y, max_iterations=5, feedback_loop=True)
+    first = pc.settle(c, X[:3], Y[:3], max_iterations=5, feedback_loop=True)
+    rest = pc.settle(c, X[3:], Y[3:], max_iterations=5, feedback_loop=True, initial_state=first.state)
+    np.testing.assert_array_equal(np.concatenate([first.latents, rest.latents]), whole.latents)
+    np.testing.assert_array_equal(rest.state, whole.state)

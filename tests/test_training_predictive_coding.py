@@ -73,3 +73,13 @@ def test_the_option_round_trips_through_train_options():
                                                       "fixedPrediction": True}}
     assert options_from_proto(options_to_proto(options)) == options
     assert options_from_proto(options_to_proto({"iterations": 4})) == {"iterations": 4}
+
+
+def test_feedback_loop_training_carries_the_state_and_lowers_the_error():
+    c = R.recurrent_dag(2, n_in=4, n_hidden=10, n_out=1)
+    rng = np.random.default_rng(1)
+    X = rng.normal(0, 1, (128, 4)).astype(np.float32)
+    Y = np.tanh(X[:, :1] + np.roll(X[:, 1:2], 1, axis=0)).astype(np.float32)   # needs the previous record
+    r = train(c, X, Y, feedback_loop=True, iterations=8, seed=2,
+              predictiveCoding={"enabled": True, "learningRate": 0.1})
+    assert r.error_after < r.error_before and r.creature.tag("pc-energy") is not None

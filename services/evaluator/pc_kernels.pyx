@@ -17,7 +17,8 @@ Squashes: values by neatai_squash_tile, f' by neatai_gradient_tile (the exact de
 where the range limit clamps. Aggregates (MINIMUM, MAXIMUM, IF, HYPOT, MEAN) predict by the
 identity of the weighted sum (f' = 1), as NEAT-AI's PC codes them (§5.2); constants are clamped
 (no error). Recurrence: a self or back synapse reads the state before the record, which the
-unrolled step holds fixed: zero, as a record evaluated from reset state.
+unrolled step holds fixed: zero, as a record evaluated from reset state, or in the feedback
+loop the previous record's forward activations (as the forward pass carries them).
 """
 cimport numpy as cnp
 from libc.math cimport INFINITY, sqrt
@@ -36,12 +37,13 @@ cdef extern from *:
     #include "squash_math.h"
     #pragma GCC push_options
     #pragma GCC optimize ("no-trapping-math")
-    /* acc[0:A] = b + sum over slots s0..s1 of w[s] * x[src[s]][0:A] (rows of stride B) */
+    /* acc[0:A] = b (when reset) + sum over slots s0..s1 of w[s] * x[src[s]][0:A] (rows of stride B) */
     NEATAI_SIMD static void pc_sum(float *restrict acc, const float *restrict x, const int *src,
-                                   const float *w, float b, int s0, int s1, int A, int B) {
+                                   const float *w, float b, int s0, int s1, int A, int B, int reset) {
         int s = s0;
-        for (int j = 0; j < A; j++)
-            acc[j] = b;
+        if (reset)
+            for (int j = 0; j < A; j++)
+                acc[j] = b;
         for (; s + 2 <= s1; s += 2) {
             const float *a0 = x + (long)src[s] * B, *a1 = x + (long)src[s + 1] * B;
             float w0 = w[s], w1 = w[s + 1];
@@ -109,7 +111,7 @@ cdef extern from *:
     #pragma GCC pop_options
     """
     void pc_sum(float* acc, const float* x, const int* src, const float* w, float b, int s0, int s1,
-                int A, int B) noexcept nogil
+                int A, int B, int reset) noexcept nogil
     void pc_scatter(float* g, const float* d, const int* src, const float* w, const unsigned char* free_row,
                     int s0, int s1, int A, int B) noexcept nogil
     void pc_error(float* eps, float* d, const float* x, const float* mu, const float* fp, double* E,
@@ -134,6 +136,7 @@ cdef struct Options:
     bint fixed           # fixed prediction: mu and f' at their feed-forward values
     bint backtrack       # halve a sample's rate and undo its step when its energy rises
     bint has_y
+    bint carry           # feedback loop: records in order, self/back synapses read the previous one
 
 
 cdef struct Tile:
@@ -146,6 +149,8 @@ cdef struct Tile:
     float* eps           # [n][B] errors
     float* d             # [n][B] f' * eps
     float* y             # [n_out][B] targets
+    float* prev          # [rows][B] the state before the record (read by self/back synapses), or NULL
+    float* next          # [rows] (carry) the forward state of the record: the next one's prev
     float* f             # [B] scratch: a squash's value before the limit
     float* rate          # [B] step per column
     double* E            # [B] energy
@@ -170,7 +175,7 @@ cdef inline int forward_end(const Net* net, int k) noexcept nogil:
 cdef void predict(const Net* net, Tile* t, bint init) noexcept nogil:
     """mu and f' of every non-input neuron from the latents; with `init` each latent is set to
     its prediction as it is made (the forward initialisation, in neuron order)."""
-    cdef int k, j, op, A = t.A, B = t.B
+    cdef int k, j, op, end, A = t.A, B = t.B
     cdef float* mu
     cdef float* fp
     cdef float* pre = t.g   # scratch row: g is rebuilt before it is read
@@ -185,7 +190,10 @@ cdef void predict(const Net* net, Tile* t, bint init) noexcept nogil:
                 mu[j] = neatai_limit(net.bias[k], lo, hi)
                 fp[j] = 0
         else:
-            pc_sum(pre, t.x, net.src, net.w, net.bias[k], net.off[k], forward_end(net, k), A, B)
+            end = forward_end(net, k)
+            pc_sum(pre, t.x, net.src, net.w, net.bias[k], net.off[k], end, A, B, 1)
+            if t.prev != NULL:   # the held state through self/back synapses
+                pc_sum(pre, t.prev, net.src, net.w, 0, end, net.off[k + 1], A, B, 0)
             if op < OP_MINIMUM or op == OP_SOFTMAX:
                 neatai_squash_tile(op, pre, mu, A, lo, hi)
                 neatai_gradient_tile(op, pre, mu, fp, A)
@@ -266,6 +274,7 @@ cdef struct Out:
     float* errors        # [S][rows] (0 for inputs)
     float* activity      # [S][rows] presynaptic activity of the Hebbian rule
     float* gain          # [S][n] f'
+    float* previous      # [S][rows] the state each record's self/back synapses read (carry only)
     double* energy       # [S]
     int* steps           # [S]
     unsigned char* converged   # [S]
@@ -289,6 +298,9 @@ cdef void emit(const Net* net, Tile* t, const Options* o, Out* out, int j, bint 
         # under fixed prediction the rule multiplies the feed-forward activities (the predictions)
         act[net.n_in + k] = t.mu[<Py_ssize_t>k * B + j] if o.fixed else lat[net.n_in + k]
         out.gain[s * net.n_nodes + k] = t.fp[<Py_ssize_t>k * B + j]
+    if t.prev != NULL:
+        for r in range(rows):
+            out.previous[s * rows + r] = t.prev[<Py_ssize_t>r * B + j]
     out.energy[s] = t.E[j]
     out.steps[s] = t.steps[j]
     out.converged[s] = converged or t.E[j] < o.threshold
@@ -337,6 +349,8 @@ cdef void settle_tile(const Net* net, Tile* t, const Options* o, const float* X,
             for i in range(net.n_out):
                 t.y[<Py_ssize_t>i * B + j] = Y[<Py_ssize_t>(s0 + j) * net.n_out + i]
     predict(net, t, True)   # forward initialisation: every error 0
+    if o.carry:             # the forward pass's state after this record: the next record's
+        memcpy(t.next, t.x, <size_t>rows * sizeof(float))
     if o.has_y and o.beta == 0:
         for i in range(net.n_out):
             memcpy(t.x + <Py_ssize_t>(first_out + i) * B, t.y + <Py_ssize_t>i * B, t.A * sizeof(float))
@@ -390,18 +404,26 @@ cdef void settle_tile(const Net* net, Tile* t, const Options* o, const float* X,
 
 def settle(Network network, X, Y, int max_steps, double rate, double threshold, double cap=1.0,
            double beta=0.0, bint fixed_prediction=False, bint backtrack=True, int tile=64,
-           bint history=False):
+           bint history=False, initial_state=None):
     """Settle every record of X (float32 [S, inputs]; Y float32 [S, outputs] or None) on
     `network`. Returns a dict of float32 `latents`, `errors`, `activity` ([S, inputs + neurons]),
     `gain` (f', [S, neurons]), float64 `energy` [S], int32 `steps` [S], bool `converged` [S] and,
     with `history`, float64 `history` [S, max_steps + 1] (the energy after every step; the last
-    value repeats once a sample stops). Rates and thresholds are used as given (no scaling)."""
+    value repeats once a sample stops). Rates and thresholds are used as given (no scaling).
+
+    With `initial_state` (float32 [inputs + neurons]) a recurrent network runs the feedback
+    loop: records in order, one at a time, each settling on its unrolled step with the state its
+    self/back synapses read held at the previous record's forward activations (the first record
+    reads initial_state); `previous` [S, inputs + neurons] holds what each record read and
+    `state` the forward activations after the last record (the next batch's initial_state)."""
     network._check_built()
     cdef const Net* net = &network.net
-    cdef int S = X.shape[0], rows = net.n_in + net.n_nodes, B = min(max(tile, 1), max(S, 1))
+    cdef bint carry = initial_state is not None and net.recurrent
+    cdef int S = X.shape[0], rows = net.n_in + net.n_nodes
+    cdef int B = 1 if carry else min(max(tile, 1), max(S, 1))
     cdef Options o
     o.max_steps, o.rate, o.threshold, o.cap, o.beta = max_steps, <float>rate, threshold, cap, <float>beta
-    o.fixed, o.backtrack, o.has_y = fixed_prediction, backtrack, Y is not None
+    o.fixed, o.backtrack, o.has_y, o.carry = fixed_prediction, backtrack, Y is not None, carry
     if beta > 0 and Y is None:
         raise ValueError("beta needs targets Y")
     cdef cnp.ndarray xa = np.ascontiguousarray(X, dtype=np.float32)
@@ -412,6 +434,12 @@ def settle(Network network, X, Y, int max_steps, double rate, double threshold, 
            "converged": np.zeros(S, np.bool_)}
     if history:
         res["history"] = np.zeros((S, max_steps + 1), np.float64)
+    cdef cnp.ndarray state = None
+    if carry:
+        state = np.array(initial_state, dtype=np.float32).reshape(-1)
+        if state.shape[0] != rows:
+            raise ValueError(f"initial_state must have {rows} values, got {state.shape[0]}")
+        res["previous"] = np.zeros((S, rows), np.float32)
     cdef Out out
     out.latents = <float*>cnp.PyArray_DATA(res["latents"])
     out.errors = <float*>cnp.PyArray_DATA(res["errors"])
@@ -421,9 +449,10 @@ def settle(Network network, X, Y, int max_steps, double rate, double threshold, 
     out.steps = <int*>cnp.PyArray_DATA(res["steps"])
     out.converged = <unsigned char*>cnp.PyArray_DATA(res["converged"])
     out.history = <double*>cnp.PyArray_DATA(res["history"]) if history else NULL
+    out.previous = <float*>cnp.PyArray_DATA(res["previous"]) if carry else NULL
     cdef const float* xp = <const float*>cnp.PyArray_DATA(xa)
     cdef const float* yp = <const float*>cnp.PyArray_DATA(ya)
-    cdef size_t fl = <size_t>(3 * rows + 5 * net.n_nodes + net.n_out + 3) * B
+    cdef size_t fl = <size_t>(3 * rows + 5 * net.n_nodes + net.n_out + 3) * B + (2 * rows if carry else 0)
     cdef float* fbuf = <float*>malloc(fl * sizeof(float))
     cdef double* dbuf = <double*>malloc(3 * <size_t>B * sizeof(double))
     cdef int* ibuf = <int*>malloc(2 * <size_t>B * sizeof(int))
@@ -442,17 +471,26 @@ def settle(Network network, X, Y, int max_steps, double rate, double threshold, 
     t.f = t.y + <Py_ssize_t>net.n_out * B
     t.rate = t.f + B
     t.eta = t.rate + B
+    t.prev = t.eta + B if carry else NULL
+    t.next = t.prev + rows if carry else NULL
     t.E, t.E_old, t.nrm = dbuf, dbuf + B, dbuf + 2 * B
     t.col, t.steps = ibuf, ibuf + B
     t.free_row, t.done = cbuf, cbuf + rows
     memset(fbuf, 0, fl * sizeof(float))
     free_rows(net, o.has_y and beta == 0, t.free_row)
+    if carry:
+        memcpy(t.prev, cnp.PyArray_DATA(state), rows * sizeof(float))
     cdef int s0 = 0
     with nogil:
         while s0 < S:
             t.A = B if S - s0 > B else S - s0
             settle_tile(net, &t, &o, xp, yp, s0, &out)
+            if carry:
+                memcpy(t.prev, t.next, rows * sizeof(float))
             s0 += B
+    if carry:
+        memcpy(cnp.PyArray_DATA(state), t.prev, rows * sizeof(float))
+        res["state"] = state
     free(fbuf); free(dbuf); free(ibuf); free(cbuf)
     if history:   # after a sample stopped its energy stays where it was
         h = res["history"]
@@ -471,12 +509,13 @@ cdef void free_rows(const Net* net, bint outputs_clamped, unsigned char* free_ro
         free_row[net.n_in + k] = net.op[k] != OP_CONST and (k < first_out or not outputs_clamped)
 
 
-def hebbian(Network network, activity, errors, gain, double learning_rate):
+def hebbian(Network network, activity, errors, gain, double learning_rate, previous=None):
     """The Hebbian updates from a settled state (arrays as `settle` returns them), the mean over
     the samples: (dW float64[m] in CSR slot order, db float64[n]) with
     db_i = eta_W mean(f'_i eps_i) and dW_{j->i} = eta_W mean(f'_i eps_i x_j). Condition
     synapses, synapses into constants and self/back synapses (their source is the held state)
-    get 0."""
+    get 0, unless `previous` (feedback loop: what each record's self/back synapses read) is
+    given: then dW = eta_W mean(f'_i eps_i prev_j) for those."""
     network._check_built()
     cdef const Net* net = &network.net
     cdef int rows = net.n_in + net.n_nodes, n = net.n_nodes
@@ -484,6 +523,11 @@ def hebbian(Network network, activity, errors, gain, double learning_rate):
     cdef float[:, ::1] err = np.ascontiguousarray(errors, dtype=np.float32)
     cdef float[:, ::1] fp = np.ascontiguousarray(gain, dtype=np.float32)
     cdef int S = act.shape[0]
+    cdef float[:, ::1] prev = np.ascontiguousarray(previous if previous is not None else np.zeros((0, rows)),
+                                                   dtype=np.float32)
+    cdef bint back = previous is not None
+    if back and (prev.shape[0] != S or prev.shape[1] != rows):
+        raise ValueError(f"previous must be [{S}, {rows}]")
     if act.shape[1] != rows or err.shape[0] != S or err.shape[1] != rows or fp.shape[0] != S or fp.shape[1] != n:
         raise ValueError(f"settled arrays must be [{S}, {rows}] and [{S}, {n}]")
     gw_a = np.zeros(net.off[n], np.float64)
@@ -503,6 +547,10 @@ def hebbian(Network network, activity, errors, gain, double learning_rate):
                 for s in range(net.off[k], end):
                     if net.role[s] != ROLE_CONDITION:
                         gw[s] += dk * act[j, net.src[s]]
+                if back:
+                    for s in range(end, net.off[k + 1]):
+                        if net.role[s] != ROLE_CONDITION:
+                            gw[s] += dk * prev[j, net.src[s]]
         for s in range(net.off[n]):
             gw[s] *= scale
         for k in range(n):

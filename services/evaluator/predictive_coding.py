@@ -72,6 +72,10 @@ class Settled:
     activity: np.ndarray   # float32: presynaptic activity (the predictions under fixed prediction)
     gain: np.ndarray       # float32 [samples, neurons]: f' at the settled (or feed-forward) point
     scaling: Scaling
+    # feedback loop only (else None): float32 [samples, inputs + neurons], the state each record's
+    # self/back synapses read, and [inputs + neurons], the forward state after the last record
+    previous: np.ndarray | None = None
+    state: np.ndarray | None = None
 
 
 def hidden_count(creature: Creature) -> int:
@@ -84,7 +88,8 @@ def settle(creature: Creature, X: np.ndarray, Y: np.ndarray | None = None, *,
            inference_rate: float = DEFAULTS["inference_rate"],
            fixed_prediction: bool = False, gradient_cap: float = 1.0, backtrack: bool = True,
            adaptive_scaling: bool = True, output_weight: float | None = None,
-           history: bool = False, tile: int = 64, network: Network | None = None) -> Settled:
+           history: bool = False, tile: int = 64, network: Network | None = None,
+           feedback_loop: bool = False, initial_state: np.ndarray | None = None) -> Settled:
     """Settle the latents of every record of X (float32 [samples, inputs]) on `creature`.
 
     Forward initialisation, inputs clamped, outputs clamped to Y when given, then up to
@@ -93,7 +98,12 @@ def settle(creature: Creature, X: np.ndarray, Y: np.ndarray | None = None, *,
     its decrease in a step, falls below `convergence_threshold` (0: never). `backtrack` undoes a
     step that raised a sample's energy and halves that sample's rate. `adaptive_scaling` applies
     NEAT-AI's rules above 10 hidden neurons. `output_weight` beta > 0 leaves the outputs free
-    with beta/2 |Y - x_out|^2 added to the energy (the weak-output limit of §2.3)."""
+    with beta/2 |Y - x_out|^2 added to the energy (the weak-output limit of §2.3).
+
+    A recurrent creature's self and back synapses read the state before the record, held
+    fixed: zero (reset state), or with `feedback_loop` the previous record's forward
+    activations, records in order from `initial_state` (default zeros; `Settled.state` continues
+    a sequence in the next call)."""
     if max_iterations < 0:
         raise ValueError(f"max_iterations must be >= 0, got {max_iterations}")
     for name, v in (("convergence_threshold", convergence_threshold), ("gradient_cap", gradient_cap)):
@@ -113,11 +123,15 @@ def settle(creature: Creature, X: np.ndarray, Y: np.ndarray | None = None, *,
         if len(Y) != len(X):
             raise ValueError(f"X has {len(X)} records, Y has {len(Y)}")
     scaling = Scaling.of(network, hidden_count(creature), adaptive_scaling)
+    if feedback_loop and network.recurrent and initial_state is None:
+        initial_state = np.zeros(network.n_inputs + network.n_neurons, np.float32)
     r = pc_kernels.settle(network, X, Y, int(max_iterations), inference_rate * scaling.rate,
                           convergence_threshold * scaling.threshold, gradient_cap, output_weight or 0.0,
-                          fixed_prediction, backtrack, tile, history)
+                          fixed_prediction, backtrack, tile, history,
+                          initial_state if feedback_loop and network.recurrent else None)
     return Settled(r["latents"].astype(np.float64), r["errors"].astype(np.float64), r["energy"], r["steps"],
-                   r["converged"], r.get("history"), network, r["activity"], r["gain"], scaling)
+                   r["converged"], r.get("history"), network, r["activity"], r["gain"], scaling,
+                   r.get("previous"), r.get("state"))
 
 
 @dataclass(frozen=True)
@@ -129,7 +143,8 @@ class Updates:
 def hebbian(creature: Creature, settled: Settled, learning_rate: float = DEFAULTS["learning_rate"]) -> Updates:
     """Hebbian updates from the settled state, the mean over its records:
     db_i = eta_W f'(v_i) eps_i, dW_{j->i} = eta_W f'(v_i) eps_i x_j, eta_W the learning rate
-    under the settle's adaptive scaling. Frozen genes, constants and condition synapses get 0."""
+    under the settle's adaptive scaling, x_j for a self/back synapse the state it read (zero
+    outside the feedback loop). Frozen genes, constants and condition synapses get 0."""
     if not (math.isfinite(learning_rate) and learning_rate >= 0):
         raise ValueError(f"learning_rate must be finite and >= 0, got {learning_rate}")
     network = settled.network
@@ -149,7 +164,7 @@ def learn(settled: Settled, learning_rate: float = DEFAULTS["learning_rate"]) ->
 def _slot_updates(settled: Settled, learning_rate: float):
     """pc_kernels.hebbian on a settled batch: (dW in CSR slot order, db), scaled as settled."""
     return pc_kernels.hebbian(settled.network, settled.activity, settled.errors, settled.gain,
-                              learning_rate * settled.scaling.learning)
+                              learning_rate * settled.scaling.learning, settled.previous)
 
 
 def apply_hebbian(network: Network, slot_weights: np.ndarray, biases: np.ndarray) -> None:

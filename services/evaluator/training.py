@@ -141,7 +141,8 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     above on the same batch as well, "replace" does not. The returned creature carries the trace
     tags pc-energy and pc-inference-steps (mean final energy and steps per record, last pass),
     and its neurons pc-error and pc-unsettled (genome.pc_guided: what PC-guided mutation reads).
-    A recurrent creature settles each record on its unrolled step from reset state.
+    A recurrent creature settles each record on its unrolled step, its self/back synapses reading
+    zero, or with `feedback_loop` the previous record's forward state, carried through the pass.
 
     `stop()` is asked before every batch (a kernel call is short): when true, TrainingStopped
     is raised. `progress(passes, error)` is told the dataset error after every pass."""
@@ -160,7 +161,8 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     step_b = _Stepper(o, fixed_b, o["maximumBiasAdjustmentScale"], o["limitBiasScale"])
     pcc = pc_options.resolved(o["predictiveCoding"])
     pc_settle = dict(fixed_prediction=pcc["fixedPrediction"], max_iterations=pcc["maxInferenceIterations"],
-                     inference_rate=pcc["inferenceRate"], convergence_threshold=pcc["convergenceThreshold"])
+                     inference_rate=pcc["inferenceRate"], convergence_threshold=pcc["convergenceThreshold"],
+                     feedback_loop=feedback_loop)
     pc_trace = None
     for t in range(o["iterations"]):
         if o["targetError"] is not None and best <= o["targetError"]:
@@ -168,12 +170,15 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
         rate = learning_rate(o, t, ratio)
         order = np.arange(n) if sequential else rng.permutation(n)
         energy = steps = 0.0
+        state = None   # the feedback loop's state, from zeros every pass
         for start in range(0, n, o["batchSize"]):
             if stop is not None and stop():
                 raise TrainingStopped(f"stopped after {passes} of {o['iterations']} passes")
             rows = order[start:start + o["batchSize"]]
             if pcc["enabled"]:
-                settled = predictive_coding.settle(creature, X[rows], Y[rows], network=network, **pc_settle)
+                settled = predictive_coding.settle(creature, X[rows], Y[rows], network=network, initial_state=state,
+                                                   **pc_settle)
+                state = settled.state
                 predictive_coding.learn(settled, pcc["learningRate"])
                 energy, steps = energy + settled.energy.sum(), steps + settled.steps.sum()
                 if pcc["integrationMode"] == "replace":
