@@ -83,3 +83,10 @@ def test_feedback_loop_training_carries_the_state_and_lowers_the_error():
     r = train(c, X, Y, feedback_loop=True, iterations=8, seed=2,
               predictiveCoding={"enabled": True, "learningRate": 0.1})
     assert r.error_after < r.error_before and r.creature.tag("pc-energy") is not None
+
+
+def test_a_run_config_with_bad_predictive_coding_is_refused_by_name():
+    from neatai.evolver.config import ConfigError, EvolverConfig
+    with pytest.raises(ConfigError) as e:
+        EvolverConfig(memetic=True, backpropagation={"predictiveCoding": {"enabled": True, "inferenceRate": -1}})
+    assert [p.path for p in e.value.problems] == ["backpropagation.predictiveCoding.inferenceRate"]

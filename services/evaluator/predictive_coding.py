@@ -19,25 +19,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neatai import predictive_coding_options as pc_options
 from neatai.creature import Creature
+from neatai.training_options import DEFAULTS as TRAIN_DEFAULTS
 
 from . import pc_kernels
 from .compiled import Network
 from .forward import _check_inputs
 from .network import trainable_network
 
-# The seed's design values (seed 004 §3.2). NEAT-AI shipped 50 steps, rate 0.05, learning rate
-# 0.001 and an absolute energy threshold 1e-6 (neat-ai.md §5.1); the design's are kept because
-# the training budget here is a few passes (the shipped learning rate barely moves a creature in
-# them) and the design's threshold on the energy change stops settled samples early.
-DEFAULTS = {
-    "max_iterations": 20,
-    "convergence_threshold": 1e-4,   # a sample stops when E or its decrease in one step is below it
-    "inference_rate": 0.1,
-    "learning_rate": 0.01,
-}
+# The option's defaults (the seed's design values; README "Predictive coding" says why not NEAT-AI's).
+DEFAULTS = {"max_iterations": pc_options.DEFAULTS["maxInferenceIterations"],
+            "convergence_threshold": pc_options.DEFAULTS["convergenceThreshold"],
+            "inference_rate": pc_options.DEFAULTS["inferenceRate"],
+            "learning_rate": pc_options.DEFAULTS["learningRate"]}
 ADAPTIVE_HIDDEN = 10                 # adaptive scaling applies above this many hidden neurons (§5.5)
-PLANK = 1e-7                         # NEAT-AI's snap: a weight below it in magnitude becomes 0
+PLANK = TRAIN_DEFAULTS["plankConstant"]   # NEAT-AI's snap: a weight below it in magnitude becomes 0
 
 
 @dataclass(frozen=True)
@@ -76,10 +73,6 @@ class Settled:
     # self/back synapses read, and [inputs + neurons], the forward state after the last record
     previous: np.ndarray | None = None
     state: np.ndarray | None = None
-
-
-def hidden_count(creature: Creature) -> int:
-    return sum(n.type == "hidden" for n in creature.neurons)
 
 
 def settle(creature: Creature, X: np.ndarray, Y: np.ndarray | None = None, *,
@@ -122,7 +115,7 @@ def settle(creature: Creature, X: np.ndarray, Y: np.ndarray | None = None, *,
         Y = _check_inputs(Y, network.n_outputs, "Y")
         if len(Y) != len(X):
             raise ValueError(f"X has {len(X)} records, Y has {len(Y)}")
-    scaling = Scaling.of(network, hidden_count(creature), adaptive_scaling)
+    scaling = Scaling.of(network, creature.hidden_count, adaptive_scaling)
     if feedback_loop and network.recurrent and initial_state is None:
         initial_state = np.zeros(network.n_inputs + network.n_neurons, np.float32)
     r = pc_kernels.settle(network, X, Y, int(max_iterations), inference_rate * scaling.rate,
@@ -156,9 +149,9 @@ def hebbian(creature: Creature, settled: Settled, learning_rate: float = DEFAULT
     return Updates(weights, biases)
 
 
-def learn(settled: Settled, learning_rate: float = DEFAULTS["learning_rate"]) -> None:
+def learn(settled: Settled, learning_rate: float = DEFAULTS["learning_rate"], plank: float = PLANK) -> None:
     """Apply the Hebbian update of a settled batch to the (trainable) network it settled on."""
-    apply_hebbian(settled.network, *_slot_updates(settled, learning_rate))
+    apply_hebbian(settled.network, *_slot_updates(settled, learning_rate), plank)
 
 
 def _slot_updates(settled: Settled, learning_rate: float):
@@ -167,15 +160,15 @@ def _slot_updates(settled: Settled, learning_rate: float):
                               learning_rate * settled.scaling.learning, settled.previous)
 
 
-def apply_hebbian(network: Network, slot_weights: np.ndarray, biases: np.ndarray) -> None:
+def apply_hebbian(network: Network, slot_weights: np.ndarray, biases: np.ndarray, plank: float = PLANK) -> None:
     """Add updates (CSR slot order, as pc_kernels.hebbian gives them) to a trainable network
     with NEAT-AI's rules (neat-ai.md §5.4): condition synapses and frozen genes stay, positive
-    synapses stay >= 0 and negative ones <= 0, a weight below the plank snaps to 0."""
+    synapses stay >= 0 and negative ones <= 0, a weight below `plank` in magnitude snaps to 0."""
     roles = network.roles
     keep = network.frozen_weights | (roles == 3)
     w = network.weights.astype(np.float64) + np.where(keep, 0.0, slot_weights)
     w = np.where(roles == 1, np.maximum(w, 0), np.where(roles == 2, np.minimum(w, 0), w))
-    w[np.abs(w) < PLANK] = 0
+    w[np.abs(w) < plank] = 0
     w[keep] = network.weights[keep]
     network.weights[:] = w.astype(np.float32)
     fixed = network.frozen_bias | network.constant
@@ -207,7 +200,7 @@ def neuron_prediction_errors(creature: Creature, X: np.ndarray, Y: np.ndarray, *
     g = np.zeros_like(s.errors)
     g[:, n_in:] = e
     np.add.at(g.T, sources[forward], -(net.weights[forward, None] * d[:, targets[forward] - n_in].T))
-    free = (net.ops != 64) & (np.arange(net.n_neurons) < net.n_neurons - net.n_outputs)
+    free = ~net.constant & (np.arange(net.n_neurons) < net.n_neurons - net.n_outputs)
     unsettled = np.where(free, np.abs(g[:, n_in:]).mean(axis=0), 0.0)
     return NeuronErrors([n.uuid for n in creature.neurons], np.abs(e).mean(axis=0),
                         np.sqrt((e * e).mean(axis=0)), unsettled, float(s.steps.mean()))

@@ -179,7 +179,7 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
                 settled = predictive_coding.settle(creature, X[rows], Y[rows], network=network, initial_state=state,
                                                    **pc_settle)
                 state = settled.state
-                predictive_coding.learn(settled, pcc["learningRate"])
+                predictive_coding.learn(settled, pcc["learningRate"], o["plankConstant"])
                 energy, steps = energy + settled.energy.sum(), steps + settled.steps.sum()
                 if pcc["integrationMode"] == "replace":
                     continue
