@@ -347,3 +347,17 @@ def test_the_feedback_state_carries_from_one_call_to_the_next():
     rest = pc.settle(c, X[3:], Y[3:], max_iterations=5, feedback_loop=True, initial_state=first.state)
     np.testing.assert_array_equal(np.concatenate([first.latents, rest.latents]), whole.latents)
     np.testing.assert_array_equal(rest.state, whole.state)
+
+
+def test_the_kernel_checks_its_arrays():
+    from neatai.evaluator import pc_kernels
+    from neatai.evaluator.network import trainable_network
+    c, X, Y = fixture("dag", 0)
+    net = trainable_network(c)
+    for bad in (X.astype(np.float64), X[:, :3], np.full_like(X, np.nan)):
+        with pytest.raises(ValueError, match="X"):
+            pc_kernels.settle(net, bad, Y, 5, 0.1, 0.0)
+    with pytest.raises(ValueError, match="records"):
+        pc_kernels.settle(net, X, Y[:3], 5, 0.1, 0.0)
+    with pytest.raises(ValueError, match="rate"):
+        pc_kernels.settle(net, X, Y, 5, 0.0, 0.0)

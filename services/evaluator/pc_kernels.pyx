@@ -27,6 +27,8 @@ from libc.string cimport memcpy, memset
 
 import numpy as np
 
+from neatai.evaluator.forward import _check_inputs
+
 from neatai.evaluator.compiled cimport (Net, Network, OP_CONST, OP_IDENTITY, OP_MINIMUM, OP_SOFTMAX,
                                         ROLE_CONDITION)
 
@@ -426,8 +428,13 @@ def settle(Network network, X, Y, int max_steps, double rate, double threshold, 
     o.fixed, o.backtrack, o.has_y, o.carry = fixed_prediction, backtrack, Y is not None, carry
     if beta > 0 and Y is None:
         raise ValueError("beta needs targets Y")
-    cdef cnp.ndarray xa = np.ascontiguousarray(X, dtype=np.float32)
-    cdef cnp.ndarray ya = np.ascontiguousarray(Y if Y is not None else np.zeros((S, net.n_out)), dtype=np.float32)
+    if max_steps < 0 or not (rate > 0) or not (threshold >= 0) or not (cap >= 0) or not (beta >= 0):
+        raise ValueError("max_steps, threshold, cap and beta must be >= 0 and rate > 0")
+    cdef cnp.ndarray xa = _check_inputs(X, net.n_in, "X")
+    cdef cnp.ndarray ya = (_check_inputs(Y, net.n_out, "Y") if Y is not None
+                           else np.zeros((S, net.n_out), dtype=np.float32))
+    if ya.shape[0] != S:
+        raise ValueError(f"X has {S} records, Y has {ya.shape[0]}")
     res = {"latents": np.zeros((S, rows), np.float32), "errors": np.zeros((S, rows), np.float32),
            "activity": np.zeros((S, rows), np.float32), "gain": np.zeros((S, net.n_nodes), np.float32),
            "energy": np.zeros(S, np.float64), "steps": np.zeros(S, np.int32),
