@@ -73,16 +73,23 @@ cdef extern from *:
         }
     }
 
-    /* eps = x - mu; E[j] += eps^2 / 2; d = f' * eps */
+    /* eps = x - mu; d = f' * eps; E[j] += eps^2 / 2 when E is not NULL */
     NEATAI_SIMD static void pc_error(float *restrict eps, float *restrict d, const float *restrict x,
                                      const float *restrict mu, const float *restrict fp,
                                      double *restrict E, int A) {
-        for (int j = 0; j < A; j++) {
-            float e = x[j] - mu[j];
-            eps[j] = e;
-            d[j] = fp[j] * e;
-            E[j] += 0.5 * (double)e * (double)e;
-        }
+        if (E)
+            for (int j = 0; j < A; j++) {
+                float e = x[j] - mu[j];
+                eps[j] = e;
+                d[j] = fp[j] * e;
+                E[j] += 0.5 * (double)e * (double)e;
+            }
+        else
+            for (int j = 0; j < A; j++) {
+                float e = x[j] - mu[j];
+                eps[j] = e;
+                d[j] = fp[j] * e;
+            }
     }
 
     /* f' = 0 where the range limit moved the value (the unlimited value f lies outside [lo, hi]) */
@@ -139,6 +146,7 @@ cdef struct Options:
     bint backtrack       # halve a sample's rate and undo its step when its energy rises
     bint has_y
     bint carry           # feedback loop: records in order, self/back synapses read the previous one
+    bint track           # the energy is read every step (threshold, guard, history), not only at the end
 
 
 cdef struct Tile:
@@ -211,27 +219,28 @@ cdef void predict(const Net* net, Tile* t, bint init) noexcept nogil:
             memcpy(t.x + <Py_ssize_t>(net.n_in + k) * B, mu, A * sizeof(float))
 
 
-cdef void errors(const Net* net, Tile* t) noexcept nogil:
-    """eps, d = f' eps and the energy of every column from the latents and predictions."""
-    cdef int k, A = t.A, B = t.B
-    memset(t.E, 0, A * sizeof(double))
+cdef void errors(const Net* net, Tile* t, const Options* o, bint energy) noexcept nogil:
+    """eps and d = f' eps of every column from the latents and predictions, and with `energy`
+    the energy (with the output term of free outputs)."""
+    cdef int k, j, i, A = t.A, B = t.B, first_out = net.n_in + net.n_nodes - net.n_out
+    cdef double r
+    if energy:
+        memset(t.E, 0, A * sizeof(double))
     for k in range(net.n_nodes):
         pc_error(t.eps + <Py_ssize_t>k * B, t.d + <Py_ssize_t>k * B, t.x + <Py_ssize_t>(net.n_in + k) * B,
-                 t.mu + <Py_ssize_t>k * B, t.fp + <Py_ssize_t>k * B, t.E, A)
-
-
-cdef void refresh(const Net* net, Tile* t, const Options* o) noexcept nogil:
-    """The state after the latents moved: predictions (strict PC only), errors, energy."""
-    cdef int j, i, first_out = net.n_in + net.n_nodes - net.n_out
-    cdef double r
-    if not o.fixed:
-        predict(net, t, False)
-    errors(net, t)
-    if o.beta > 0:
+                 t.mu + <Py_ssize_t>k * B, t.fp + <Py_ssize_t>k * B, t.E if energy else NULL, A)
+    if energy and o.beta > 0:
         for i in range(net.n_out):
             for j in range(t.A):
                 r = t.y[<Py_ssize_t>i * t.B + j] - t.x[<Py_ssize_t>(first_out + i) * t.B + j]
                 t.E[j] += 0.5 * o.beta * r * r
+
+
+cdef void refresh(const Net* net, Tile* t, const Options* o, bint energy) noexcept nogil:
+    """The state after the latents moved: predictions (strict PC only), errors, energy if asked."""
+    if not o.fixed:
+        predict(net, t, False)
+    errors(net, t, o, energy)
 
 
 cdef void gradient(const Net* net, Tile* t, const Options* o) noexcept nogil:
@@ -358,7 +367,7 @@ cdef void settle_tile(const Net* net, Tile* t, const Options* o, const float* X,
             memcpy(t.x + <Py_ssize_t>(first_out + i) * B, t.y + <Py_ssize_t>i * B, t.A * sizeof(float))
     # strict PC predicts again from the clamped outputs (an output may feed another); under
     # fixed prediction mu and f' stay at the feed-forward point
-    refresh(net, t, o)
+    refresh(net, t, o, True)
     if out.history != NULL:
         for j in range(t.A):
             out.history[<Py_ssize_t>t.col[j] * (o.max_steps + 1)] = t.E[j]
@@ -378,7 +387,7 @@ cdef void settle_tile(const Net* net, Tile* t, const Options* o, const float* X,
         if o.backtrack:
             memcpy(t.x_old, t.x, <size_t>rows * B * sizeof(float))
         step(net, t, o)
-        refresh(net, t, o)
+        refresh(net, t, o, o.track)
         rejected = 0
         for j in range(t.A):
             t.steps[j] += 1
@@ -388,7 +397,7 @@ cdef void settle_tile(const Net* net, Tile* t, const Options* o, const float* X,
                 t.eta[j] *= 0.5
                 rejected = 1
         if rejected:
-            refresh(net, t, o)
+            refresh(net, t, o, True)
         n_done = 0
         for j in range(t.A):
             if out.history != NULL:
@@ -400,6 +409,8 @@ cdef void settle_tile(const Net* net, Tile* t, const Options* o, const float* X,
                 n_done += 1
         if n_done:
             compact(net, t)
+    if not o.track:   # the final energy, from the errors of the last step
+        errors(net, t, o, True)
     for j in range(t.A):
         emit(net, t, o, out, j, False)
 
@@ -426,6 +437,7 @@ def settle(Network network, X, Y, int max_steps, double rate, double threshold, 
     cdef Options o
     o.max_steps, o.rate, o.threshold, o.cap, o.beta = max_steps, <float>rate, threshold, cap, <float>beta
     o.fixed, o.backtrack, o.has_y, o.carry = fixed_prediction, backtrack, Y is not None, carry
+    o.track = threshold > 0 or backtrack or history
     if beta > 0 and Y is None:
         raise ValueError("beta needs targets Y")
     if max_steps < 0 or not (rate > 0) or not (threshold >= 0) or not (cap >= 0) or not (beta >= 0):
