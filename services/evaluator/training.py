@@ -13,10 +13,9 @@ from typing import Callable
 
 import numpy as np
 
+from neatai import predictive_coding_options as pc_options
 from neatai.creature import Creature
 from neatai.costs import DEFAULT_COST
-
-from neatai import predictive_coding_options as pc_options
 from neatai.genome.pc_guided import tag_prediction_errors
 from neatai.training_options import (DEFAULTS, OPTIMIZERS, STRATEGIES, TrainOptionsError,  # noqa: F401 (API)
                                      option_problems)

@@ -3,8 +3,6 @@ PredictiveCodingOptions in both modes and tags the creatures, its bad settings a
 violations while the server serves on, and a memetic evolver run trains with PC every generation."""
 from __future__ import annotations
 
-import time
-
 import grpc
 import numpy as np
 import pytest
