@@ -32,6 +32,7 @@ QUICK: dict[str, list[str]] = {
     "memetic": ["--budget", "5", "--datasets", "wine"],
     "discovery": ["--quick"],
     "discovery_service": ["--budget", "8", "--runs", "10"],
+    "predictive_coding": ["--quick"],
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from . import predictive_coding_options as pc_options
 from .v1 import evaluator_pb2
 
 STRATEGIES = ("fixed", "decay", "adaptive", "warm_restart")
@@ -35,6 +36,7 @@ DEFAULTS = {
     # pruned below plank 1e-7 afterwards; at most maxPerTarget per target neuron.
     "syntheticSynapses": False,
     "maxPerTarget": 50,
+    "predictiveCoding": None,                # {enabled, ...}: predictive_coding_options.py
 }
 # NEAT-AI's name for the passes (createBackPropagationConfig `generations`): the same option.
 ALIASES = {"generations": "iterations"}
@@ -75,6 +77,8 @@ def option_problems(options: dict) -> list[tuple[str, str]]:
             continue
         if name in _CHOICES:
             o[name] = v
+        elif name == "predictiveCoding":
+            problems += pc_options.problems(v)
         elif name in _BOOLS:
             if not isinstance(v, bool):
                 problems.append((name, f"expected true or false, got {v!r}"))
@@ -132,6 +136,9 @@ def options_from_proto(msg: evaluator_pb2.TrainOptions) -> dict:
                 options[name] = f"{enum.DESCRIPTOR.name} value {number}"
             elif number != 0:  # *_UNSPECIFIED: the default
                 options[name] = enum.Name(number).removeprefix(prefix).lower()
+        elif name == "predictiveCoding":
+            if msg.HasField(f.name):
+                options[name] = pc_options.from_proto(msg.predictive_coding)
         elif msg.HasField(f.name) if f.has_presence else getattr(msg, f.name):  # a plain bool: when true
             options[name] = getattr(msg, f.name)
     return options
@@ -145,10 +152,15 @@ def options_to_proto(options: dict) -> evaluator_pb2.TrainOptions:
             continue
         if name in _COUNTS:
             value = int(value)  # a whole float (TOML 10.0) into an int32 field
+        if name == "predictiveCoding":
+            msg.predictive_coding.CopyFrom(pc_options.to_proto(value))
+            continue
         setattr(msg, FIELDS[name].name, enum_number(name, value) if name in _ENUMS else value)
     return msg
 
 
 def field_of(name: str) -> str:
     """The TrainOptions field path of an option name ("batchSize" -> "batch_size")."""
+    if name.startswith("predictiveCoding"):
+        return pc_options.field_path(name)
     return FIELDS[name].name if name in FIELDS else name

@@ -13,15 +13,16 @@ from typing import Callable
 
 import numpy as np
 
+from neatai import predictive_coding_options as pc_options
 from neatai.creature import Creature
 from neatai.costs import DEFAULT_COST
-
 from neatai.genome.memetic import adjusted, memetic_update
 from neatai.genome.synthetic import add_synthetic_synapses, prune_synthetic_synapses
+from neatai.genome.pc_guided import tag_prediction_errors
 from neatai.training_options import (DEFAULTS, OPTIMIZERS, STRATEGIES, TrainOptionsError,  # noqa: F401 (API)
                                      canonical, option_problems)
 
-from . import backprop
+from . import backprop, predictive_coding
 from .forward import evaluate_population
 from .network import trainable_network, write_back
 
@@ -52,6 +53,9 @@ def gradients(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFA
 
 
 # ---- train: gradient descent with NEAT-AI's options (reference/neat-ai.md §4.2) -------------
+
+PC_TAG_RECORDS = 256  # records settled for the per-neuron error tags of a PC-trained creature
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -139,6 +143,14 @@ def train(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str = DEFAULT_
     returned either. The passes option is also taken by NEAT-AI's name, `generations`. A copy
     that came out better carries NEAT-AI's trace of the training (tags approach=trained,
     trained=YES, untrained-error, error, adjusted; `memetic` with the original values).
+    `predictiveCoding` {enabled: true, ...} makes every batch settle (predictive_coding.settle,
+    outputs clamped to the targets, NEAT-AI's gradient cap, backtracking and adaptive scaling)
+    and apply the Hebbian update; integrationMode "complement" then takes the gradient step
+    above on the same batch as well, "replace" does not. The returned creature carries the trace
+    tags pc-energy and pc-inference-steps (mean final energy and steps per record, last pass),
+    and its neurons pc-error and pc-unsettled (genome.pc_guided: what PC-guided mutation reads).
+    A recurrent creature settles each record on its unrolled step, its self/back synapses reading
+    zero, or with `feedback_loop` the previous record's forward state, carried through the pass.
 
     `stop()` is asked before every batch (a kernel call is short): when true, TrainingStopped
     is raised. `progress(passes, error)` is told the dataset error after every pass."""
@@ -186,21 +198,38 @@ def _descend(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str, feedba
     sequential = feedback_loop or o["disableRandomSamples"]
     step_w = _Stepper(o, fixed_w, o["maximumWeightAdjustmentScale"], o["limitWeightScale"])
     step_b = _Stepper(o, fixed_b, o["maximumBiasAdjustmentScale"], o["limitBiasScale"])
+    pcc = pc_options.resolved(o["predictiveCoding"])
+    pc_settle = dict(fixed_prediction=pcc["fixedPrediction"], max_iterations=pcc["maxInferenceIterations"],
+                     inference_rate=pcc["inferenceRate"], convergence_threshold=pcc["convergenceThreshold"],
+                     feedback_loop=feedback_loop)
+    pc_trace = None
     for t in range(o["iterations"]):
         if o["targetError"] is not None and best <= o["targetError"]:
             break
         rate = learning_rate(o, t, ratio)
         order = np.arange(n) if sequential else rng.permutation(n)
+        energy = steps = 0.0
+        state = None   # the feedback loop's state, from zeros every pass
         for start in range(0, n, o["batchSize"]):
             if stop is not None and stop():
                 raise TrainingStopped(f"stopped after {passes} of {o['iterations']} passes")
             rows = order[start:start + o["batchSize"]]
+            if pcc["enabled"]:
+                settled = predictive_coding.settle(creature, X[rows], Y[rows], network=network, initial_state=state,
+                                                   **pc_settle)
+                state = settled.state
+                predictive_coding.learn(settled, pcc["learningRate"], o["plankConstant"])
+                energy, steps = energy + settled.energy.sum(), steps + settled.steps.sum()
+                if pcc["integrationMode"] == "replace":
+                    continue
             _, gw, gb = backprop.gradients(network, X[rows], Y[rows], cost, feedback_loop)
             if o["l1"] or o["l2"]:
                 gw = gw + o["l1"] * np.sign(weights) + o["l2"] * weights.astype(np.float64)
             weights[:] = step_w(weights, gw, rate, rng)
             bias[:] = step_b(bias, gb, rate, rng)
         passes += 1
+        if pcc["enabled"]:
+            pc_trace = (energy / n, steps / n)
         error = evaluate_population([network], X, Y, cost, feedback_loop=feedback_loop)[0]
         ratio = error / previous if previous > 0 and np.isfinite(previous) else None
         previous = error
@@ -209,10 +238,17 @@ def _descend(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str, feedba
         if error < best:
             best, best_w, best_b = error, weights.copy(), bias.copy()
     if best >= before:  # nothing better: the creature as given
-        return TrainResult(creature.copy(), float(before), float(before), passes, o["learningRateStrategy"])
-    weights[:], bias[:] = best_w, best_b
-    return TrainResult(write_back(network, creature), float(before), float(best), passes,
-                       o["learningRateStrategy"])
+        trained, best = creature.copy(), before
+    else:
+        weights[:], bias[:] = best_w, best_b
+        trained = write_back(network, creature)
+    if pc_trace is not None:
+        trained.set_tag("pc-energy", f"{pc_trace[0]:.6g}")
+        trained.set_tag("pc-inference-steps", f"{pc_trace[1]:.4g}")
+        # per-neuron prediction errors of the result, for PC-guided mutation (first records)
+        e = predictive_coding.neuron_prediction_errors(trained, X[:PC_TAG_RECORDS], Y[:PC_TAG_RECORDS], **pc_settle)
+        tag_prediction_errors(trained, e.uuids, e.mean_abs_error, e.unsettled)
+    return TrainResult(trained, float(before), float(best), passes, o["learningRateStrategy"])
 
 
 class _Stepper:

@@ -88,6 +88,9 @@ class EvolverConfig:
     @property
     def discovery(self) -> bool:
         return self.discovery_sample_rate != -1
+    # PC-guided mutation (seed 004 §3.4): offspring of a creature tagged by predictive-coding
+    # training get every other mutation aimed by its neurons' prediction errors (genome.pc_guided).
+    pc_guided_mutation: bool = False
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -117,7 +120,7 @@ class EvolverConfig:
             elif f.name in _FLOATS and value is not None and (
                     isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
                 check(False, f.name, f"expected a finite number, got {value!r}")
-        for name in ("feedback_loop", "memetic", "quantum_adjust"):
+        for name in ("feedback_loop", "memetic", "quantum_adjust", "pc_guided_mutation"):
             check(isinstance(getattr(self, name), bool), name, f"expected true or false, got {getattr(self, name)!r}")
         check(self.backpropagation is None or isinstance(self.backpropagation, dict), "backpropagation",
               f"expected an object of backpropagation options, got {self.backpropagation!r}")
@@ -318,6 +321,7 @@ _FLAT = {
     "initialWeights": "initial_weights", "memetic": "memetic", "quantumAdjust": "quantum_adjust",
     "discoverySampleRate": "discovery_sample_rate", "discoveryInterval": "discovery_interval",
     "discoveryPlateau": "discovery_plateau",
+    "pcGuidedMutation": "pc_guided_mutation",
 }
 _NESTED = {
     "compatibility": {"CT": "ct", "CP": "cp", "C1": "c1", "C2": "c2", "C3": "c3",
@@ -364,6 +368,7 @@ _PROTO_OPTIONAL = {
     "quantum_adjust": "quantum_adjust",
     "discovery_sample_rate": "discovery_sample_rate", "discovery_interval": "discovery_interval",
     "discovery_plateau": "discovery_plateau",
+    "pc_guided_mutation": "pc_guided_mutation",
 }
 _PB_COMPAT = {"ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"}
 _PB_ADAPTIVE = {"medium_threshold": "medium", "large_threshold": "large",

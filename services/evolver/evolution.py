@@ -26,6 +26,7 @@ from neatai.creature import Creature, CreatureError
 from neatai.genome.crossover import breed, gene_weights
 from neatai.genome.innovation import InnovationTracker
 from neatai.genome.operators import copy_creature, initial_creature, mutate, sort_synapses
+from neatai.genome.pc_guided import guided_mutation, has_signals
 from neatai.tracing import span
 
 from .config import EvolverConfig
@@ -328,6 +329,14 @@ class Evolution:
         self.population, self.ids, self.scores, self.errors = population, ids, new_scores, new_errors
         self._asked = False
 
+    def _mutate(self, child: Creature) -> None:
+        """A child's mutation: with pc_guided_mutation, a child carrying predictive-coding
+        signals (it descends from a PC-trained creature) gets a PC-guided one half the time."""
+        cfg, rng = self.config, self.rng
+        if cfg.pc_guided_mutation and has_signals(child) and rng.random() < 0.5 and guided_mutation(child, rng):
+            return
+        mutate(child, cfg, rng)
+
     def _child(self, parents: list[int], genes: dict[int, dict]) -> tuple[Creature, bool, str | None]:
         """A child, whether it owns all its parts (a crossover child shares its parents'), and
         its id when known without hashing (it equals its fitter parent)."""
@@ -335,7 +344,7 @@ class Evolution:
         a, b = rng.choice(parents), rng.choice(parents)
         if a == b:
             child = copy_creature(self.population[a])
-            mutate(child, cfg, rng)
+            self._mutate(child)
             return child, True, None
         if (self.scores[b], -b) > (self.scores[a], -a):
             a, b = b, a
@@ -345,7 +354,7 @@ class Evolution:
         child, same = breed(self.population[a], self.population[b], rng, other)
         if rng.random() < cfg.mutation_rate:
             child = copy_creature(child)
-            mutate(child, cfg, rng)
+            self._mutate(child)
             return child, True, None
         return child, False, self.ids[a] if same else None
 
