@@ -41,6 +41,12 @@ SCHEMA = pa.schema([
     pa.field("errors", pa.list_(pa.field("item", pa.float32(), nullable=False))),
 ])
 
+# With predictive coding (Record's predictive_coding option) one more column: every neuron's
+# prediction error eps = x - mu after settling with the outputs clamped to the targets
+# (seed 004 §3.4), null for the input rows.
+PC_ERROR = "pc_error"
+SCHEMA_PC = SCHEMA.append(pa.field(PC_ERROR, pa.float32()))
+
 FLUSH_RECORDS = 4096            # discoveryRustFlushRecords
 FLUSH_BYTES = 50 * 1024 ** 2    # discoveryRustFlushBytes
 MIN_FREE_BYTES = 100 * 1000 ** 2  # DiskSpaceMonitor: 100 MB before every flush
@@ -153,7 +159,7 @@ class RecordingWriter:
 
     def __init__(self, path: str | os.PathLike, neuron_uuids: Sequence[str], inputs: int, outputs: int,
                  flush_records: int = FLUSH_RECORDS, flush_bytes: int = FLUSH_BYTES,
-                 min_free_bytes: int = MIN_FREE_BYTES):
+                 min_free_bytes: int = MIN_FREE_BYTES, prediction_errors: bool = False):
         bad = [u for u in neuron_uuids if not valid_neuron_uuid(u)]
         if bad:
             raise RecordingError(f"neuron uuids must be 1-100 characters of [A-Za-z0-9-] and not purely "
@@ -167,6 +173,7 @@ class RecordingWriter:
         self.flush_records = flush_records
         self.flush_bytes = flush_bytes
         self.min_free_bytes = min_free_bytes
+        self.schema = SCHEMA_PC if prediction_errors else SCHEMA
         self.per_observation = estimated_bytes(self.neurons, inputs, outputs)
         # Observations per flush: appending blocks of this size makes every row group exact.
         self.block = max(1, min(flush_records, -(-flush_bytes // self.per_observation)))
@@ -183,18 +190,25 @@ class RecordingWriter:
         # use_compliant_nested_type=False keeps the list item named "item", as SCHEMA names it.
         # Dictionary encoding only where it pays (uuids repeat every observation, obs_index runs):
         # tried on the float columns it costs more than half the write time and saves nothing.
-        self._writer = pq.ParquetWriter(self.tmp, SCHEMA, use_compliant_nested_type=False,
+        self._writer = pq.ParquetWriter(self.tmp, self.schema, use_compliant_nested_type=False,
                                         use_dictionary=["neuron_uuid"], write_statistics=["obs_index"])
 
-    def append(self, values: np.ndarray, activations: np.ndarray, errors: np.ndarray, inputs: np.ndarray) -> None:
-        """Observations [n, neurons] (errors one per neuron; NaN = unknown) with their inputs [n, inputs]."""
+    def append(self, values: np.ndarray, activations: np.ndarray, errors: np.ndarray, inputs: np.ndarray,
+               prediction_errors: np.ndarray | None = None) -> None:
+        """Observations [n, neurons] (errors one per neuron; NaN = unknown) with their inputs [n, inputs],
+        and the prediction errors [n, neurons] when the recording has that column."""
         n = values.shape[0]
         if values.shape != (n, self.neurons) or activations.shape != values.shape or errors.shape != values.shape \
                 or inputs.shape != (n, self.inputs):
             raise ValueError("observation arrays disagree with the recording's neurons and inputs")
+        if (prediction_errors is None) != (self.schema is SCHEMA) or \
+                (prediction_errors is not None and prediction_errors.shape != values.shape):
+            raise ValueError("prediction errors [n, neurons] are given exactly when the recording has the column")
+        if prediction_errors is None:
+            prediction_errors = np.empty((n, 0), np.float32)
         if self.observations + self._buffered + n > 2 ** 32:
             raise RecordingError("a recording holds at most 2^32 observations (obs_index is uint32)")
-        self._buffer.append((values, activations, errors, inputs))
+        self._buffer.append((values, activations, errors, inputs, prediction_errors))
         self._buffered += n
         if self._buffered >= self.flush_records or self._buffered * self.per_observation >= self.flush_bytes:
             self.flush()
@@ -207,24 +221,27 @@ class RecordingWriter:
             raise DiskSpaceError(f"only {free / 1e6:.0f} MB free under {self.tmp.parent}; a discovery recording "
                                  f"needs {self.min_free_bytes / 1e6:.0f} MB before each flush: free disk space or "
                                  f"point the recording directory elsewhere")
-        values, activations, errors, inputs = (np.concatenate(parts) for parts in zip(*self._buffer))
+        values, activations, errors, inputs, predicted = (np.concatenate(parts) for parts in zip(*self._buffer))
         self._buffer, n = [], self._buffered
         self._buffered = 0
-        self._writer.write_table(self._table(values, activations, errors, inputs), row_group_size=n * self._width)
+        self._writer.write_table(self._table(values, activations, errors, inputs, predicted),
+                                 row_group_size=n * self._width)
         self.observations += n
         self.row_groups += 1
 
-    def _table(self, values, activations, errors, inputs) -> pa.Table:
+    def _table(self, values, activations, errors, inputs, predicted) -> pa.Table:
         n, width = values.shape[0], self._width
         obs = np.repeat(np.arange(self.observations, self.observations + n, dtype=np.uint32), width)
         value = np.concatenate([values, inputs.astype(np.float32)], axis=1).ravel()
         activation = np.concatenate([activations, inputs.astype(np.float32)], axis=1).ravel()
         names, offsets = self._columns_of(n)
         items = pa.array(np.ascontiguousarray(errors, np.float32).ravel())
-        return pa.Table.from_arrays([
-            pa.array(obs), names, pa.array(value), pa.array(activation),
-            pa.ListArray.from_arrays(offsets, items, type=SCHEMA.field("errors").type),
-        ], schema=SCHEMA)
+        columns = [pa.array(obs), names, pa.array(value), pa.array(activation),
+                   pa.ListArray.from_arrays(offsets, items, type=SCHEMA.field("errors").type)]
+        if self.schema is SCHEMA_PC:
+            padded = np.concatenate([predicted.astype(np.float32), np.zeros_like(inputs, np.float32)], axis=1)
+            columns.append(pa.array(padded.ravel(), mask=np.tile(~self._has_error, n)))
+        return pa.Table.from_arrays(columns, schema=self.schema)
 
     def _columns_of(self, n: int) -> tuple[pa.Array, pa.Array]:
         """The uuid column and the errors' list offsets of n observations: the same for every

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from neatai.creature import Creature
-from neatai.recording import DATA, SCHEMA
+from neatai.recording import DATA, PC_ERROR, SCHEMA
 
 
 class RecordingFormatError(ValueError):
@@ -30,6 +30,7 @@ class Recording:
     V: np.ndarray
     E: np.ndarray
     recorded_observations: int = 0   # observations in the file when fewer were loaded (memory bound), else 0
+    P: np.ndarray | None = None      # prediction errors (pc_error column) when recorded, NaN for inputs
 
     @property
     def observations(self) -> int:
@@ -56,7 +57,8 @@ def load_recording(path: str | Path, creature: Creature, max_bytes: int | None =
     if missing:
         raise RecordingFormatError(f"{file} lacks the recording columns {missing}")
     names = [f"input-{i}" for i in range(creature.input)] + [n.uuid for n in creature.neurons]
-    table = pq.read_table(file, columns=SCHEMA.names, read_dictionary=["neuron_uuid"])
+    columns = SCHEMA.names + ([PC_ERROR] if PC_ERROR in schema.names else [])
+    table = pq.read_table(file, columns=columns, read_dictionary=["neuron_uuid"])
     recorded = 0
     if max_bytes is not None and table.num_rows:
         all_obs = np.unique(table["obs_index"].to_numpy())
@@ -90,4 +92,8 @@ def load_recording(path: str | Path, creature: Creature, max_bytes: int | None =
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(count > 0, total / np.maximum(count, 1), np.nan).astype(np.float32)
     E[rows, column] = mean
-    return Recording(names, obs.astype(np.uint32), A, V, E, recorded)
+    P = None
+    if PC_ERROR in columns:
+        P = np.full(shape, np.nan, np.float32)
+        P[rows, column] = table[PC_ERROR].to_numpy(zero_copy_only=False)
+    return Recording(names, obs.astype(np.uint32), A, V, E, recorded, P)

@@ -75,6 +75,14 @@ class Settled:
     state: np.ndarray | None = None
 
 
+def settle_options(pc: dict, feedback_loop: bool = False) -> dict:
+    """settle()'s keyword arguments from a resolved predictiveCoding option
+    (predictive_coding_options.resolved)."""
+    return dict(fixed_prediction=pc["fixedPrediction"], max_iterations=pc["maxInferenceIterations"],
+                inference_rate=pc["inferenceRate"], convergence_threshold=pc["convergenceThreshold"],
+                feedback_loop=feedback_loop)
+
+
 def settle(creature: Creature, X: np.ndarray, Y: np.ndarray | None = None, *,
            max_iterations: int = DEFAULTS["max_iterations"],
            convergence_threshold: float = DEFAULTS["convergence_threshold"],

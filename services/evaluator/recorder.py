@@ -11,11 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from neatai.creature import Creature
 from neatai.datasets import Dataset
 from neatai.recording import (FLUSH_BYTES, FLUSH_RECORDS, MIN_FREE_BYTES, RecordingDirectory, RecordingWriter,
                               choose_records, sweep_orphans)
 
+from neatai import predictive_coding_options as pc_options
+
+from . import predictive_coding
 from .network import trainable_network
 from .recording import record_activations
 
@@ -46,10 +51,14 @@ class RecordOutcome:
 def record(creature: Creature, dataset: Dataset, dataset_id: str, base: str | os.PathLike,
            sample_rate: float, seed: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
            stop: Callable[[], bool] = lambda: False, flush_records: int = FLUSH_RECORDS,
-           flush_bytes: int = FLUSH_BYTES, min_free_bytes: int = MIN_FREE_BYTES) -> RecordOutcome:
+           flush_bytes: int = FLUSH_BYTES, min_free_bytes: int = MIN_FREE_BYTES,
+           predictive_coding_options: dict | None = None) -> RecordOutcome:
     """Record `creature` on ceil(records · sample_rate) records of `dataset` into a new folder
-    under `base` (orphans there are swept first). Raises RecordingStopped when `stop()` turns
-    true, DiskSpaceError when the disk is short; either way the folder is removed."""
+    under `base` (orphans there are swept first). With a predictiveCoding option that is enabled,
+    every block is also settled (outputs clamped to the targets) and the neurons' prediction
+    errors go in the pc_error column. Raises RecordingStopped when `stop()` turns true,
+    DiskSpaceError when the disk is short; either way the folder is removed."""
+    pc = pc_options.resolved(predictive_coding_options)
     start = time.monotonic()
     deadline = start + timeout_s
     sweep_orphans(base)
@@ -61,7 +70,7 @@ def record(creature: Creature, dataset: Dataset, dataset_id: str, base: str | os
         indices = folder.save_indices(dataset_id, rows)
         folder.save_creature(creature.to_json())
         writer = RecordingWriter(folder.data, network.names[creature.input:], creature.input, creature.output,
-                                 flush_records, flush_bytes, min_free_bytes)
+                                 flush_records, flush_bytes, min_free_bytes, prediction_errors=pc["enabled"])
         X, Y = dataset.X, dataset.Y
         timed_out = False
         for at in range(0, len(rows), writer.block):
@@ -72,7 +81,12 @@ def record(creature: Creature, dataset: Dataset, dataset_id: str, base: str | os
                 break
             block = rows[at:at + writer.block]
             values, activations, errors = record_activations(network, X, Y, block)
-            writer.append(values, activations, errors, X[block])
+            predicted = None
+            if pc["enabled"]:
+                settled = predictive_coding.settle(creature, X[block], Y[block], network=network,
+                                                   **predictive_coding.settle_options(pc))
+                predicted = settled.errors[:, creature.input:].astype(np.float32)
+            writer.append(values, activations, errors, X[block], predicted)
         path = writer.finish()
         observations, row_count = writer.observations, writer.observations * (len(network.names))
         writer = None

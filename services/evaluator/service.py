@@ -230,12 +230,13 @@ class Evaluator:
 
     def record(self, dataset_id: str, creature: Creature, sample_rate: float = DEFAULT_SAMPLE_RATE,
                seed: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-               stop: Callable[[], bool] = lambda: False) -> RecordOutcome:
+               stop: Callable[[], bool] = lambda: False, predictive_coding: dict | None = None) -> RecordOutcome:
         """Record the creature on a sample of the dataset under config.recording_dir (recorder.py).
         Raises `DatasetNotFound`, `ShapeMismatch`, then what `recorder.record` raises."""
         dataset = self.dataset(dataset_id)
         self.check_shapes(dataset, [creature])
-        return record(creature, dataset, dataset_id, self.config.recording_dir, sample_rate, seed, timeout_s, stop)
+        return record(creature, dataset, dataset_id, self.config.recording_dir, sample_rate, seed, timeout_s, stop,
+                      predictive_coding_options=predictive_coding)
 
     def activate(self, creature: Creature, X: np.ndarray, feedback_loop: bool = False) -> np.ndarray:
         """Outputs float32[n, creature.output] of one creature on rows X float32[n, creature.input]."""

@@ -13,6 +13,7 @@ from neatai.costs import cost_name
 from neatai.creature import Creature, CreatureError, Problem
 from neatai.datasets import DatasetLimits, DatasetNotFound
 from neatai.datasets_servicer import DatasetServicer
+from neatai import predictive_coding_options as pc_options
 from neatai.errors import abort_invalid
 from neatai.training_options import field_of, option_problems, options_from_proto, strategy_number
 from neatai.stats import cache_pb, memory_pb, pool_pb
@@ -188,13 +189,15 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         timeout = request.timeout_seconds if request.HasField("timeout_seconds") else DEFAULT_TIMEOUT_S
         if not (0 < timeout <= MAX_TIMEOUT_S):
             problems.append(Problem("timeout_seconds", f"must be in (0, {MAX_TIMEOUT_S}], got {timeout}"))
+        pc = pc_options.from_proto(request.predictive_coding) if request.HasField("predictive_coding") else None
+        problems += [Problem(pc_options.field_path(name), message) for name, message in pc_options.problems(pc)]
         if problems:
             abort_invalid(context, "invalid RecordRequest", problems)
         creature = creature_from(request.creature, self.evaluator.limits, context, "creature.")
         try:
             out = self.evaluator.record(request.dataset_id, creature, rate,
                                         request.seed if request.HasField("seed") else None, timeout,
-                                        stop=lambda: not context.is_active())
+                                        stop=lambda: not context.is_active(), predictive_coding=pc)
         except DatasetNotFound:
             not_found(context, request.dataset_id)
         except ShapeMismatch as e:

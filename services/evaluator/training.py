@@ -199,9 +199,7 @@ def _descend(creature: Creature, X: np.ndarray, Y: np.ndarray, cost: str, feedba
     step_w = _Stepper(o, fixed_w, o["maximumWeightAdjustmentScale"], o["limitWeightScale"])
     step_b = _Stepper(o, fixed_b, o["maximumBiasAdjustmentScale"], o["limitBiasScale"])
     pcc = pc_options.resolved(o["predictiveCoding"])
-    pc_settle = dict(fixed_prediction=pcc["fixedPrediction"], max_iterations=pcc["maxInferenceIterations"],
-                     inference_rate=pcc["inferenceRate"], convergence_threshold=pcc["convergenceThreshold"],
-                     feedback_loop=feedback_loop)
+    pc_settle = predictive_coding.settle_options(pcc, feedback_loop)
     pc_trace = None
     for t in range(o["iterations"]):
         if o["targetError"] is not None and best <= o["targetError"]:

@@ -156,3 +156,41 @@ def test_a_cancelled_record_call_leaves_no_file(server, stubs):
     assert set(base.iterdir()) == before                 # folder, .tmp file and lock all gone
     assert stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=wide_id, creature=c.to_proto(), sample_rate=0.01),
                            timeout=T).observations == 300  # and the server records on
+
+
+def hidden_creature() -> Creature:
+    return Creature.from_json({"input": 2, "output": 1, "neurons": [
+        {"type": "hidden", "uuid": "h", "bias": 0.2, "squash": "TANH"},
+        {"type": "output", "uuid": "out", "bias": 0.1, "squash": "TANH"}],
+        "synapses": [{"fromUUID": "input-0", "toUUID": "h", "weight": 0.8},
+                     {"fromUUID": "input-1", "toUUID": "h", "weight": -0.5},
+                     {"fromUUID": "h", "toUUID": "out", "weight": 1.1}]})
+
+
+def test_with_predictive_coding_the_recording_holds_each_neurons_prediction_error(stubs, data, dataset_id):
+    from neatai.discovery.loader import load_recording
+    from neatai.evaluator.predictive_coding import settle
+    from neatai.recording import PC_ERROR, SCHEMA_PC
+
+    c = hidden_creature()
+    pc = evaluator_pb2.PredictiveCodingOptions(enabled=True, max_inference_iterations=30, inference_rate=0.2)
+    r = stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=dataset_id, creature=c.to_proto(), sample_rate=0.1,
+                                                    seed=5, predictive_coding=pc), timeout=T)
+    assert pq.read_schema(r.path).equals(SCHEMA_PC)
+    chosen = json.loads(open(f"{r.directory}/selected_indices.json").read())[dataset_id]
+    expected = settle(c, data.X[chosen], data.Y[chosen], max_iterations=30, inference_rate=0.2).errors[:, 2:]
+    assert np.abs(expected[:, 0]).max() > 1e-3      # the hidden neuron really carries an error
+    column = np.array(pq.read_table(r.path)[PC_ERROR].to_pylist(), dtype=object).reshape(-1, 4)
+    assert all(v is None for v in column[:, 2:].ravel())   # input rows: null
+    np.testing.assert_allclose(column[:, :2].astype(np.float64), expected, rtol=1e-5, atol=1e-6)
+    loaded = load_recording(r.path, c)
+    np.testing.assert_allclose(loaded.P[loaded.row("h")], expected[:, 0], rtol=1e-5, atol=1e-6)
+    assert np.isnan(loaded.P[loaded.row("input-0")]).all()
+    plain = stubs[0].Record(evaluator_pb2.RecordRequest(dataset_id=dataset_id, creature=c.to_proto(), seed=5),
+                            timeout=T)
+    assert pq.read_schema(plain.path).equals(SCHEMA) and load_recording(plain.path, c).P is None
+    e = raised(lambda: stubs[0].Record(evaluator_pb2.RecordRequest(
+        dataset_id=dataset_id, creature=c.to_proto(),
+        predictive_coding=evaluator_pb2.PredictiveCodingOptions(enabled=True, inference_rate=-1)), timeout=T))
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in field_violations(e)] == ["predictive_coding.inference_rate"]
