@@ -30,6 +30,7 @@ QUICK: dict[str, list[str]] = {
     "classification": ["--budget", "5"],
     "real_data": ["--budget", "5", "--datasets", "iris,diabetes"],
     "memetic": ["--budget", "5", "--datasets", "wine"],
+    "service": ["--quick"],
 }
 
 

@@ -19,7 +19,8 @@ from bench_evaluator_rpc import TIMEOUT, ServerProcess, creature
 from neatai.v1 import evaluator_pb2
 from neatai.wire import evaluate_request
 
-__all__ = ["Load", "ServerProcess", "closed_loop", "evolving_requests", "open_loop", "peak_rss", "TIMEOUT"]
+__all__ = ["MEMORY_BUDGET_MB", "Load", "ServerProcess", "TIMEOUT", "closed_loop", "evolving_requests", "memory_churn",
+           "noisy_xor", "open_loop", "peak_rss"]
 
 
 @dataclass
@@ -39,6 +40,14 @@ class Load:
 
     def ms(self, q: float) -> float:
         return float(np.percentile(self.latencies, q)) * 1e3
+
+
+def noisy_xor(records: int = 1000):
+    """XOR on uniform inputs: enough records that the kernels, not the call, set the pace."""
+    from neatai.datasets import Dataset
+
+    X = np.random.default_rng(0).uniform(0, 1, (records, 2)).astype(np.float32)
+    return Dataset(X, ((X[:, :1] > 0.5) ^ (X[:, 1:] > 0.5)).astype(np.float32), name=f"xor-{records}")
 
 
 def evolving_requests(dataset_id: str, generations: int, size: int, elites: float, seed: int = 0,
@@ -96,8 +105,10 @@ def closed_loop(server: ServerProcess, requests: list[bytes], clients: int, seco
     return load
 
 
-def open_loop(server: ServerProcess, requests: list[bytes], rate: float, seconds: float, max_in_flight: int = 64) -> Load:
-    """Calls arriving at `rate` per second for `seconds`, whatever the server's pace."""
+def open_loop(server: ServerProcess, requests: list[bytes], rate: float, seconds: float, max_in_flight: int = 32) -> Load:
+    """Calls arriving at `rate` per second for `seconds`, whatever the server's pace. At most
+    `max_in_flight` are sent at once (below the server's --max-concurrent-rpcs, 64 by default:
+    beyond it calls are refused by design); later ones wait, and their wait counts as latency."""
     load, lock = Load(), threading.Lock()
     feed = itertools.cycle(requests)
     start = time.perf_counter()
@@ -132,3 +143,29 @@ class peak_rss:
         self._stop.set()
         self._thread.join()
         self.bytes = max(self.bytes, self.process.memory_info().rss)
+
+
+# The memory workload: every creature new (10 inputs, 30 hidden: ~2.5 KiB compiled) into a
+# compiled-network cache too large to ever fill, so only the memory monitor bounds the process:
+# unmonitored it grows from ~60 MiB to ~135 MiB. The monitor samples once a second, so caches are
+# cleared from 70 % of the budget (not the default 85 %): a second of churn fits in what is left.
+MEMORY_BUDGET_MB = 120
+MEMORY_FLAGS = ("--network-cache-size", "1000000", "--memory-budget-mb", str(MEMORY_BUDGET_MB),
+                "--memory-warning", "0.6", "--memory-critical", "0.7")
+
+
+def memory_churn(seconds: float) -> tuple[peak_rss, Load, evaluator_pb2.GetStatsResponse]:
+    """Churn a fresh evaluator started with MEMORY_FLAGS for `seconds`: its peak RSS, the load, its stats."""
+    from neatai.datasets import Dataset
+    from neatai.datasets_servicer import upload_dataset
+
+    server = ServerProcess("--threads", "2", *MEMORY_FLAGS)
+    try:
+        X = np.random.default_rng(0).uniform(0, 1, (100, 10)).astype(np.float32)
+        dataset_id = upload_dataset(server.datasets, Dataset(X, X[:, :1]), timeout=TIMEOUT).dataset_id
+        requests = evolving_requests(dataset_id, generations=600, size=50, elites=0.0, inputs=10, hidden=30)
+        with peak_rss(server.proc.pid) as peak:
+            load = closed_loop(server, requests, clients=2, seconds=seconds)
+        return peak, load, server.evaluator.GetStats(evaluator_pb2.GetStatsRequest(), timeout=TIMEOUT)
+    finally:
+        server.close()
