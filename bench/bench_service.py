@@ -148,7 +148,7 @@ def suites(quick: bool) -> dict[str, float]:
     networks = next(c for c in stats.caches if c.name == "compiled-networks")
     ratios["memory_peak_over_budget"] = peak.bytes / (MEMORY_BUDGET_MB * MiB)
     print(f"   peak {peak.bytes / MiB:.1f} MiB after {networks.misses:,} networks compiled in {load.seconds:.0f} s "
-          f"({len(load.errors)} errors, {stats.memory.critical_events} clearings); peak / budget "
+          f"({len(load.errors)} errors, {stats.memory.critical_events} entries into the clearing level); peak / budget "
           f"{ratios['memory_peak_over_budget']:.2f} ({'under' if ratios['memory_peak_over_budget'] < 1 else 'OVER'} the budget)")
     return ratios
 

@@ -12,7 +12,7 @@ import pytest
 from chaos import CONFIG, Cluster, EvolverClient, interrupted_run, outcome
 
 RUNS = int(os.environ.get("NEATAI_FAULT_RUNS", "1"))
-TALLY = {"runs": 0, "same_result": 0, "evaluator_kills": 0, "evolver_kills": 0}
+TALLY = {"runs": 0, "same_result": 0, "evaluator_kills": 0, "evolver_kills": 0, "generations": []}
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,8 @@ def cluster(tmp_path_factory):
     c.close()
     print(f"\nfault campaign: {TALLY['runs']} runs, {TALLY['evaluator_kills']} evaluator + "
           f"{TALLY['evolver_kills']} evolver kill -9, {TALLY['same_result']} ended as the uninterrupted run, "
-          f"runs lost {TALLY['runs'] - TALLY['same_result']}")
+          f"runs lost {TALLY['runs'] - TALLY['same_result']}; kills landed in generations "
+          f"{min(TALLY['generations'], default=0)}..{max(TALLY['generations'], default=0)} of {CONFIG['iterations']}")
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +43,7 @@ def test_a_run_killed_at_random_points_ends_as_an_uninterrupted_one(cluster, uni
     TALLY["runs"] += 1
     for kill in kills:
         TALLY[f"{kill.target}_kills"] += 1
+        TALLY["generations"].append(kill.generation)
     assert all(1 <= k.generation < CONFIG["iterations"] for k in kills), f"a kill missed the run: {kills}"
     assert outcome(run) == uninterrupted, f"kills {kills}: {run.message}"
     TALLY["same_result"] += 1
