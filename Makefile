@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 ARGS ?=
 
-.PHONY: run test build protos bench k8s-check tools clean
+.PHONY: run test build protos bench bench-check fault k8s-check tools clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -51,6 +51,16 @@ k8s-check: $(STAMP)
 # Every benchmark in its quick form; ARGS="--full", ARGS="kernels xor" (python -m bench --help).
 bench: build
 	$(PY) -m bench $(ARGS)
+
+# The seed-003 service suites in their quick form, compared as ratios with bench/baselines.json:
+# fails on a regression beyond the tolerance stated there (bench/bench_service.py --record rewrites it).
+bench-check: build
+	$(PY) bench/bench_service.py --quick --check bench/baselines.json
+
+# The fault campaign: 20 runs, each with an evaluator and the evolver kill -9'd at seeded random
+# points, each run checked against the uninterrupted result (`make test` runs one of them).
+fault: build
+	NEATAI_FAULT_RUNS=20 $(PY) -m pytest -q -s tests/fault/test_kill_runs.py
 
 # Generated code and build outputs: the protobuf API, Cython's C next to its .pyx, extensions.
 clean:

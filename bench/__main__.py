@@ -33,6 +33,7 @@ QUICK: dict[str, list[str]] = {
     "discovery": ["--quick"],
     "discovery_service": ["--budget", "8", "--runs", "10"],
     "predictive_coding": ["--quick"],
+    "service": ["--quick"],
 }
 
 

@@ -1,5 +1,5 @@
 """Real service processes for the ops tests: `neatai serve <service>` on 127.0.0.1 with free
-ports, read back from the server's own log line."""
+ports (or a given one, for a restart in place), read back from the server's own log line."""
 from __future__ import annotations
 
 import os
@@ -15,12 +15,12 @@ LISTENING = re.compile(r"(\w+) listening on port (\d+) \(metrics (\w+)\)")
 
 
 class Service:
-    def __init__(self, name: str, *args: str, env: dict | None = None, timeout: float = 60.0):
+    def __init__(self, name: str, *args: str, env: dict | None = None, timeout: float = 60.0, port: int = 0):
         self.name = name
         self.lines: list[str] = []
         self._lines: queue.Queue[str] = queue.Queue()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "neatai.app.cli", "serve", name, "--host", "127.0.0.1", "--port", "0",
+            [sys.executable, "-m", "neatai.app.cli", "serve", name, "--host", "127.0.0.1", "--port", str(port),
              "--metrics-port", "0", *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **(env or {})},
