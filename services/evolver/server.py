@@ -67,17 +67,21 @@ class EvolverServer(RunningServer):
 
 def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig | None = None, *,
           rpc_timeout: float = 30.0, dns_workers: int = 4, dataset_limits: DatasetLimits | None = None,
-          dataset_store_bytes: int = 1024 * MiB, resume: bool = True) -> EvolverServer:
+          dataset_store_bytes: int = 1024 * MiB, resume: bool = True, retry_window_s: float = 300.0,
+          probe_interval_s: float = 1.0) -> EvolverServer:
     """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
-    checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume."""
+    checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume.
+    With no evaluator answering, runs pause for up to `retry_window_s`, then fail (resumable)."""
     server = server or ServerConfig()
     checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, dns_workers=dns_workers,
-                         max_message_bytes=server.max_message_bytes)
+                         max_message_bytes=server.max_message_bytes, retry_window_s=retry_window_s,
+                         probe_interval_s=probe_interval_s)
     datasets = DatasetStore(dataset_store_bytes)
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
                          lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout),
-                         _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"))
+                         _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"), evaluators=pool)
+    pool.add_listener(manager.evaluators_changed)
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
     # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
     resumed = manager.resume_all() if resume else []
@@ -169,6 +173,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="concurrent batches on a dns:/// target (one channel, round_robin)")
     p.add_argument("--state-dir", default="./state", help="where runs checkpoint; restarts resume from here")
     p.add_argument("--rpc-timeout", type=float, default=30.0, help="deadline (s) of each Evaluate/ImportCreatures call")
+    p.add_argument("--retry-window", type=float, default=300.0,
+                   help="seconds runs wait (paused) for an evaluator to answer before they fail (ResumeRun "
+                        "continues them)")
     args = parse_server_arguments(p, argv)
     try:
         args.evaluators = parse_targets(args.evaluators)
@@ -176,6 +183,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"--evaluators: {e}")
     if args.rpc_timeout <= 0:
         p.error("--rpc-timeout must be positive")
+    if args.retry_window < 0:
+        p.error("--retry-window must be >= 0")
     if args.dns_workers < 1:
         p.error("--dns-workers must be >= 1")
     return args
@@ -186,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     server = server_config(args)
     try:
         running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
-                        dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
+                        dns_workers=args.dns_workers, retry_window_s=args.retry_window, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
                         dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
     except OSError as e:  # unwritable or busy state dir, port in use
         print(f"neatai serve evolver: {e}", file=sys.stderr)

@@ -17,7 +17,8 @@ from neatai.tasks import CLASSIFICATION, REGRESSION
 
 from .config import ConfigError, EvolverConfig
 from .runs import (
-    GenerationReport, InvalidRequest, Run, RunExists, RunFinished, RunManager, RunNotFound, ShuttingDown,
+    GenerationReport, InvalidRequest, NotResumable, Run, RunExists, RunFinished, RunManager, RunNotFound,
+    ShuttingDown,
 )
 
 
@@ -35,7 +36,8 @@ def report_pb(r: GenerationReport) -> evolver_pb2.GenerationReport:
         best_error=r.best_error, mean_score=r.mean_score, mean_error=r.mean_error, species=r.species,
         evaluations=r.evaluations, hidden_neurons=r.hidden_neurons, synapses=r.synapses,
         phase_seconds=r.phase_seconds, wall_seconds=r.wall_seconds, trained=r.trained,
-        trained_improved=r.trained_improved, fine_tune_fraction=r.fine_tune_fraction, **held_out)
+        trained_improved=r.trained_improved, fine_tune_fraction=r.fine_tune_fraction, pause_reason=r.pause_reason,
+        unreachable_evaluators=r.unreachable_evaluators, **held_out)
 
 
 def run_info_pb(run: Run) -> evolver_pb2.RunInfo:
@@ -119,6 +121,16 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
             return evolver_pb2.StopRunResponse(state=self.manager.stop(request.run_id).value)
         except RunNotFound:
             _not_found(context, request.run_id)
+
+    def ResumeRun(self, request, context):
+        try:
+            return evolver_pb2.ResumeRunResponse(state=self.manager.resume(request.run_id).value)
+        except RunNotFound:
+            _not_found(context, request.run_id)
+        except NotResumable as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except ShuttingDown as e:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
 
     # ---- populations ---------------------------------------------------------------------------
 
