@@ -49,6 +49,7 @@ class DatasetLimits:
     max_upload_bytes: int = 256 * MiB
     max_inputs: int = 1_000_000
     max_outputs: int = 1_000_000
+    max_records: int = 50_000_000
 
 
 DEFAULT_DATASET_LIMITS = DatasetLimits()

@@ -19,6 +19,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .creature import Limits
+from .datasets import DatasetLimits
 from .grpc_metrics import PrometheusServerInterceptor
 from .metrics import start_metrics_http, stop_metrics_http
 from .tracing import shutdown_tracing
@@ -208,6 +210,13 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int, metrics_port: in
     p.add_argument("--max-upload-mb", type=float, default=256, help="largest dataset upload accepted")
     p.add_argument("--max-message-mb", type=float, default=64, help="largest gRPC message accepted or sent")
     p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="calls beyond this get RESOURCE_EXHAUSTED")
+    p.add_argument("--max-records", type=int, default=DatasetLimits.max_records,
+                   help="largest dataset accepted, in records (RESOURCE_EXHAUSTED beyond)")
+    p.add_argument("--max-neurons", type=int, default=Limits.max_neurons, help="largest creature accepted, in neurons")
+    p.add_argument("--max-synapses", type=int, default=Limits.max_synapses,
+                   help="largest creature accepted, in synapses")
+    p.add_argument("--max-creatures-per-request", type=int, default=Limits.max_creatures_per_request,
+                   help="most creatures one request may carry")
     p.add_argument("--grace", type=float, default=20.0, help="seconds in-flight calls get on SIGTERM")
     p.add_argument("--log-level", default="INFO")
 
@@ -223,9 +232,21 @@ def parse_server_arguments(p: argparse.ArgumentParser, argv: list[str]) -> argpa
     for flag, value in (("--port", args.port), ("--metrics-port", args.metrics_port)):
         if value is not None and not 0 <= value <= 65535:
             p.error(f"{flag} must be in 0-65535, got {value}")
-    if args.max_concurrent_rpcs < 1:
-        p.error("--max-concurrent-rpcs must be >= 1")
+    for flag in ("max_concurrent_rpcs", "max_records", "max_neurons", "max_synapses", "max_creatures_per_request"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1")
     return args
+
+
+def creature_limits_of(args: argparse.Namespace) -> Limits:
+    """The creature size limits the shared flags set."""
+    return Limits(max_neurons=args.max_neurons, max_synapses=args.max_synapses,
+                  max_creatures_per_request=args.max_creatures_per_request)
+
+
+def dataset_limits_of(args: argparse.Namespace) -> DatasetLimits:
+    """The dataset upload limits the shared flags set."""
+    return DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB), max_records=args.max_records)
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:

@@ -118,6 +118,22 @@ class RunFinished(RuntimeError):
     """The run has ended; it no longer accepts creatures."""
 
 
+@dataclass(frozen=True)
+class RunLimits:
+    """What one evolver takes on, checked before anything is allocated for a run."""
+
+    max_population_size: int = 100_000
+    max_active_runs: int = 32  # running or paused at once
+
+
+class OverLimit(RuntimeError):
+    """A request beyond a RunLimits setting (`limit` names it): RESOURCE_EXHAUSTED."""
+
+    def __init__(self, limit: str, message: str):
+        super().__init__(message)
+        self.limit = limit
+
+
 class NotResumable(RuntimeError):
     """Only a failed run can be resumed."""
 
@@ -235,8 +251,10 @@ class RunManager:
 
     def __init__(self, evaluate: Evaluate, datasets: DatasetStore, checkpoints: CheckpointStore | None = None,
                  start_migration: StartMigration | None = None, activate: Activate | None = None,
-                 train: Train | None = None, evaluators: EvaluatorHealth | None = None):
+                 train: Train | None = None, evaluators: EvaluatorHealth | None = None,
+                 limits: RunLimits = RunLimits()):
         self.evaluate = evaluate
+        self.limits = limits
         self.evaluators = evaluators  # None: always reachable (runs never pause)
         self.train = train  # for memetic runs; None: they are refused
         self.activate = activate  # for the validation metric; None: validation reports the error only
@@ -251,11 +269,12 @@ class RunManager:
 
     def start_run(self, config: EvolverConfig, dataset_id: str, run_id: str = "",
                   seed_creatures: Sequence[Creature] = (), validation_dataset_id: str = "", task: str = "") -> Run:
-        """Validate and start a run. Raises DatasetNotFound, InvalidRequest, RunExists, ShuttingDown.
-        `task` ("classification", "regression"; empty: inferred from the targets) decides the
-        validation metric."""
+        """Validate and start a run. Raises OverLimit, DatasetNotFound, InvalidRequest, RunExists,
+        ShuttingDown. `task` ("classification", "regression"; empty: inferred from the targets)
+        decides the validation metric."""
         if self._closed:
             raise ShuttingDown("this evolver is shutting down; start the run on another one")
+        self._check_limits(config)
         dataset = self.datasets.get(dataset_id)
         held_out = self.datasets.get(validation_dataset_id) if validation_dataset_id else None
         problems = []
@@ -286,6 +305,19 @@ class RunManager:
             self._save(run)
         self._launch(run)
         return run
+
+    def _check_limits(self, config: EvolverConfig) -> None:
+        limits = self.limits
+        if config.population_size > limits.max_population_size:
+            raise OverLimit("max_population_size",
+                            f"population_size {config.population_size} is over this evolver's limit of "
+                            f"{limits.max_population_size} (max_population_size; neatai serve evolver "
+                            "--max-population)")
+        active = sum(not run.state.finished for run in self.list())
+        if active >= limits.max_active_runs:
+            raise OverLimit("max_active_runs",
+                            f"this evolver has {active} runs going, its limit (max_active_runs; neatai serve "
+                            "evolver --max-runs): wait for one to end or stop one")
 
     def resume_all(self) -> list[str]:
         """Load every checkpointed run; continue those that were still running. Returns their ids."""

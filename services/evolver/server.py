@@ -17,17 +17,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from neatai import metrics
+from neatai.creature import Limits
 from neatai.datasets import MiB, DatasetLimits, DatasetStore
 from neatai.datasets_servicer import DatasetServicer
 from neatai.evaluator_pool import EvaluatorError, EvaluatorPool, parse_targets
 from neatai.server import (
-    RunningServer, ServerConfig, add_server_arguments, parse_server_arguments, serve_until_signal, server_config,
-    start_server,
+    RunningServer, ServerConfig, add_server_arguments, creature_limits_of, dataset_limits_of, parse_server_arguments,
+    serve_until_signal, server_config, start_server,
 )
 
 from .checkpoint import CheckpointStore
 from .islands import Migrator
-from .runs import EvaluationFailed, RunManager
+from .runs import EvaluationFailed, RunLimits, RunManager
 from .servicer import add_to_server, cache_stats
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ class EvolverServer(RunningServer):
 def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig | None = None, *,
           rpc_timeout: float = 30.0, dns_workers: int = 4, dataset_limits: DatasetLimits | None = None,
           dataset_store_bytes: int = 1024 * MiB, resume: bool = True, retry_window_s: float = 300.0,
-          probe_interval_s: float = 1.0) -> EvolverServer:
+          probe_interval_s: float = 1.0, run_limits: RunLimits = RunLimits(),
+          creature_limits: Limits = Limits()) -> EvolverServer:
     """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
     checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume.
     With no evaluator answering, runs pause for up to `retry_window_s`, then fail (resumable)."""
@@ -80,7 +82,8 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     datasets = DatasetStore(dataset_store_bytes)
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
                          lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout),
-                         _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"), evaluators=pool)
+                         _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"), evaluators=pool,
+                         limits=run_limits)
     pool.add_listener(manager.evaluators_changed)
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
     # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
@@ -88,7 +91,8 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     if resumed:
         log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
     try:
-        running = start_server("evolver", lambda s: add_to_server(s, manager, pool, datasets, dataset_servicer), server)
+        running = start_server("evolver", lambda s: add_to_server(s, manager, pool, datasets, dataset_servicer,
+                                                                         creature_limits), server)
     except BaseException:
         manager.close()
         pool.close()
@@ -173,6 +177,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="concurrent batches on a dns:/// target (one channel, round_robin)")
     p.add_argument("--state-dir", default="./state", help="where runs checkpoint; restarts resume from here")
     p.add_argument("--rpc-timeout", type=float, default=30.0, help="deadline (s) of each Evaluate/ImportCreatures call")
+    p.add_argument("--max-population", type=int, default=RunLimits.max_population_size,
+                   help="largest populationSize a run may ask for (RESOURCE_EXHAUSTED beyond)")
+    p.add_argument("--max-runs", type=int, default=RunLimits.max_active_runs,
+                   help="runs going (running or paused) at once; more get RESOURCE_EXHAUSTED")
     p.add_argument("--retry-window", type=float, default=300.0,
                    help="seconds runs wait (paused) for an evaluator to answer before they fail (ResumeRun "
                         "continues them)")
@@ -183,6 +191,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"--evaluators: {e}")
     if args.rpc_timeout <= 0:
         p.error("--rpc-timeout must be positive")
+    if args.max_population < 2 or args.max_runs < 1:
+        p.error("--max-population must be >= 2 and --max-runs >= 1")
     if args.retry_window < 0:
         p.error("--retry-window must be >= 0")
     if args.dns_workers < 1:
@@ -195,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     server = server_config(args)
     try:
         running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
-                        dns_workers=args.dns_workers, retry_window_s=args.retry_window, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
-                        dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
+                        dns_workers=args.dns_workers, retry_window_s=args.retry_window,
+                        dataset_store_bytes=int(args.dataset_cache_mb * MiB), dataset_limits=dataset_limits_of(args),
+                        run_limits=RunLimits(args.max_population, args.max_runs), creature_limits=creature_limits_of(args))
     except OSError as e:  # unwritable or busy state dir, port in use
         print(f"neatai serve evolver: {e}", file=sys.stderr)
         return 1
