@@ -64,13 +64,17 @@ def with_patience(call, patience_s: float = PATIENCE_S, cancelled: threading.Eve
                 raise
 
 
-def connect(address: str):
-    """(channel, EvolverService stub) for `address`."""
+def connect(address: str, security=None):
+    """(channel, EvolverService stub) for `address`; TLS and a token as `security`
+    (a neatai.security.ClientSecurity) says."""
     from neatai.grpc_metrics import instrumented_channel
+    from neatai.security import INSECURE
     from neatai.v1 import evolver_pb2_grpc
 
+    security = security or INSECURE
     channel = instrumented_channel(address, [("grpc.max_receive_message_length", MAX_MESSAGE),
-                                             ("grpc.max_send_message_length", MAX_MESSAGE)])
+                                             ("grpc.max_send_message_length", MAX_MESSAGE)] + security.options(),
+                                   security.credentials())
     return channel, evolver_pb2_grpc.EvolverServiceStub(channel)
 
 
@@ -231,5 +235,7 @@ def rpc_failure(e, address: str) -> str:
         return f"lost the evolver at {address}: {e}"
     if e.code() == grpc.StatusCode.UNAVAILABLE:
         return f"cannot reach an evolver at {address} (UNAVAILABLE: {e.details()})"
+    if e.code() == grpc.StatusCode.UNAUTHENTICATED:
+        return f"{address} refused the call (UNAUTHENTICATED: {e.details()})"
     violations = "; ".join(f"{f}: {d}" for f, d in field_violations(e))
     return f"{address}: {e.code().name}: {violations or e.details()}"

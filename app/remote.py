@@ -14,20 +14,33 @@ DEFAULT_EVOLVER = "localhost:50052"  # `neatai serve evolver`'s port
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+    from neatai.security import add_security_arguments
+
     p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--evolver", default=DEFAULT_EVOLVER, help=f"HOST:PORT of the evolver (default {DEFAULT_EVOLVER})")
+    add_security_arguments(p, server=False)
     return p
+
+
+def _security(p: argparse.ArgumentParser, args: argparse.Namespace):
+    from neatai.security import SecurityError, client_security
+
+    try:
+        return client_security(args)
+    except SecurityError as e:
+        p.error(str(e))
 
 
 def runs_main(argv: list[str]) -> int:
     p = _parser("neatai runs", "List the runs of an evolver: id, state, generation, best error.")
     p.add_argument("--json", action="store_true", help="one JSON object per run, one per line")
     args = p.parse_args(argv)
+    security = _security(p, args)
     import grpc
 
     from neatai.v1 import evolver_pb2 as S
 
-    channel, stub = connect(args.evolver)
+    channel, stub = connect(args.evolver, security)
     try:
         runs = stub.ListRuns(S.ListRunsRequest(), timeout=RPC_TIMEOUT).runs
     except grpc.RpcError as e:
@@ -57,11 +70,12 @@ def watch_main(argv: list[str]) -> int:
     p.add_argument("--patience", type=float, default=PATIENCE_S,
                    help=f"seconds to keep re-attaching to an evolver that went away (default {PATIENCE_S:g})")
     args = p.parse_args(argv)
+    security = _security(p, args)
     import grpc
 
     from neatai.v1 import evolver_pb2 as S
 
-    channel, stub = connect(args.evolver)
+    channel, stub = connect(args.evolver, security)
     try:
         try:
             run = stub.GetRun(S.GetRunRequest(run_id=args.run_id), timeout=RPC_TIMEOUT).run

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from neatai.costs import COST_NAMES
+from neatai.security import SecurityError, add_security_arguments, client_security
 from neatai.evolver.config import INITIAL_WEIGHTS, ConfigError, EvolverConfig
 from neatai.tasks import CLASSIFICATION, TASKS, task_metrics
 
@@ -79,6 +80,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted in-process run whose --out was DIR, "
                                                    "to its stopping rule, with the same outputs")
     p.add_argument("--evolver", help="HOST:PORT of a deployed evolver (default: start services in process)")
+    add_security_arguments(p, server=False)  # for --evolver
     p.add_argument("--patience", type=float, default=PATIENCE_S,
                    help=f"seconds to keep re-attaching to an evolver that went away (default {PATIENCE_S:g})")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="in-process evaluator threads")
@@ -95,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--threads must be at least 1")
         if args.patience < 0:
             raise UsageError("--patience must be >= 0")
+        try:
+            args.security = client_security(args)
+        except SecurityError as e:
+            raise UsageError(str(e)) from None
         return _resume(args) if args.resume else _run(args)
     except (UsageError, OptionsError, JobError) as e:
         print(f"neatai run: {e}", file=sys.stderr)
@@ -137,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     """Start the services on DIR/state: the evolver resumes the run from its last checkpoint."""
     changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-               if k not in ("resume", "json", "threads", "log_level", "patience") and v is not None]
+               if k not in ("resume", "json", "threads", "log_level", "patience", "security") and v is not None]
     if changed:
         raise UsageError(f"--resume continues the run as it was started; {', '.join(changed)} cannot change it")
     out = Path(args.resume)
@@ -227,7 +233,7 @@ def _drive(job: Job, address: str, pause: Callable[[], None] | None = None) -> i
 
     from neatai.v1 import evolver_pb2 as S
 
-    channel, stub = connect(address)
+    channel, stub = connect(address, None if pause is not None else job.args.security)  # in process: loopback
     started = time.monotonic()
     try:
         if not job.run_id:

@@ -36,6 +36,7 @@ from neatai.datasets_servicer import upload_dataset
 from neatai.grpc_metrics import instrumented_channel
 from neatai.handlers import method_path
 from neatai.pool import PoolStats, WorkStealingPool
+from neatai.security import INSECURE, ClientSecurity
 from neatai.tracing import carry_context
 from neatai.training_options import options_to_proto
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -87,10 +88,10 @@ class Trained:
 class _Endpoint:
     """One evaluator target: its channel, stubs, registered datasets and counters."""
 
-    def __init__(self, target: str, options: list[tuple[str, object]]):
+    def __init__(self, target: str, options: list[tuple[str, object]], security: ClientSecurity):
         self.target = target
         # Counted in grpc_client_* and traced (W3C traceparent) when tracing is on.
-        self.channel = instrumented_channel(target, options)
+        self.channel = instrumented_channel(target, options + security.options(), security.credentials())
         self.evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(self.channel)
         # Evaluate with the request already serialized (neatai.wire.evaluate_request)
         self.evaluate = self.channel.unary_unary(_EVALUATE, request_serializer=None,
@@ -129,7 +130,8 @@ class EvaluatorPool:
     def __init__(self, targets: str | Sequence[str], *, rpc_timeout: float = 30.0, upload_timeout: float = 120.0,
                  train_timeout: float = 600.0, retry_window_s: float = 300.0, backoff_s: float = 0.05,
                  max_backoff_s: float = 5.0, probe_interval_s: float = 1.0,
-                 dns_workers: int = 4, max_message_bytes: int = 64 << 20, name: str = "evaluators"):
+                 dns_workers: int = 4, max_message_bytes: int = 64 << 20, name: str = "evaluators",
+                 security: ClientSecurity = INSECURE):
         self.targets = parse_targets(targets)
         self.rpc_timeout = rpc_timeout
         self.upload_timeout = upload_timeout
@@ -150,10 +152,10 @@ class EvaluatorPool:
         if self.targets[0].startswith("dns:"):
             # One channel balancing over every resolved address; re-resolved when servers age connections out.
             options.append(("grpc.lb_policy_name", "round_robin"))
-            self.endpoints = [_Endpoint(self.targets[0], options)]
+            self.endpoints = [_Endpoint(self.targets[0], options, security)]
             contexts = self.endpoints * max(1, dns_workers)
         else:
-            self.endpoints = [_Endpoint(t, options) for t in self.targets]
+            self.endpoints = [_Endpoint(t, options, security) for t in self.targets]
             contexts = list(self.endpoints)
         self.pool = WorkStealingPool(name, contexts)
         self.name = name

@@ -23,6 +23,7 @@ from .creature import Limits
 from .datasets import DatasetLimits
 from .grpc_metrics import PrometheusServerInterceptor
 from .metrics import start_metrics_http, stop_metrics_http
+from .security import SecurityError, ServerSecurity, add_security_arguments, server_security
 from .tracing import shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ class ServerConfig:
     grace_s: float = 20.0
     # Every service counts its calls in grpc_server_* (go-grpc-prometheus names).
     interceptors: Sequence[grpc.ServerInterceptor] = field(default_factory=lambda: (PrometheusServerInterceptor(),))
+    # TLS, mutual TLS and bearer tokens (none by default: loopback and tests).
+    security: ServerSecurity = field(default_factory=ServerSecurity)
 
     def channel_options(self) -> list[tuple[str, int]]:
         return [
@@ -133,7 +136,8 @@ def start_server(
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=f"{name}-rpc"),
-        interceptors=list(config.interceptors),
+        # Counted first, so refused calls show in grpc_server_handled_total too.
+        interceptors=list(config.interceptors) + config.security.interceptors(),
         options=options,
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
@@ -148,8 +152,10 @@ def start_server(
     problem = _bind_problem(config.host, config.port)
     if problem:  # found before grpc, which would log its own multi-line error
         raise OSError(f"{taken}: {problem}")
+    address = f"{config.host}:{config.port}"
     try:  # grpc answers a taken port with 0 or, in newer releases, RuntimeError("Failed to bind")
-        port = server.add_insecure_port(f"{config.host}:{config.port}")
+        port = server.add_secure_port(address, config.security.credentials()) if config.security.tls else \
+            server.add_insecure_port(address)
     except RuntimeError:
         port = 0
     if port == 0:
@@ -157,7 +163,7 @@ def start_server(
     metrics_port = None
     if config.metrics_port is not None:
         try:
-            metrics_port = start_metrics_http(config.metrics_port)
+            metrics_port = start_metrics_http(config.metrics_port, **config.security.metrics_tls())
         except OSError as e:
             server.stop(0)
             raise OSError(f"{name}: cannot serve metrics on port {config.metrics_port}: {e.strerror or e}") from None
@@ -219,6 +225,7 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int, metrics_port: in
                    help="most creatures one request may carry")
     p.add_argument("--grace", type=float, default=20.0, help="seconds in-flight calls get on SIGTERM")
     p.add_argument("--log-level", default="INFO")
+    add_security_arguments(p, server=True)
 
 
 def parse_server_arguments(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -232,6 +239,10 @@ def parse_server_arguments(p: argparse.ArgumentParser, argv: list[str]) -> argpa
     for flag, value in (("--port", args.port), ("--metrics-port", args.metrics_port)):
         if value is not None and not 0 <= value <= 65535:
             p.error(f"{flag} must be in 0-65535, got {value}")
+    try:
+        args.security = server_security(args)
+    except SecurityError as e:
+        p.error(str(e))
     for flag in ("max_concurrent_rpcs", "max_records", "max_neurons", "max_synapses", "max_creatures_per_request"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be >= 1")
@@ -254,4 +265,5 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port,
                         max_concurrent_rpcs=args.max_concurrent_rpcs,
-                        max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace)
+                        max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace,
+                        security=args.security)

@@ -21,6 +21,7 @@ from neatai.creature import Limits
 from neatai.datasets import MiB, DatasetLimits, DatasetStore
 from neatai.datasets_servicer import DatasetServicer
 from neatai.evaluator_pool import EvaluatorError, EvaluatorPool, parse_targets
+from neatai.security import outbound_security
 from neatai.server import (
     RunningServer, ServerConfig, add_server_arguments, creature_limits_of, dataset_limits_of, parse_server_arguments,
     serve_until_signal, server_config, start_server,
@@ -76,12 +77,14 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
     With no evaluator answering, runs pause for up to `retry_window_s`, then fail (resumable)."""
     server = server or ServerConfig()
     checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
+    outbound = outbound_security(server.security)  # to the evaluators and island peers
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, dns_workers=dns_workers,
                          max_message_bytes=server.max_message_bytes, retry_window_s=retry_window_s,
-                         probe_interval_s=probe_interval_s)
+                         probe_interval_s=probe_interval_s, security=outbound)
     datasets = DatasetStore(dataset_store_bytes)
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
-                         lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout),
+                         lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout,
+                                                                  security=outbound),
                          _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"), evaluators=pool,
                          limits=run_limits)
     pool.add_listener(manager.evaluators_changed)
