@@ -175,9 +175,7 @@ def add_security_arguments(p: argparse.ArgumentParser, server: bool) -> None:
 
 
 def server_security(args: argparse.Namespace) -> ServerSecurity:
-    """What the server flags say, the files readable; raises SecurityError."""
-    for path, flag in ((args.tls_cert, "--tls-cert"), (args.tls_key, "--tls-key"), (args.tls_ca, "--tls-ca")):
-        _read(path, flag)
+    """What the server flags say (the files are read when the server starts); raises SecurityError."""
     return ServerSecurity(args.tls_cert, args.tls_key, args.tls_ca, _tokens(args.auth_token_file))
 
 
@@ -192,10 +190,11 @@ def client_security(args: argparse.Namespace) -> ClientSecurity:
     return ClientSecurity(args.tls_ca, args.tls_cert, args.tls_key, token, args.tls_server_name)
 
 
-def outbound_security(security: ServerSecurity) -> ClientSecurity:
+def outbound_security(security: ServerSecurity, server_name: str | None = None) -> ClientSecurity:
     """How a server calls other servers (the evolver its evaluators and island peers): with a CA
-    (--tls-ca) over TLS trusting it, presenting its own certificate and its first token."""
+    (--tls-ca) over TLS trusting it, presenting its own certificate and its first token, checking
+    `server_name` in their certificates when given (else the target's host)."""
     if not security.client_ca_file:
         return INSECURE
     return ClientSecurity(security.client_ca_file, security.cert_file, security.key_file,
-                          min(security.tokens) if security.tokens else None)
+                          min(security.tokens) if security.tokens else None, server_name)

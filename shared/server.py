@@ -49,6 +49,8 @@ class ServerConfig:
     interceptors: Sequence[grpc.ServerInterceptor] = field(default_factory=lambda: (PrometheusServerInterceptor(),))
     # TLS, mutual TLS and bearer tokens (none by default: loopback and tests).
     security: ServerSecurity = field(default_factory=ServerSecurity)
+    # A plaintext port answering grpc.health.v1 only: kubelet gRPC probes speak no TLS.
+    health_port: int | None = None
 
     def channel_options(self) -> list[tuple[str, int]]:
         return [
@@ -100,6 +102,8 @@ class RunningServer:
     port: int
     metrics_port: int | None
     config: ServerConfig
+    health_server: grpc.Server | None = None  # the plaintext health port, when configured
+    health_port: int | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -113,6 +117,8 @@ class RunningServer:
         done = self.server.stop(self.config.grace_s if grace is None else grace)
         self.health.end_watches()
         done.wait()
+        if self.health_server is not None:
+            self.health_server.stop(0).wait()
         if self.metrics_port is not None:
             stop_metrics_http(self.metrics_port)
         self._stopped.set()
@@ -167,11 +173,22 @@ def start_server(
         except OSError as e:
             server.stop(0)
             raise OSError(f"{name}: cannot serve metrics on port {config.metrics_port}: {e.strerror or e}") from None
+    health_server, health_port = None, None
+    if config.health_port is not None:
+        health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{name}-probe"))
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        health_port = health_server.add_insecure_port(f"{config.host}:{config.health_port}")
+        if health_port == 0:
+            server.stop(0)
+            raise OSError(f"{name}: cannot listen for health probes on {config.host}:{config.health_port}")
+        health_server.start()
     server.start()
     for service in ["", *names]:
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("%s listening on port %d (metrics %s)", name, port, metrics_port)
-    return RunningServer(name, server, health_servicer, port, metrics_port, config)
+    if health_port is not None:
+        log.info("%s answers health probes in plaintext on port %d", name, health_port)
+    return RunningServer(name, server, health_servicer, port, metrics_port, config, health_server, health_port)
 
 
 def _bind_problem(host: str, port: int) -> str | None:
@@ -225,6 +242,8 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int, metrics_port: in
                    help="most creatures one request may carry")
     p.add_argument("--grace", type=float, default=20.0, help="seconds in-flight calls get on SIGTERM")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--health-port", type=int, help="also answer grpc.health.v1 in plaintext on this port "
+                                                   "(kubelet probes speak no TLS)")
     add_security_arguments(p, server=True)
 
 
@@ -236,7 +255,8 @@ def parse_server_arguments(p: argparse.ArgumentParser, argv: list[str]) -> argpa
         args.metrics_port = None if metrics_port in ("-1", "none", "off", "") else int(metrics_port)
     except ValueError:
         p.error(f"--metrics-port must be a port number, -1 or none, got {args.metrics_port!r}")
-    for flag, value in (("--port", args.port), ("--metrics-port", args.metrics_port)):
+    for flag, value in (("--port", args.port), ("--metrics-port", args.metrics_port),
+                        ("--health-port", args.health_port)):
         if value is not None and not 0 <= value <= 65535:
             p.error(f"{flag} must be in 0-65535, got {value}")
     try:
@@ -266,4 +286,4 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port,
                         max_concurrent_rpcs=args.max_concurrent_rpcs,
                         max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace,
-                        security=args.security)
+                        security=args.security, health_port=args.health_port)

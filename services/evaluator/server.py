@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 
 from neatai.datasets import MiB, DatasetLimits
+from neatai.security import SecurityError
 from neatai.server import (
     RunningServer, ServerConfig, add_server_arguments, creature_limits_of, dataset_limits_of, parse_server_arguments,
     serve_until_signal, server_config, start_server,
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         running = start(config, server, dataset_limits_of(args))
-    except OSError as e:  # port in use
+    except (OSError, SecurityError) as e:  # port in use, unreadable TLS files
         print(f"neatai serve evaluator: {e}", file=sys.stderr)
         return 1
     logging.getLogger(__name__).info("evaluator: %d worker threads, port %d, metrics %s",

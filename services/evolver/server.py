@@ -22,6 +22,7 @@ from neatai.datasets import MiB, DatasetLimits, DatasetStore
 from neatai.datasets_servicer import DatasetServicer
 from neatai.evaluator_pool import EvaluatorError, EvaluatorPool, parse_targets
 from neatai.security import outbound_security
+from neatai.security import SecurityError
 from neatai.server import (
     RunningServer, ServerConfig, add_server_arguments, creature_limits_of, dataset_limits_of, parse_server_arguments,
     serve_until_signal, server_config, start_server,
@@ -71,13 +72,13 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
           rpc_timeout: float = 30.0, dns_workers: int = 4, dataset_limits: DatasetLimits | None = None,
           dataset_store_bytes: int = 1024 * MiB, resume: bool = True, retry_window_s: float = 300.0,
           probe_interval_s: float = 1.0, run_limits: RunLimits = RunLimits(),
-          creature_limits: Limits = Limits()) -> EvolverServer:
+          creature_limits: Limits = Limits(), tls_server_name: str | None = None) -> EvolverServer:
     """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
     checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume.
     With no evaluator answering, runs pause for up to `retry_window_s`, then fail (resumable)."""
     server = server or ServerConfig()
     checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
-    outbound = outbound_security(server.security)  # to the evaluators and island peers
+    outbound = outbound_security(server.security, tls_server_name)  # to the evaluators and island peers
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, dns_workers=dns_workers,
                          max_message_bytes=server.max_message_bytes, retry_window_s=retry_window_s,
                          probe_interval_s=probe_interval_s, security=outbound)
@@ -180,6 +181,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="concurrent batches on a dns:/// target (one channel, round_robin)")
     p.add_argument("--state-dir", default="./state", help="where runs checkpoint; restarts resume from here")
     p.add_argument("--rpc-timeout", type=float, default=30.0, help="deadline (s) of each Evaluate/ImportCreatures call")
+    p.add_argument("--tls-server-name", help="with --tls-ca: the name the evaluators' and peers' certificates "
+                                             "carry, when not their host's (one name for every pod)")
     p.add_argument("--max-population", type=int, default=RunLimits.max_population_size,
                    help="largest populationSize a run may ask for (RESOURCE_EXHAUSTED beyond)")
     p.add_argument("--max-runs", type=int, default=RunLimits.max_active_runs,
@@ -210,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
                         dns_workers=args.dns_workers, retry_window_s=args.retry_window,
                         dataset_store_bytes=int(args.dataset_cache_mb * MiB), dataset_limits=dataset_limits_of(args),
-                        run_limits=RunLimits(args.max_population, args.max_runs), creature_limits=creature_limits_of(args))
-    except OSError as e:  # unwritable or busy state dir, port in use
+                        run_limits=RunLimits(args.max_population, args.max_runs), creature_limits=creature_limits_of(args),
+                        tls_server_name=args.tls_server_name)
+    except (OSError, SecurityError) as e:  # unwritable or busy state dir, port in use, unreadable TLS files
         print(f"neatai serve evolver: {e}", file=sys.stderr)
         return 1
     log.info("evolver: port %d, metrics %s, evaluators %s, state %s", running.port, running.metrics_port,

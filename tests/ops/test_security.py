@@ -93,7 +93,7 @@ def client(pki: Path, *, cert: str | None = "client", token: str | None = TOKEN)
 
 @pytest.fixture(scope="module")
 def services(pki):
-    config = ServerConfig(host="127.0.0.1", port=0, grace_s=0, metrics_port=0, security=secured(pki))
+    config = ServerConfig(host="127.0.0.1", port=0, grace_s=0, metrics_port=0, security=secured(pki), health_port=0)
     evaluator = start_evaluator(EvaluatorConfig(threads=1, memory_check_interval_s=60), config)
     evolver = start_evolver([f"localhost:{evaluator.port}"], None, ServerConfig(
         host="127.0.0.1", port=0, grace_s=0, security=secured(pki)))
@@ -139,6 +139,16 @@ def test_health_and_reflection_stay_open_without_a_token(pki, services):
         listing = next(iter(reflection_pb2_grpc.ServerReflectionStub(c).ServerReflectionInfo(
             iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=5)))
         assert "neatai.v1.EvolverService" in {s.name for s in listing.list_services_response.service}
+
+
+def test_a_plaintext_health_port_answers_kubelet_probes_and_nothing_else(services):
+    evaluator, _ = services
+    with grpc.insecure_channel(f"127.0.0.1:{evaluator.health_port}") as c:
+        answer = health_pb2_grpc.HealthStub(c).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.RpcError) as info:
+            evolver_pb2_grpc.EvolverServiceStub(c).ListRuns(evolver_pb2.ListRunsRequest(), timeout=5)
+        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_the_evolver_scores_on_its_evaluators_over_mutual_tls_with_its_token(pki, services):
@@ -188,7 +198,9 @@ def test_half_configured_security_is_refused_before_anything_listens(pki):
         ServerSecurity(str(pki / "server.crt"))
     with pytest.raises(SecurityError, match="needs TLS"):
         ClientSecurity(token=TOKEN)
-    from neatai.evaluator.server import parse_args
+    from neatai.evaluator.server import main, parse_args
 
     with pytest.raises(SystemExit):
-        parse_args(["--tls-cert", str(pki / "server.crt"), "--tls-key", str(pki / "missing.key")])
+        parse_args(["--tls-cert", str(pki / "server.crt")])
+    assert main(["--port", "0", "--metrics-port", "none", "--tls-cert", str(pki / "server.crt"),
+                 "--tls-key", str(pki / "missing.key")]) == 1
