@@ -506,10 +506,15 @@ class _Loader:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.problem(path, f"expected a number, got {_kind(value)}")
             return 0.0
-        if not math.isfinite(value):
-            self.problem(path, f"must be finite, got {value}")
+        try:  # floats, as protobuf carries them (an integer in JSON would not round-trip as one)
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            number = math.inf
+        if not math.isfinite(number):
+            self.problem(path, "must be finite, got " + (f"{value}" if isinstance(value, float) else
+                                                          f"an integer of {len(str(value))} digits"))
             return 0.0
-        return value
+        return number
 
     def flag(self, value: Any, path: str) -> bool | None:
         if value is not None and not isinstance(value, bool):

@@ -38,7 +38,7 @@ from neatai.tracing import span
 
 from neatai.tasks import TASKS, infer_task
 
-from .checkpoint import VALIDATION_DATASET, CheckpointError, CheckpointStore, valid_run_id
+from .checkpoint import VALIDATION_DATASET, CheckpointStore, valid_run_id
 from .config import EvolverConfig
 from .evolution import Evolution
 from .validation import Activate, Validation
@@ -307,17 +307,21 @@ class RunManager:
         return run
 
     def _check_limits(self, config: EvolverConfig) -> None:
+        self._check_population(config)
+        limits = self.limits
+        active = sum(not run.state.finished for run in self.list())
+        if active >= limits.max_active_runs:
+            raise OverLimit("max_active_runs",
+                            f"this evolver has {active} runs going, its limit (max_active_runs; neatai serve "
+                            "evolver --max-runs): wait for one to end or stop one")
+
+    def _check_population(self, config: EvolverConfig) -> None:
         limits = self.limits
         if config.population_size > limits.max_population_size:
             raise OverLimit("max_population_size",
                             f"population_size {config.population_size} is over this evolver's limit of "
                             f"{limits.max_population_size} (max_population_size; neatai serve evolver "
                             "--max-population)")
-        active = sum(not run.state.finished for run in self.list())
-        if active >= limits.max_active_runs:
-            raise OverLimit("max_active_runs",
-                            f"this evolver has {active} runs going, its limit (max_active_runs; neatai serve "
-                            "evolver --max-runs): wait for one to end or stop one")
 
     def resume_all(self) -> list[str]:
         """Load every checkpointed run; continue those that were still running. Returns their ids."""
@@ -329,8 +333,8 @@ class RunManager:
                 continue
             try:
                 run = self._restore(run_id, cp)
-            except (CheckpointError, ValueError, KeyError, TypeError) as e:
-                log.error("cannot restore run %s: %s", run_id, e)
+            except Exception as e:  # noqa: BLE001 — a damaged checkpoint must not stop the evolver starting
+                log.error("cannot restore run %s: %s: %s", run_id, type(e).__name__, e)
                 continue
             with self._lock:
                 self._runs[run_id] = run
@@ -349,6 +353,7 @@ class RunManager:
             raise ValueError(f"dataset file holds {dataset.id}, checkpoint names {cp['dataset_id']}")
         self.datasets.register(dataset)
         config = EvolverConfig.from_dict(cp["config"])
+        self._check_population(config)  # a run this evolver would not start, it does not resume
         evolution = Evolution.from_state(cp["evolution"])
         history = [GenerationReport.from_dict(h) for h in self.checkpoints.load_history(run_id, cp["history_length"])]
         validation = None
