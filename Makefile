@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 ARGS ?=
 
-.PHONY: run test build protos bench k8s-check tools clean fuzz
+.PHONY: run test build protos bench bench-check k8s-check tools clean fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -39,6 +39,11 @@ run: build
 
 test: build tools
 	$(PY) -m pytest -q $(ARGS)
+
+# Faults and load in their quick form against the recorded baseline (bench/RESULTS.md,
+# "Reliability"): fails on a run lost to kill -9, an error at 80 % load, or a regressed ratio.
+bench-check: build
+	$(PY) bench/bench_reliability.py --quick --check bench/reliability_baseline.json
 
 # Long fuzzing: the Hypothesis properties of tests/fuzz with many more inputs (make test runs
 # them bounded), then Atheris, where it installs, on a copy of each seed corpus for FUZZ_SECONDS.

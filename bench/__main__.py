@@ -29,6 +29,7 @@ QUICK: dict[str, list[str]] = {
     "evolver_service": ["--seeds", "2"],
     "classification": ["--budget", "5"],
     "real_data": ["--budget", "5", "--datasets", "iris,diabetes"],
+    "reliability": ["--quick"],
 }
 
 
