@@ -248,12 +248,14 @@ def csv_table(text: str, where: str = "CSV") -> tuple[list[str], np.ndarray]:
             if not row or all(not c.strip() for c in row):
                 continue  # blank lines
             if len(row) != len(columns):
-                raise DatasetError(f"{where} line {line}: ragged row with {len(row)} fields, header has {len(columns)}")
+                raise DatasetError(f"{where} line {line}: ragged row with {len(row)} fields, "
+                                   f"header has {len(columns)}")
             try:
                 values.append([float(c) for c in row])
             except ValueError:
                 col = next(i for i, c in enumerate(row) if not _is_float(c))
-                raise DatasetError(f"{where} line {line}, column {columns[col]!r}: not a number: {row[col]!r}") from None
+                raise DatasetError(f"{where} line {line}, column {columns[col]!r}: "
+                                   f"not a number: {row[col]!r}") from None
     except csv.Error as e:  # e.g. a NUL byte, or a lone carriage return inside a field
         raise DatasetError(f"{where} line {rows.line_num or line}: not CSV: {e}") from None
     arr = np.array(values, dtype=np.float64).reshape(-1, len(columns))

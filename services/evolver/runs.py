@@ -431,7 +431,8 @@ class RunManager:
                 else:
                     continue
                 run.cond.notify_all()
-            log.warning("run %s %s", run.id, f"paused: {reason}" if not reachable else "continues: an evaluator answers")
+            log.warning("run %s %s", run.id,
+                        f"paused: {reason}" if not reachable else "continues: an evaluator answers")
 
     def close(self, wait_s: float = 30.0) -> None:
         """Graceful shutdown: each run finishes its generation and stays RUNNING on disk, to resume later."""
@@ -657,8 +658,8 @@ class RunManager:
         run.cond.notify_all()
         try:
             if state is RunState.FAILED and run.saved is not None:
-                # On top of the last completed generation, which ResumeRun continues from.
-                self.checkpoints and self.checkpoints.save(run.id, {**run.saved, "state": state.name, "message": message})
+                if self.checkpoints:  # on top of the last completed generation, which ResumeRun continues from
+                    self.checkpoints.save(run.id, {**run.saved, "state": state.name, "message": message})
             else:
                 self._save(run)
         except OSError as e:  # e.g. the disk filled up: the run still ends, on disk it stays resumable

@@ -213,7 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
                         dns_workers=args.dns_workers, retry_window_s=args.retry_window,
                         dataset_store_bytes=int(args.dataset_cache_mb * MiB), dataset_limits=dataset_limits_of(args),
-                        run_limits=RunLimits(args.max_population, args.max_runs), creature_limits=creature_limits_of(args),
+                        run_limits=RunLimits(args.max_population, args.max_runs),
+                        creature_limits=creature_limits_of(args),
                         tls_server_name=args.tls_server_name)
     except (OSError, SecurityError) as e:  # unwritable or busy state dir, port in use, unreadable TLS files
         print(f"neatai serve evolver: {e}", file=sys.stderr)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import json
 
-import grpc
 import numpy as np
 import pytest
 from google.protobuf.message import DecodeError

@@ -1,5 +1,6 @@
 """`neatai run --resume DIR`: an in-process run checkpoints under its --out directory; stopped by
-Ctrl-C (SIGINT), SIGTERM (what timeout, a container stop and CI cancellation send) or killed outright, it is continued from there to its stopping rule, with the
+Ctrl-C (SIGINT), SIGTERM (what timeout, a container stop and CI cancellation send) or killed
+outright, it is continued from there to its stopping rule, with the
 same outputs, and it ends where the same run left alone ends (the checkpoints hold the RNG)."""
 from __future__ import annotations
 
