@@ -138,3 +138,54 @@ def test_resume_of_an_unknown_run_is_not_found(tmp_path):
         client.close()
         evolver.stop(0)
         evaluator.stop(0)
+
+
+def test_a_disk_that_fills_during_a_checkpoint_leaves_the_last_good_one_to_resume_from(tmp_path):
+    """The evolver's state directory on a 1 MiB tmpfs, filled up mid-run: the run fails with the
+    disk's error, and an evolver started on that state once there is room again resumes from the
+    last checkpoint written whole, to the uninterrupted result."""
+    import subprocess
+
+    from neatai.evolver.checkpoint import CheckpointStore
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    config = {**LONG, "iterations": 60}
+    evaluator = evaluator_on(0)
+    try:
+        reference = start_evolver([evaluator.address], None, loopback())
+        client = Client(reference.address)
+        alone = wait_for(client, client.start(**config), lambda r: r.state not in PAUSED_OR_RUNNING).latest
+        client.close()
+        reference.stop(0)
+
+        evolver = start_evolver([evaluator.address], disk / "state", loopback())
+        client = Client(evolver.address)
+        run_id = client.start(**config)
+        wait_for(client, run_id, lambda r: r.latest.generation >= 3)
+        with open(disk / "filler", "wb") as f, pytest.raises(OSError, match="No space left"):
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        failed = wait_for(client, run_id, lambda r: r.state not in PAUSED_OR_RUNNING)
+        assert failed.state == S.RUN_STATE_FAILED and "No space left on device" in failed.message
+        client.close()
+        evolver.kill()  # the failure itself could not be written: on disk the run is still running
+        (disk / "filler").unlink()
+        store = CheckpointStore(disk / "state")
+        saved = store.load(run_id)
+        store.close()
+        assert saved["state"] == "RUNNING" and 3 <= saved["history_length"] < 60
+
+        evolver = start_evolver([evaluator.address], disk / "state", loopback())
+        client = Client(evolver.address)
+        run = wait_for(client, run_id, lambda r: r.state not in PAUSED_OR_RUNNING)
+        assert (run.state, run.latest.generation, run.latest.evaluations, run.latest.best_error) == \
+            (S.RUN_STATE_EXHAUSTED, alone.generation, alone.evaluations, alone.best_error)
+        client.close()
+        evolver.stop(0)
+    finally:
+        evaluator.stop(0)
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
