@@ -49,8 +49,9 @@ def _write(directory: Path, stem: str, key, cert) -> None:
 
 
 def make_pki(directory: Path) -> Path:
-    """ca.crt, server.{crt,key} (localhost, 127.0.0.1), client.{crt,key}, rogue-ca.crt and
-    rogue.{crt,key} (a client certificate from a CA nobody trusts), token.txt."""
+    """ca.crt, server.{crt,key} (localhost, 127.0.0.1), client.{crt,key}, named.{crt,key} (only
+    the name "evaluator", as cert-manager issues it for every pod), rogue-ca.crt and rogue.{crt,key}
+    (a client certificate from a CA nobody trusts), token.txt."""
     now = datetime.datetime.now(datetime.timezone.utc)
 
     def certificate(subject, issuer, key, issuer_key, ca=False, san=None, usage=None):
@@ -64,13 +65,14 @@ def make_pki(directory: Path) -> Path:
             builder = builder.add_extension(x509.ExtendedKeyUsage(usage), critical=False)
         return builder.sign(issuer_key, hashes.SHA256())
 
-    for ca_stem, leaves in (("ca", ("server", "client")), ("rogue-ca", ("rogue",))):
+    loopback = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    for ca_stem, leaves in (("ca", {"server": loopback, "client": loopback, "named": [x509.DNSName("evaluator")]}),
+                            ("rogue-ca", {"rogue": loopback})):
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_cert = certificate(_name(ca_stem), _name(ca_stem), ca_key, ca_key, ca=True)
         _write(directory, ca_stem, ca_key, ca_cert)
-        for leaf in leaves:
+        for leaf, san in leaves.items():
             key = ec.generate_private_key(ec.SECP256R1())
-            san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
             usage = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
             _write(directory, leaf, key, certificate(_name(leaf), _name(ca_stem), key, ca_key, san=san, usage=usage))
     (directory / "token.txt").write_text(f"# the evolver's token\n{TOKEN}\n")
@@ -163,6 +165,29 @@ def test_the_evolver_scores_on_its_evaluators_over_mutual_tls_with_its_token(pki
         assert [r.generation for r in reports] == [1, 2, 3] and reports[-1].unreachable_evaluators == []
         assert stub.GetRun(evolver_pb2.GetRunRequest(run_id=run_id), timeout=T).run.state == \
             evolver_pb2.RUN_STATE_EXHAUSTED
+
+
+def test_the_evolver_checks_one_name_on_evaluators_whose_certificate_carries_no_address(pki):
+    """As in Kubernetes: the evolver dials pod addresses, the certificate names "evaluator"."""
+    named = ServerSecurity(str(pki / "named.crt"), str(pki / "named.key"), str(pki / "ca.crt"))
+    evaluator = start_evaluator(EvaluatorConfig(threads=1, memory_check_interval_s=60),
+                                ServerConfig(host="127.0.0.1", port=0, grace_s=0, security=named))
+    own = ServerConfig(host="127.0.0.1", port=0, grace_s=0, security=secured(pki))
+    try:
+        for server_name, reachable in ((None, False), ("evaluator", True)):
+            evolver = start_evolver([evaluator.address], None, own, tls_server_name=server_name)
+            try:  # the evolver's own channel to the evaluator, as its batches use it
+                check = lambda: evolver.pool.endpoints[0].health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                if reachable:
+                    assert check().status == health_pb2.HealthCheckResponse.SERVING
+                else:
+                    with pytest.raises(grpc.RpcError) as info:
+                        check()
+                    assert info.value.code() == grpc.StatusCode.UNAVAILABLE  # 127.0.0.1 is not in the certificate
+            finally:
+                evolver.stop(0)
+    finally:
+        evaluator.stop(0)
 
 
 def test_the_metrics_endpoint_serves_https_to_clients_with_a_certificate(pki, services):
