@@ -72,9 +72,10 @@ def connect(address: str, security=None):
     from neatai.v1 import evolver_pb2_grpc
 
     security = security or INSECURE
-    channel = instrumented_channel(address, [("grpc.max_receive_message_length", MAX_MESSAGE),
-                                             ("grpc.max_send_message_length", MAX_MESSAGE)] + security.options(),
-                                   security.credentials())
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE), ("grpc.max_send_message_length", MAX_MESSAGE),
+               # Re-attach soon after a restarted evolver answers, not after gRPC's 120 s backoff cap.
+               ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 5000)]
+    channel = instrumented_channel(address, options + security.options(), security.credentials())
     return channel, evolver_pb2_grpc.EvolverServiceStub(channel)
 
 

@@ -148,6 +148,11 @@ class EvaluatorPool:
         options: list[tuple[str, object]] = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            # gRPC's own reconnect backoff grows to 120 s: a restarted evaluator would sit unused
+            # (calls failing fast with the old error) that long. Capped, the probes find it in seconds.
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.min_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 5000),
         ]
         if self.targets[0].startswith("dns:"):
             # One channel balancing over every resolved address; re-resolved when servers age connections out.

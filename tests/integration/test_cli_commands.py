@@ -276,7 +276,7 @@ def test_run_on_deployed_services_rides_out_an_evolver_drain_and_restart(tmp_pat
         stdout, stderr = running.communicate(timeout=120)
         assert running.returncode == 0, stderr
         assert "Traceback" not in stderr
-        assert "neatai run: lost the evolver" in stderr and "neatai run: re-attached to run" in stderr
+        assert "neatai run: lost the evolver" in stderr and "neatai run: re-attached to run" in stderr, stderr
         summary = json.loads(stdout.strip().splitlines()[-1])
         assert summary["state"] == "exhausted" and summary["generations"] == 150
     finally:

@@ -114,6 +114,9 @@ def test_a_run_that_outlasts_the_retry_window_fails_and_resumes_to_the_same_resu
         assert failed.state == S.RUN_STATE_FAILED
         assert "no evaluator answered for 0.5s" in failed.message and "ResumeRun" in failed.message
         evaluator = evaluator_on(port)
+        deadline = time.monotonic() + 30
+        while not evolver.pool.reachable() and time.monotonic() < deadline:  # its probe finds it back
+            time.sleep(0.05)
         assert client.stub.ResumeRun(S.ResumeRunRequest(run_id=run_id), timeout=T).state == S.RUN_STATE_RUNNING
         run = wait_for(client, run_id, lambda r: r.state not in PAUSED_OR_RUNNING)
         assert run.state == S.RUN_STATE_EXHAUSTED

@@ -177,7 +177,8 @@ def test_the_evolver_checks_one_name_on_evaluators_whose_certificate_carries_no_
         for server_name, reachable in ((None, False), ("evaluator", True)):
             evolver = start_evolver([evaluator.address], None, own, tls_server_name=server_name)
             try:  # the evolver's own channel to the evaluator, as its batches use it
-                check = lambda: evolver.pool.endpoints[0].health.Check(health_pb2.HealthCheckRequest(), timeout=5)  # noqa: E731
+                health = evolver.pool.endpoints[0].health
+                check = lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=5)  # noqa: E731
                 if reachable:
                     assert check().status == health_pb2.HealthCheckResponse.SERVING
                 else:
