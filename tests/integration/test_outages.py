@@ -21,6 +21,8 @@ from neatai.v1 import evolver_pb2 as S
 from test_evolver_server import LONG, T, Client
 
 PAUSED_OR_RUNNING = (S.RUN_STATE_RUNNING, S.RUN_STATE_PAUSED)
+# Long enough that a loaded machine cannot finish it before the outage starts.
+RUN = {**LONG, "iterations": 60}
 
 
 def loopback(port: int = 0) -> ServerConfig:
@@ -49,12 +51,12 @@ def wait_for(client: Client, run_id: str, done, timeout: float = 60.0):
 
 @pytest.fixture(scope="module")
 def uninterrupted():
-    """The result the interrupted runs must reach: LONG on an evaluator that never goes away."""
+    """The result the interrupted runs must reach: RUN on an evaluator that never goes away."""
     evaluator = evaluator_on(0)
     evolver = start_evolver([evaluator.address], None, loopback())
     client = Client(evolver.address)
     try:
-        run = wait_for(client, client.start(**LONG), lambda r: r.state not in PAUSED_OR_RUNNING)
+        run = wait_for(client, client.start(**RUN), lambda r: r.state not in PAUSED_OR_RUNNING)
         return run.latest
     finally:
         client.close()
@@ -69,7 +71,7 @@ def test_a_run_pauses_while_no_evaluator_answers_and_ends_as_if_nothing_happened
                             probe_interval_s=0.1)
     client = Client(evolver.address)
     try:
-        run_id = client.start(**LONG)
+        run_id = client.start(**RUN)
         wait_for(client, run_id, lambda r: r.latest.generation >= 3)
         evaluator.stop(0)
         paused = wait_for(client, run_id, lambda r: r.state == S.RUN_STATE_PAUSED)
@@ -103,7 +105,7 @@ def test_a_run_that_outlasts_the_retry_window_fails_and_resumes_to_the_same_resu
                             retry_window_s=0.5, probe_interval_s=0.1)
     client = Client(evolver.address)
     try:
-        run_id = client.start(**LONG)
+        run_id = client.start(**RUN)
         with pytest.raises(grpc.RpcError) as running:
             client.stub.ResumeRun(S.ResumeRunRequest(run_id=run_id), timeout=T)
         assert running.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -122,7 +124,7 @@ def test_a_run_that_outlasts_the_retry_window_fails_and_resumes_to_the_same_resu
         assert run.state == S.RUN_STATE_EXHAUSTED
         assert (run.latest.generation, run.latest.evaluations, run.latest.best_error) == \
             (uninterrupted.generation, uninterrupted.evaluations, uninterrupted.best_error)
-        assert [r.generation for r in client.watch(run_id)] == list(range(1, LONG["iterations"] + 1))
+        assert [r.generation for r in client.watch(run_id)] == list(range(1, RUN["iterations"] + 1))
     finally:
         client.close()
         evolver.stop(0)
@@ -155,7 +157,7 @@ def test_a_disk_that_fills_during_a_checkpoint_leaves_the_last_good_one_to_resum
     disk.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True).returncode:
         pytest.skip("mounting a tmpfs needs root")
-    config = {**LONG, "iterations": 60}
+    config = RUN
     evaluator = evaluator_on(0)
     try:
         reference = start_evolver([evaluator.address], None, loopback())
