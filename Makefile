@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 ARGS ?=
 
-.PHONY: run test build protos bench bench-check fault k8s-check tools clean
+.PHONY: run test build protos bench bench-check fault fuzz k8s-check tools clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml setup.py
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -40,6 +40,21 @@ run: build
 test: build tools
 	$(PY) -m pytest -q $(ARGS)
 
+# Faults and load in their quick form against the recorded baseline (bench/RESULTS.md,
+# "Reliability"): fails on a run lost to kill -9, an error at 80 % load, or a regressed ratio.
+
+# Long fuzzing: the Hypothesis properties of tests/fuzz with many more inputs (make test runs
+# them bounded), then Atheris, where it installs, on a copy of each seed corpus for FUZZ_SECONDS.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = creature-json creature-pb csv parquet npz records config checkpoint
+fuzz: build
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/fuzz
+	@if $(PY) -m pip install -q --disable-pip-version-check atheris==3.0.0; then \
+	  for t in $(FUZZ_TARGETS); do mkdir -p build/fuzz-corpus/$$t; \
+	    $(PY) tests/fuzz/atheris_inputs.py $$t -max_total_time=$(FUZZ_SECONDS) build/fuzz-corpus/$$t \
+	      tests/fuzz/corpus/$$t || exit 1; done; \
+	else echo "atheris does not install here: coverage-guided fuzzing skipped"; fi
+
 # Renders every overlay and scenario, validates it strictly offline, then checks the invariants
 # (probes, resources, selectors, drain) in tests/ops/test_k8s.py (which `make test` also runs).
 k8s-check: $(STAMP)
@@ -56,6 +71,7 @@ bench: build
 # fails on a regression beyond the tolerance stated there (bench/bench_service.py --record rewrites it).
 bench-check: build
 	$(PY) bench/bench_service.py --quick --check bench/baselines.json
+	$(PY) bench/bench_reliability.py --quick --check bench/reliability_baseline.json
 
 # The fault campaign: 20 runs, each with an evaluator and the evolver kill -9'd at seeded random
 # points, each run checked against the uninterrupted result (`make test` runs one of them).

@@ -4,6 +4,7 @@ runs the result on new data, `runs` and `watch` look at a served evolver, and
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 USAGE = """usage: neatai run [--dataset xor|PATH] [--config run.toml] [--seed N] [--json] [...]   (neatai run --help)
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
+    if command != "serve":
+        # SIGTERM (timeout, a container stop, CI cancellation) ends a command as Ctrl-C does:
+        # what a run has found is written, not lost. Servers drain on it themselves.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     if command in ("-V", "--version"):
         print(f"neatai {version()}")
         return 0

@@ -26,18 +26,19 @@ from pathlib import Path
 from typing import Callable
 
 from neatai.costs import COST_NAMES
+from neatai.security import SecurityError, add_security_arguments, client_security
 from neatai.evolver.config import INITIAL_WEIGHTS, ConfigError, EvolverConfig
 from neatai.tasks import CLASSIFICATION, TASKS, task_metrics
 
 from . import job as job_file
-from .client import RPC_TIMEOUT, Interrupt, Watch, connect, rpc_failure, state_name
+from .client import PATIENCE_S, RPC_TIMEOUT, Interrupt, Watch, connect, rpc_failure, state_name
 from .job import DISCOVERY, JOB, STATE, Data, JobError, JobFile
 from .predict import label
 from .prepare import Part, Prepared
 from .progress import progress
 from .runconfig import OptionsError, add_flags, resolve
 
-INTERRUPTED = 130  # the shell's status for a command ended by SIGINT
+INTERRUPTED = 130  # the shell's status for a command ended by SIGINT (143 for SIGTERM)
 
 
 class UsageError(Exception):
@@ -79,6 +80,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--resume", metavar="DIR", help="continue the interrupted in-process run whose --out was DIR, "
                                                    "to its stopping rule, with the same outputs")
     p.add_argument("--evolver", help="HOST:PORT of a deployed evolver (default: start services in process)")
+    add_security_arguments(p, server=False)  # for --evolver
+    p.add_argument("--patience", type=float, default=PATIENCE_S,
+                   help=f"seconds to keep re-attaching to an evolver that went away (default {PATIENCE_S:g})")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="in-process evaluator threads")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object (last stdout line)")
     p.add_argument("--log-level", default="WARNING")
@@ -91,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.threads < 1:
             raise UsageError("--threads must be at least 1")
+        if args.patience < 0:
+            raise UsageError("--patience must be >= 0")
+        try:
+            args.security = client_security(args)
+        except SecurityError as e:
+            raise UsageError(str(e)) from None
         return _resume(args) if args.resume else _run(args)
     except (UsageError, OptionsError, JobError) as e:
         print(f"neatai run: {e}", file=sys.stderr)
@@ -133,7 +143,7 @@ def _run(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     """Start the services on DIR/state: the evolver resumes the run from its last checkpoint."""
     changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
-               if k not in ("resume", "json", "threads", "log_level") and v is not None]
+               if k not in ("resume", "json", "threads", "log_level", "patience", "security") and v is not None]
     if changed:
         raise UsageError(f"--resume continues the run as it was started; {', '.join(changed)} cannot change it")
     out = Path(args.resume)
@@ -242,7 +252,7 @@ def _drive(job: Job, address: str, pause: Callable[[], None] | None = None) -> i
 
     from neatai.v1 import evolver_pb2 as S
 
-    channel, stub = connect(address)
+    channel, stub = connect(address, None if pause is not None else job.args.security)  # in process: loopback
     started = time.monotonic()
     try:
         if not job.run_id:
@@ -253,11 +263,12 @@ def _drive(job: Job, address: str, pause: Callable[[], None] | None = None) -> i
         else:
             _check_resumed(job, stub)
         reports = []
-        stream = Watch(stub, job.run_id)
+        stream = Watch(stub, job.run_id, patience_s=job.args.patience, prefix="neatai run")
 
         def end() -> None:  # Ctrl-C: in process the run stays resumable, on deployed services it stops
             try:
                 if pause is not None:
+                    stream.drain()  # the streams end with the services' work: no re-attaching
                     pause()
                 else:
                     stub.StopRun(S.StopRunRequest(run_id=job.run_id), timeout=RPC_TIMEOUT)
@@ -270,19 +281,19 @@ def _drive(job: Job, address: str, pause: Callable[[], None] | None = None) -> i
             with Interrupt(end) as interrupt:
                 for message in progress(stream, job.config.iterations, job.config.timeout_seconds):
                     reports.append(message.report)
-        except grpc.RpcError as e:
+            interrupted = interrupt.fired
+            run = stream.get_run()
+        except (grpc.RpcError, TimeoutError) as e:
             print(f"neatai run: watching {job.run_id}: {rpc_failure(e, address)}", file=sys.stderr)
             return 1
-        interrupted = interrupt.fired
-        run = stub.GetRun(S.GetRunRequest(run_id=job.run_id), timeout=RPC_TIMEOUT).run
     finally:
         channel.close()
-    job.ended = run.state != S.RUN_STATE_RUNNING
+    job.ended = run.state not in (S.RUN_STATE_RUNNING, S.RUN_STATE_PAUSED)
     wall = time.monotonic() - started
     if not run.HasField("best"):
         print(f"neatai run: run {job.run_id} ended {state_name(run.state)} without a scored creature: {run.message}",
               file=sys.stderr)
-        return INTERRUPTED if interrupted else 1
+        return interrupt.status if interrupted else 1
     summary = _results(job, run, reports, wall)
     if not job.ended:
         summary["state"] = "interrupted"
@@ -290,7 +301,7 @@ def _drive(job: Job, address: str, pause: Callable[[], None] | None = None) -> i
     if not job.ended:
         print(f"neatai run: interrupted at generation {run.latest.generation}; continue with: "
               f"neatai run --resume {job.out}", file=sys.stderr)
-        return INTERRUPTED
+        return interrupt.status
     if run.state in (S.RUN_STATE_SOLVED, S.RUN_STATE_EXHAUSTED):
         return 0
     if run.message:

@@ -34,6 +34,7 @@ QUICK: dict[str, list[str]] = {
     "discovery_service": ["--budget", "8", "--runs", "10"],
     "predictive_coding": ["--quick"],
     "service": ["--quick"],
+    "reliability": ["--quick"],
 }
 
 

@@ -58,6 +58,8 @@ class Limits:
     max_outputs: int = 1_000_000
     max_neurons: int = 65_536
     max_synapses: int = 2_000_000
+    # Creatures one request may carry (Evaluate, Train, ImportCreatures, seed creatures).
+    max_creatures_per_request: int = 10_000
 
 
 DEFAULT_LIMITS = Limits()
@@ -80,6 +82,16 @@ class CreatureError(ValueError):
         lines = "; ".join(str(p) for p in self.problems[:20])
         more = f" (and {len(self.problems) - 20} more)" if len(self.problems) > 20 else ""
         super().__init__(f"invalid creature: {lines}{more}")
+
+
+class CreatureTooLarge(CreatureError):
+    """A creature over a configured size limit (RESOURCE_EXHAUSTED at a service boundary);
+    `limits` names each limit crossed (`max_neurons`, `max_synapses`). Found from the counts,
+    before any neuron or synapse of it is built."""
+
+    def __init__(self, problems: list[Problem], limits: list[str]):
+        super().__init__(problems)
+        self.limits = list(limits)
 
 
 @dataclass
@@ -293,6 +305,7 @@ class _Loader:
     def __init__(self, limits: Limits):
         self.limits = limits
         self.problems: list[Problem] = []
+        self.over_limits: list[str] = []  # the size limits crossed
         self.output_names: list[tuple[str, Neuron]] = []  # (uuid in the file, renamed neuron)
 
     def problem(self, path: str, message: str) -> None:
@@ -325,6 +338,8 @@ class _Loader:
         )
         if n_in is not None and n_out is not None and not self.problems:
             self.structure(creature, neurons, synapses)
+        if self.over_limits:
+            raise CreatureTooLarge(self.problems, self.over_limits)
         if self.problems:
             raise CreatureError(self.problems)
         return creature
@@ -347,7 +362,8 @@ class _Loader:
             self.problem("neurons", "required list" if items is None else f"expected a list, got {_kind(items)}")
             return []
         if len(items) > self.limits.max_neurons:
-            self.problem("neurons", f"{len(items)} neurons exceed the limit of {self.limits.max_neurons}")
+            self.problem("neurons", f"{len(items)} neurons exceed the limit of {self.limits.max_neurons} (max_neurons)")
+            self.over_limits.append("max_neurons")
             return []
         out: list[tuple[int, Neuron]] = []
         outputs = 0
@@ -398,7 +414,9 @@ class _Loader:
             self.problem("synapses", "required list" if items is None else f"expected a list, got {_kind(items)}")
             return []
         if len(items) > self.limits.max_synapses:
-            self.problem("synapses", f"{len(items)} synapses exceed the limit of {self.limits.max_synapses}")
+            self.problem("synapses", f"{len(items)} synapses exceed the limit of {self.limits.max_synapses} "
+                                     "(max_synapses)")
+            self.over_limits.append("max_synapses")
             return []
         out = []
         for i, item in enumerate(items):
@@ -488,10 +506,15 @@ class _Loader:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.problem(path, f"expected a number, got {_kind(value)}")
             return 0.0
-        if not math.isfinite(value):
-            self.problem(path, f"must be finite, got {value}")
+        try:  # floats, as protobuf carries them (an integer in JSON would not round-trip as one)
+            number = float(value)
+        except OverflowError:  # an integer beyond any float
+            number = math.inf
+        if not math.isfinite(number):
+            self.problem(path, "must be finite, got " + (f"{value}" if isinstance(value, float) else
+                                                          f"an integer of {len(str(value))} digits"))
             return 0.0
-        return value
+        return number
 
     def flag(self, value: Any, path: str) -> bool | None:
         if value is not None and not isinstance(value, bool):

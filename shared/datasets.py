@@ -11,7 +11,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -49,6 +51,7 @@ class DatasetLimits:
     max_upload_bytes: int = 256 * MiB
     max_inputs: int = 1_000_000
     max_outputs: int = 1_000_000
+    max_records: int = 50_000_000
 
 
 DEFAULT_DATASET_LIMITS = DatasetLimits()
@@ -234,21 +237,27 @@ def parse_csv(text: str, targets: Sequence[str] | None = None, inputs: int | Non
 def csv_table(text: str, where: str = "CSV") -> tuple[list[str], np.ndarray]:
     """The header and float32 values of every column of a UTF-8 CSV."""
     rows = csv.reader(io.StringIO(text))
-    header = next(rows, None)
-    if not header or not any(h.strip() for h in header):
-        raise DatasetError(f"empty dataset: {where} has no header row")
-    columns = [h.strip() for h in header]
-    values = []
-    for line, row in enumerate(rows, start=2):
-        if not row or all(not c.strip() for c in row):
-            continue  # blank lines
-        if len(row) != len(columns):
-            raise DatasetError(f"{where} line {line}: ragged row with {len(row)} fields, header has {len(columns)}")
-        try:
-            values.append([float(c) for c in row])
-        except ValueError:
-            col = next(i for i, c in enumerate(row) if not _is_float(c))
-            raise DatasetError(f"{where} line {line}, column {columns[col]!r}: not a number: {row[col]!r}") from None
+    line = 1
+    try:
+        header = next(rows, None)
+        if not header or not any(h.strip() for h in header):
+            raise DatasetError(f"empty dataset: {where} has no header row")
+        columns = [h.strip() for h in header]
+        values = []
+        for line, row in enumerate(rows, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue  # blank lines
+            if len(row) != len(columns):
+                raise DatasetError(f"{where} line {line}: ragged row with {len(row)} fields, "
+                                   f"header has {len(columns)}")
+            try:
+                values.append([float(c) for c in row])
+            except ValueError:
+                col = next(i for i, c in enumerate(row) if not _is_float(c))
+                raise DatasetError(f"{where} line {line}, column {columns[col]!r}: "
+                                   f"not a number: {row[col]!r}") from None
+    except csv.Error as e:  # e.g. a NUL byte, or a lone carriage return inside a field
+        raise DatasetError(f"{where} line {rows.line_num or line}: not CSV: {e}") from None
     arr = np.array(values, dtype=np.float64).reshape(-1, len(columns))
     _check_finite(arr, columns, where, first_line=2)
     return columns, arr.astype(np.float32)
@@ -296,9 +305,9 @@ def parquet_table(data: bytes | str | Path, where: str = "Parquet") -> tuple[lis
 
     try:
         table = pq.read_table(pa.BufferReader(data) if isinstance(data, (bytes, bytearray, memoryview)) else str(data))
-    except (pa.ArrowException, OSError) as e:
+        columns = list(table.column_names)
+    except (pa.ArrowException, OSError, ValueError) as e:  # ValueError: e.g. names or metadata not UTF-8
         raise DatasetError(f"{where}: not a readable Parquet file: {e}") from None
-    columns = list(table.column_names)
     if not columns:
         raise DatasetError(f"empty dataset: {where} has no columns")
     arrays = []
@@ -321,26 +330,54 @@ def load_parquet(path: str | Path, targets=None, inputs=None, outputs=None) -> D
 # ---------------------------------------------------------------------------------------------
 # NumPy .npz
 
+# An .npz member's header declares its array's shape, and NumPy allocates that much before it
+# reads a byte: a few hundred damaged bytes could ask for terabytes. Members are checked first.
+MAX_NPZ_ARRAY_BYTES = 4 << 30
+
+
 def parse_npz(data: bytes | str | Path, inputs=None, outputs=None, feature_names=(), target_names=(),
               name: str = "", where: str = "npz") -> Dataset:
     import zipfile
+    from tokenize import TokenError
 
     source = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if isinstance(source, io.BytesIO) and not bytes(data[:4]).startswith(b"PK"):
         raise DatasetError(f"{where}: not a readable .npz archive (no zip signature)")
     try:
+        with zipfile.ZipFile(source) as archive:
+            for key in ("X", "Y"):
+                if f"{key}.npy" in archive.namelist():
+                    _check_npy_member(archive, f"{key}.npy", where)
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
         with np.load(source, allow_pickle=False) as npz:
             missing = [k for k in ("X", "Y") if k not in npz.files]
             if missing:
                 raise DatasetError(f"{where}: missing array {missing[0]!r} (expected X and Y, found {npz.files})")
             X, Y = npz["X"], npz["Y"]
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError, NotImplementedError) as e:
+        # RuntimeError: an encrypted member; NotImplementedError: a compression zipfile lacks.
         raise DatasetError(f"{where}: not a readable .npz archive: {e}") from None
-    except ValueError as e:  # object arrays need pickle, which is refused
+    except (ValueError, SyntaxError, TokenError) as e:  # a damaged array header; object arrays (pickle)
         raise DatasetError(f"{where}: unsupported array: {e}") from None
     ds = Dataset(X, Y, tuple(feature_names), tuple(target_names), name)
     _check_counts(ds, inputs, outputs, where)
     return ds
+
+
+def _check_npy_member(archive, member: str, where: str) -> None:
+    """The array `member` declares fits in what the member holds, and in MAX_NPZ_ARRAY_BYTES."""
+    from numpy.lib import format as npy
+
+    info = archive.getinfo(member)
+    with archive.open(info) as f:
+        version = npy.read_magic(f)
+        read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > min(info.file_size, MAX_NPZ_ARRAY_BYTES):
+        raise DatasetError(f"{where}: {member} declares a {'x'.join(map(str, shape))} {dtype} array "
+                           f"({declared} bytes) but holds {info.file_size} bytes")
 
 
 def _check_counts(ds: Dataset, inputs, outputs, where: str) -> None:

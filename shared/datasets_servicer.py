@@ -15,7 +15,7 @@ from .creature import Problem
 from .datasets import (
     DEFAULT_DATASET_LIMITS, MiB, Dataset, DatasetError, DatasetLimits, DatasetTooLarge, decode_upload, iter_chunks,
 )
-from .errors import abort_invalid
+from .errors import abort_exhausted, abort_invalid
 from .v1 import dataset_pb2, dataset_pb2_grpc
 
 
@@ -55,8 +55,9 @@ class DatasetServicer(dataset_pb2_grpc.DatasetServiceServicer):
                 abort_invalid(context, "malformed upload", [Problem(f"messages[{i}]", f"expected a data chunk, got {kind or 'nothing'}")])
             size += len(message.chunk)
             if size > self.limits.max_upload_bytes:
-                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED,
-                              f"dataset upload exceeds the limit of {self.limits.max_upload_bytes} bytes")
+                abort_exhausted(context, "max_upload_bytes",
+                                f"dataset upload exceeds the limit of {self.limits.max_upload_bytes} bytes "
+                                "(max_upload_bytes; --max-upload-mb)")
             parts.append(message.chunk)
         if header is None:
             abort_invalid(context, "malformed upload", [Problem("header", "empty stream: no header")])
@@ -67,6 +68,9 @@ class DatasetServicer(dataset_pb2_grpc.DatasetServiceServicer):
             abort_invalid(context, "malformed upload", problems)
         try:
             dataset = decode_upload(header, b"".join(parts))
+            if dataset.records > self.limits.max_records:
+                abort_exhausted(context, "max_records", f"the dataset has {dataset.records} records, over the limit "
+                                                        f"of {self.limits.max_records} (max_records; --max-records)")
             dataset_id, present = self.store.register(dataset)
         except DatasetTooLarge as e:
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))

@@ -6,16 +6,21 @@ A single `dns:///name:port` target becomes one channel with client-side `round_r
 resolved addresses and several logical workers sharing it.
 
 Every call has a deadline. A batch whose endpoint fails with a transient status (UNAVAILABLE,
-DEADLINE_EXCEEDED, …) is retried on the next healthy endpoint with exponential backoff, up to a
-bounded number of attempts, so no batch is lost while any evaluator is up; the failing endpoint
-cools down before it is tried again. NOT_FOUND means the evaluator lacks the dataset (restarted,
-evicted): it is uploaded again and the batch retried. INVALID_ARGUMENT means the batch itself is
-bad and fails the run with the evaluator's message.
+DEADLINE_EXCEEDED, …) goes at once to another endpoint that is up; the failing endpoint is
+marked down and a prober thread asks its health service every `probe_interval_s` until it
+answers SERVING. With every endpoint down the batch waits with exponential backoff and jitter
+(woken early when a probe finds one back) for up to `retry_window_s` — minutes by default, so
+an evaluator restart or a network blip costs time, not the run. Listeners hear every change of
+an endpoint's state (the evolver pauses its runs while none is up and tells their watchers
+which died). NOT_FOUND means the evaluator lacks the dataset (restarted, evicted): it is
+uploaded again and the batch retried. INVALID_ARGUMENT means the batch itself is bad and fails
+the run with the evaluator's message.
 """
 from __future__ import annotations
 
 import logging
 import math
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -31,8 +36,11 @@ from neatai.datasets_servicer import upload_dataset
 from neatai.grpc_metrics import instrumented_channel
 from neatai.handlers import method_path
 from neatai.pool import PoolStats, WorkStealingPool
+from neatai.security import INSECURE, ClientSecurity
 from neatai.tracing import carry_context
 from neatai.training_options import options_to_proto
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from neatai.v1 import dataset_pb2, dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc
 from neatai.wire import evaluate_request
 
@@ -55,7 +63,7 @@ class BatchRejected(EvaluatorError):
 
 
 class EvaluatorsUnavailable(EvaluatorError):
-    """Every attempt on every endpoint failed."""
+    """No endpoint answered within the retry window."""
 
 
 @dataclass(frozen=True)
@@ -65,7 +73,7 @@ class EndpointStats:
     creatures: int  # creatures this endpoint evaluated
     failures: int  # calls that failed with a transient status
     dataset_uploads: int  # datasets (re-)registered on this endpoint
-    healthy: bool  # not cooling down after a failure
+    healthy: bool  # up: not failed since its last success or SERVING probe
 
 
 @dataclass(frozen=True)
@@ -80,10 +88,10 @@ class Trained:
 class _Endpoint:
     """One evaluator target: its channel, stubs, registered datasets and counters."""
 
-    def __init__(self, target: str, options: list[tuple[str, object]]):
+    def __init__(self, target: str, options: list[tuple[str, object]], security: ClientSecurity):
         self.target = target
         # Counted in grpc_client_* and traced (W3C traceparent) when tracing is on.
-        self.channel = instrumented_channel(target, options)
+        self.channel = instrumented_channel(target, options + security.options(), security.credentials())
         self.evaluator = evaluator_pb2_grpc.EvaluatorServiceStub(self.channel)
         # Evaluate with the request already serialized (neatai.wire.evaluate_request)
         self.evaluate = self.channel.unary_unary(_EVALUATE, request_serializer=None,
@@ -91,30 +99,15 @@ class _Endpoint:
         self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
         self.registered: set[str] = set()
         self.lock = threading.Lock()
-        self.down_until = 0.0
-        self.consecutive_failures = 0
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.up = True  # optimistic until a call fails
+        self.reason = ""  # why it is down: the failed call's status
         self.batches = self.creatures = self.failures = self.dataset_uploads = 0
-
-    def healthy(self, now: float) -> bool:
-        return self.down_until <= now
-
-    def failed(self, cooldown_s: float) -> None:
-        with self.lock:
-            self.failures += 1
-            self.consecutive_failures += 1
-            self.down_until = time.monotonic() + min(30.0, cooldown_s * 2 ** (self.consecutive_failures - 1))
-
-    def succeeded(self, creatures: int) -> None:
-        with self.lock:
-            self.batches += 1
-            self.creatures += creatures
-            self.consecutive_failures = 0
-            self.down_until = 0.0
 
     def stats(self) -> EndpointStats:
         with self.lock:
             return EndpointStats(self.target, self.batches, self.creatures, self.failures, self.dataset_uploads,
-                                 self.healthy(time.monotonic()))
+                                 self.up)
 
 
 def parse_targets(spec: str | Sequence[str]) -> list[str]:
@@ -135,29 +128,40 @@ class EvaluatorPool:
     """Evaluates populations on a set of evaluator endpoints."""
 
     def __init__(self, targets: str | Sequence[str], *, rpc_timeout: float = 30.0, upload_timeout: float = 120.0,
-                 train_timeout: float = 600.0,
-                 max_attempts: int | None = None, backoff_s: float = 0.05, cooldown_s: float = 0.5,
-                 dns_workers: int = 4, max_message_bytes: int = 64 << 20, name: str = "evaluators"):
+                 train_timeout: float = 600.0, retry_window_s: float = 300.0, backoff_s: float = 0.05,
+                 max_backoff_s: float = 5.0, probe_interval_s: float = 1.0,
+                 dns_workers: int = 4, max_message_bytes: int = 64 << 20, name: str = "evaluators",
+                 security: ClientSecurity = INSECURE):
         self.targets = parse_targets(targets)
         self.rpc_timeout = rpc_timeout
         self.upload_timeout = upload_timeout
         self.train_timeout = train_timeout  # a Train batch runs passes of gradient descent: minutes, not seconds
+        self.retry_window_s = retry_window_s  # how long a batch may wait for some evaluator to answer
         self.backoff_s = backoff_s
-        self.cooldown_s = cooldown_s
+        self.max_backoff_s = max_backoff_s
+        self.probe_interval_s = probe_interval_s
+        self._jitter = random.Random()  # spreads the retries of many waiting batches apart
+        self._health = threading.Condition()  # notified when an endpoint comes back, or on close
+        self._listeners: list = []
+        self._prober: threading.Thread | None = None
+        self._closed = False
         options: list[tuple[str, object]] = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
+            # gRPC's own reconnect backoff grows to 120 s: a restarted evaluator would sit unused
+            # (calls failing fast with the old error) that long. Capped, the probes find it in seconds.
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.min_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 5000),
         ]
         if self.targets[0].startswith("dns:"):
             # One channel balancing over every resolved address; re-resolved when servers age connections out.
             options.append(("grpc.lb_policy_name", "round_robin"))
-            self.endpoints = [_Endpoint(self.targets[0], options)]
+            self.endpoints = [_Endpoint(self.targets[0], options, security)]
             contexts = self.endpoints * max(1, dns_workers)
         else:
-            self.endpoints = [_Endpoint(t, options) for t in self.targets]
+            self.endpoints = [_Endpoint(t, options, security) for t in self.targets]
             contexts = list(self.endpoints)
-        # Enough attempts to visit every endpoint twice; a round-robin channel picks a backend per call.
-        self.max_attempts = max_attempts or max(4, 2 * len(contexts))
         self.pool = WorkStealingPool(name, contexts)
         self.name = name
 
@@ -294,19 +298,19 @@ class EvaluatorPool:
             raise EvaluatorError(f"evaluator {endpoint.target}: {e.code().name}: {e.details()}") from None
 
     def _with_retries(self, endpoint: _Endpoint, call, n: int, what: str, dataset: Dataset | None = None):
-        """`call(endpoint)`, moved to the next healthy endpoint on transient failures and retried
-        after re-uploading `dataset` on NOT_FOUND."""
-        attempts = uploads = 0
-        if not endpoint.healthy(time.monotonic()):
+        """`call(endpoint)`, moved to another endpoint that is up on transient failures, waiting
+        with backoff while none is, for up to the retry window; retried after re-uploading
+        `dataset` on NOT_FOUND."""
+        failures = uploads = 0
+        first_failure = None
+        if not endpoint.up:
             endpoint = self._next_endpoint(endpoint)
         while True:
             try:
                 result = call(endpoint)
-                endpoint.succeeded(n)
-                return result
             except grpc.RpcError as e:
                 code, details = e.code(), e.details()
-                if code == grpc.StatusCode.NOT_FOUND and dataset is not None and uploads < self.max_attempts:
+                if code == grpc.StatusCode.NOT_FOUND and dataset is not None and uploads < 4:
                     # The evaluator lost the dataset (restart, eviction, another round-robin backend).
                     uploads += 1
                     with endpoint.lock:
@@ -316,16 +320,28 @@ class EvaluatorPool:
                     raise BatchRejected(f"evaluator {endpoint.target} rejected the {what}: {details}") from None
                 if code not in RETRYABLE:
                     raise EvaluatorError(f"evaluator {endpoint.target}: {code.name}: {details}") from None
-                attempts += 1
-                endpoint.failed(self.cooldown_s)
-                log.warning("evaluator %s failed (%s: %s); attempt %d/%d", endpoint.target, code.name, details,
-                            attempts, self.max_attempts)
-                if attempts >= self.max_attempts:
+                now = time.monotonic()
+                first_failure = now if first_failure is None else first_failure
+                failures += 1
+                self._mark_down(endpoint, f"{code.name}: {details}")
+                if now - first_failure >= self.retry_window_s:
                     raise EvaluatorsUnavailable(
-                        f"{what} failed on every evaluator after {attempts} attempts; "
+                        f"{what}: no evaluator answered for {self.retry_window_s:g}s ({failures} attempts); "
                         f"last: {endpoint.target}: {code.name}: {details}") from None
-                time.sleep(min(2.0, self.backoff_s * 2 ** (attempts - 1)))
+                following = self._next_endpoint(endpoint)
+                if following is not endpoint and following.up:
+                    endpoint = following  # another evaluator is up: no reason to wait
+                    continue
+                # None is up: back off (equal jitter), woken early when a probe finds one back.
+                delay = self._jitter.uniform(0.5, 1.0) * min(self.max_backoff_s, self.backoff_s * 2 ** (failures - 1))
+                self._wait_for_recovery(min(delay, first_failure + self.retry_window_s - now))
                 endpoint = self._next_endpoint(endpoint)
+            else:
+                with endpoint.lock:
+                    endpoint.batches += 1
+                    endpoint.creatures += n
+                self._mark_up(endpoint)
+                return result
 
     def _ensure_dataset(self, endpoint: _Endpoint, dataset: Dataset) -> None:
         with endpoint.lock:
@@ -340,12 +356,85 @@ class EvaluatorPool:
             endpoint.dataset_uploads += 1
 
     def _next_endpoint(self, current: _Endpoint) -> _Endpoint:
-        """The next healthy endpoint after `current`, else the one that recovers first."""
-        now = time.monotonic()
+        """The next endpoint after `current` that is up, else the next one (all are down)."""
         i = self.endpoints.index(current)
         ring = self.endpoints[i + 1:] + self.endpoints[:i + 1]
-        healthy = [e for e in ring if e.healthy(now)]
-        return healthy[0] if healthy else min(ring, key=lambda e: e.down_until)
+        return next((e for e in ring if e.up), ring[0])
+
+    # ---- endpoint health ---------------------------------------------------------------------
+
+    def add_listener(self, listener) -> None:
+        """`listener()` is called (on a pool thread) whenever an endpoint goes down or comes back."""
+        self._listeners.append(listener)
+
+    def reachable(self) -> bool:
+        """Some endpoint is up."""
+        return any(e.up for e in self.endpoints)
+
+    def unreachable(self) -> list[tuple[str, str]]:
+        """(target, why) of every endpoint that is down."""
+        out = []
+        for e in self.endpoints:
+            with e.lock:
+                if not e.up:
+                    out.append((e.target, e.reason))
+        return out
+
+    def _mark_down(self, endpoint: _Endpoint, reason: str) -> None:
+        with endpoint.lock:
+            endpoint.failures += 1
+            changed, endpoint.up, endpoint.reason = endpoint.up, False, reason
+        if changed:
+            others = "its batches go to the others" if self.reachable() else "no evaluator is reachable"
+            log.warning("evaluator %s is unreachable (%s); %s", endpoint.target, reason, others)
+            self._start_prober()
+            self._notify()
+
+    def _mark_up(self, endpoint: _Endpoint) -> None:
+        with endpoint.lock:
+            changed, endpoint.up, endpoint.reason = not endpoint.up, True, ""
+        if changed:
+            log.warning("evaluator %s is back", endpoint.target)
+            with self._health:
+                self._health.notify_all()
+            self._notify()
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 — a listener must not break evaluation
+                log.exception("evaluator pool listener failed")
+
+    def _wait_for_recovery(self, timeout: float) -> None:
+        with self._health:
+            self._health.wait_for(lambda: self._closed or self.reachable(), max(0.0, timeout))
+
+    def _start_prober(self) -> None:
+        with self._health:
+            if self._prober is None and not self._closed:
+                self._prober = threading.Thread(target=self._probe, name=f"{self.name}-prober", daemon=True)
+                self._prober.start()
+
+    def _probe(self) -> None:
+        """Ask every down endpoint's health service until all are up again (or the pool closes)."""
+        while True:
+            with self._health:
+                down = [e for e in self.endpoints if not e.up]
+                if not down or self._closed:
+                    self._prober = None
+                    return
+                self._health.wait(self.probe_interval_s)  # close() ends the wait early
+                if self._closed:
+                    self._prober = None
+                    return
+            for e in down:
+                try:
+                    answer = e.health.Check(health_pb2.HealthCheckRequest(), timeout=self.probe_interval_s)
+                except grpc.RpcError:
+                    continue
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    self._mark_up(e)
 
     # ---- observability -------------------------------------------------------------------------
 
@@ -356,6 +445,9 @@ class EvaluatorPool:
         return [e.stats() for e in self.endpoints]
 
     def close(self) -> None:
+        with self._health:
+            self._closed = True
+            self._health.notify_all()
         self.pool.shutdown(wait=False, cancel_pending=True)
         for e in self.endpoints:
             e.channel.close()

@@ -350,8 +350,12 @@ class PrometheusClientInterceptor(
         return _CountedStream(stream, call)
 
 
-def instrumented_channel(target: str, options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
-    """An insecure channel whose calls are counted in grpc_client_*. It is created through
-    `grpc.insecure_channel` looked up at call time, so OpenTelemetry's client instrumentation
-    (which patches that function) applies as well when tracing is on."""
-    return grpc.intercept_channel(grpc.insecure_channel(target, options=options), PrometheusClientInterceptor())
+def instrumented_channel(target: str, options: list[tuple[str, Any]] | None = None,
+                         credentials: grpc.ChannelCredentials | None = None) -> grpc.Channel:
+    """A channel (TLS with `credentials`, else insecure) whose calls are counted in
+    grpc_client_*. It is created through `grpc.insecure_channel`/`grpc.secure_channel` looked up
+    at call time, so OpenTelemetry's client instrumentation (which patches them) applies as well
+    when tracing is on."""
+    channel = grpc.secure_channel(target, credentials, options=options) if credentials is not None else \
+        grpc.insecure_channel(target, options=options)
+    return grpc.intercept_channel(channel, PrometheusClientInterceptor())

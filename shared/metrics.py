@@ -146,9 +146,10 @@ _collector = NeataiCollector()
 REGISTRY.register(_collector)
 
 
-def start_metrics_http(port: int, addr: str = "0.0.0.0") -> int:
-    """Serve the default registry's `/metrics` on `port` (0 picks one); returns the bound port."""
-    server, _thread = start_http_server(port, addr=addr)
+def start_metrics_http(port: int, addr: str = "0.0.0.0", **tls) -> int:
+    """Serve the default registry's `/metrics` on `port` (0 picks one); returns the bound port.
+    `tls`: start_http_server's certfile, keyfile, client_cafile, client_auth_required (HTTPS)."""
+    server, _thread = start_http_server(port, addr=addr, **tls)
     bound = server.server_port
     with _lock:
         _http[bound] = server

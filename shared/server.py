@@ -19,8 +19,11 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from .creature import Limits
+from .datasets import DatasetLimits
 from .grpc_metrics import PrometheusServerInterceptor
 from .metrics import start_metrics_http, stop_metrics_http
+from .security import SecurityError, ServerSecurity, add_security_arguments, server_security
 from .tracing import shutdown_tracing
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,10 @@ class ServerConfig:
     grace_s: float = 20.0
     # Every service counts its calls in grpc_server_* (go-grpc-prometheus names).
     interceptors: Sequence[grpc.ServerInterceptor] = field(default_factory=lambda: (PrometheusServerInterceptor(),))
+    # TLS, mutual TLS and bearer tokens (none by default: loopback and tests).
+    security: ServerSecurity = field(default_factory=ServerSecurity)
+    # A plaintext port answering grpc.health.v1 only: kubelet gRPC probes speak no TLS.
+    health_port: int | None = None
 
     def channel_options(self) -> list[tuple[str, int]]:
         return [
@@ -95,6 +102,8 @@ class RunningServer:
     port: int
     metrics_port: int | None
     config: ServerConfig
+    health_server: grpc.Server | None = None  # the plaintext health port, when configured
+    health_port: int | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -108,6 +117,8 @@ class RunningServer:
         done = self.server.stop(self.config.grace_s if grace is None else grace)
         self.health.end_watches()
         done.wait()
+        if self.health_server is not None:
+            self.health_server.stop(0).wait()
         if self.metrics_port is not None:
             stop_metrics_http(self.metrics_port)
         self._stopped.set()
@@ -131,7 +142,8 @@ def start_server(
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=config.max_workers, thread_name_prefix=f"{name}-rpc"),
-        interceptors=list(config.interceptors),
+        # Counted first, so refused calls show in grpc_server_handled_total too.
+        interceptors=list(config.interceptors) + config.security.interceptors(),
         options=options,
         maximum_concurrent_rpcs=config.max_concurrent_rpcs,
     )
@@ -146,8 +158,10 @@ def start_server(
     problem = _bind_problem(config.host, config.port)
     if problem:  # found before grpc, which would log its own multi-line error
         raise OSError(f"{taken}: {problem}")
+    address = f"{config.host}:{config.port}"
     try:  # grpc answers a taken port with 0 or, in newer releases, RuntimeError("Failed to bind")
-        port = server.add_insecure_port(f"{config.host}:{config.port}")
+        port = server.add_secure_port(address, config.security.credentials()) if config.security.tls else \
+            server.add_insecure_port(address)
     except RuntimeError:
         port = 0
     if port == 0:
@@ -155,15 +169,26 @@ def start_server(
     metrics_port = None
     if config.metrics_port is not None:
         try:
-            metrics_port = start_metrics_http(config.metrics_port)
+            metrics_port = start_metrics_http(config.metrics_port, **config.security.metrics_tls())
         except OSError as e:
             server.stop(0)
             raise OSError(f"{name}: cannot serve metrics on port {config.metrics_port}: {e.strerror or e}") from None
+    health_server, health_port = None, None
+    if config.health_port is not None:
+        health_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"{name}-probe"))
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, health_server)
+        health_port = health_server.add_insecure_port(f"{config.host}:{config.health_port}")
+        if health_port == 0:
+            server.stop(0)
+            raise OSError(f"{name}: cannot listen for health probes on {config.host}:{config.health_port}")
+        health_server.start()
     server.start()
     for service in ["", *names]:
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     log.info("%s listening on port %d (metrics %s)", name, port, metrics_port)
-    return RunningServer(name, server, health_servicer, port, metrics_port, config)
+    if health_port is not None:
+        log.info("%s answers health probes in plaintext on port %d", name, health_port)
+    return RunningServer(name, server, health_servicer, port, metrics_port, config, health_server, health_port)
 
 
 def _bind_problem(host: str, port: int) -> str | None:
@@ -208,8 +233,18 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int, metrics_port: in
     p.add_argument("--max-upload-mb", type=float, default=256, help="largest dataset upload accepted")
     p.add_argument("--max-message-mb", type=float, default=64, help="largest gRPC message accepted or sent")
     p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="calls beyond this get RESOURCE_EXHAUSTED")
+    p.add_argument("--max-records", type=int, default=DatasetLimits.max_records,
+                   help="largest dataset accepted, in records (RESOURCE_EXHAUSTED beyond)")
+    p.add_argument("--max-neurons", type=int, default=Limits.max_neurons, help="largest creature accepted, in neurons")
+    p.add_argument("--max-synapses", type=int, default=Limits.max_synapses,
+                   help="largest creature accepted, in synapses")
+    p.add_argument("--max-creatures-per-request", type=int, default=Limits.max_creatures_per_request,
+                   help="most creatures one request may carry")
     p.add_argument("--grace", type=float, default=20.0, help="seconds in-flight calls get on SIGTERM")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--health-port", type=int, help="also answer grpc.health.v1 in plaintext on this port "
+                                                   "(kubelet probes speak no TLS)")
+    add_security_arguments(p, server=True)
 
 
 def parse_server_arguments(p: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -220,12 +255,29 @@ def parse_server_arguments(p: argparse.ArgumentParser, argv: list[str]) -> argpa
         args.metrics_port = None if metrics_port in ("-1", "none", "off", "") else int(metrics_port)
     except ValueError:
         p.error(f"--metrics-port must be a port number, -1 or none, got {args.metrics_port!r}")
-    for flag, value in (("--port", args.port), ("--metrics-port", args.metrics_port)):
+    for flag, value in (("--port", args.port), ("--metrics-port", args.metrics_port),
+                        ("--health-port", args.health_port)):
         if value is not None and not 0 <= value <= 65535:
             p.error(f"{flag} must be in 0-65535, got {value}")
-    if args.max_concurrent_rpcs < 1:
-        p.error("--max-concurrent-rpcs must be >= 1")
+    try:
+        args.security = server_security(args)
+    except SecurityError as e:
+        p.error(str(e))
+    for flag in ("max_concurrent_rpcs", "max_records", "max_neurons", "max_synapses", "max_creatures_per_request"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1")
     return args
+
+
+def creature_limits_of(args: argparse.Namespace) -> Limits:
+    """The creature size limits the shared flags set."""
+    return Limits(max_neurons=args.max_neurons, max_synapses=args.max_synapses,
+                  max_creatures_per_request=args.max_creatures_per_request)
+
+
+def dataset_limits_of(args: argparse.Namespace) -> DatasetLimits:
+    """The dataset upload limits the shared flags set."""
+    return DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB), max_records=args.max_records)
 
 
 def server_config(args: argparse.Namespace) -> ServerConfig:
@@ -233,4 +285,5 @@ def server_config(args: argparse.Namespace) -> ServerConfig:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return ServerConfig(host=args.host, port=args.port, metrics_port=args.metrics_port,
                         max_concurrent_rpcs=args.max_concurrent_rpcs,
-                        max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace)
+                        max_message_bytes=int(args.max_message_mb * MiB), grace_s=args.grace,
+                        security=args.security, health_port=args.health_port)

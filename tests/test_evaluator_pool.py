@@ -1,6 +1,7 @@
 """The evolver's evaluator pool against real gRPC servers on loopback that stand in for evaluators:
-batches spread over every endpoint, failed batches move elsewhere, lost datasets are re-sent,
-rejected batches fail loudly."""
+batches spread over every endpoint, failed batches move elsewhere, an outage of every evaluator
+is ridden out within the retry window (down endpoints probed, listeners told), lost datasets are
+re-sent, rejected batches fail loudly."""
 import socket
 import threading
 import time
@@ -40,12 +41,12 @@ class FakeEvaluator(evaluator_pb2_grpc.EvaluatorServiceServicer):
             evaluator_pb2.CreatureResult(error=c.neurons[-1].bias, score=-c.neurons[-1].bias) for c in request.creatures])
 
 
-def serve(fake):
+def serve(fake, port=0):
     def add(server):
         evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(fake, server)
         dataset_pb2_grpc.add_DatasetServiceServicer_to_server(DatasetServicer(fake.store), server)
         return ["neatai.v1.EvaluatorService", "neatai.v1.DatasetService"]
-    return start_server("fake-evaluator", add, ServerConfig(host="127.0.0.1", grace_s=0))
+    return start_server("fake-evaluator", add, ServerConfig(host="127.0.0.1", port=port, grace_s=0))
 
 
 def creatures(n):
@@ -149,13 +150,66 @@ def test_invalid_argument_fails_with_the_evaluators_message(evaluators):
         pool.close()
 
 
-def test_every_endpoint_down_is_reported_after_bounded_attempts():
-    pool = EvaluatorPool([dead_port(), dead_port()], rpc_timeout=2, backoff_s=0.01, cooldown_s=0.01)
+def test_every_endpoint_down_is_reported_once_the_retry_window_is_spent():
+    pool = EvaluatorPool([dead_port(), dead_port()], rpc_timeout=2, retry_window_s=1.0, backoff_s=0.05,
+                         max_backoff_s=0.2)
     try:
         started = time.monotonic()
-        with pytest.raises(EvaluatorsUnavailable, match="failed on every evaluator"):
+        with pytest.raises(EvaluatorsUnavailable, match=r"no evaluator answered for 1s .*UNAVAILABLE"):
             pool.evaluate(xor(), creatures(2))
-        assert time.monotonic() - started < 10
+        assert 1.0 <= time.monotonic() - started < 5
+        # Backed off, not hammered: a few attempts per endpoint in the second, not thousands.
+        assert 2 <= sum(e.failures for e in pool.endpoint_stats()) < 60
+    finally:
+        pool.close()
+
+
+def test_an_outage_of_every_evaluator_shorter_than_the_window_loses_nothing():
+    fake = FakeEvaluator()
+    server = serve(fake)
+    port = server.port
+    changes = []
+    pool = EvaluatorPool([server.address], rpc_timeout=2, retry_window_s=30, probe_interval_s=0.1)
+    pool.add_listener(lambda: changes.append(pool.reachable()))
+    try:
+        pool.evaluate(xor(), creatures(3))
+        server.stop(0)
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(errors=pool.evaluate(xor(), creatures(4))[0]))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while pool.reachable() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not pool.reachable()
+        [(target, why)] = pool.unreachable()
+        assert target == server.address and why.startswith("UNAVAILABLE")
+        time.sleep(1.5)  # longer than the old 4 attempts took to give up (0.7 s)
+        assert worker.is_alive()
+        server = serve(FakeEvaluator(), port)  # restarted: an empty dataset store, the same address
+        worker.join(20)
+        assert result["errors"] == [0.0, 1.0, 2.0, 3.0]
+        assert changes[0] is False and changes[-1] is True
+        assert pool.endpoint_stats()[0].dataset_uploads == 2 and pool.endpoint_stats()[0].healthy
+    finally:
+        pool.close()
+        server.stop(0)
+
+
+def test_a_down_endpoint_is_probed_back_without_waiting_for_a_batch(evaluators):
+    fakes, servers = evaluators
+    dead = dead_port()
+    pool = EvaluatorPool([dead, servers[0].address], rpc_timeout=2, probe_interval_s=0.1)
+    try:
+        pool.evaluate(xor(), creatures(6), batch_size=1)
+        assert [t for t, _ in pool.unreachable()] == [dead]
+        revived = serve(FakeEvaluator(), int(dead.rsplit(":", 1)[1]))
+        try:
+            deadline = time.monotonic() + 10
+            while pool.unreachable() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert pool.unreachable() == []  # no batch was sent: the health probe found it SERVING
+        finally:
+            revived.stop(0)
     finally:
         pool.close()
 

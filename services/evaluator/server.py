@@ -10,9 +10,10 @@ import sys
 from dataclasses import dataclass
 
 from neatai.datasets import MiB, DatasetLimits
+from neatai.security import SecurityError
 from neatai.server import (
-    RunningServer, ServerConfig, add_server_arguments, parse_server_arguments, serve_until_signal, server_config,
-    start_server,
+    RunningServer, ServerConfig, add_server_arguments, creature_limits_of, dataset_limits_of, parse_server_arguments,
+    serve_until_signal, server_config, start_server,
 )
 
 from .recorder import default_recording_dir
@@ -84,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         network_cache_size=args.network_cache_size, template_cache_size=args.template_cache_size,
         dataset_store_bytes=int(args.dataset_cache_mb * MiB),
         memory_budget_bytes=int(args.memory_budget_mb * MiB) or None,
-        memory_warning=args.memory_warning, memory_critical=args.memory_critical,
+        memory_warning=args.memory_warning, memory_critical=args.memory_critical, limits=creature_limits_of(args),
         recording_dir=args.recording_dir,
     )
     try:
-        running = start(config, server, DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
-    except OSError as e:  # port in use
+        running = start(config, server, dataset_limits_of(args))
+    except (OSError, SecurityError) as e:  # port in use, unreadable TLS files
         print(f"neatai serve evaluator: {e}", file=sys.stderr)
         return 1
     logging.getLogger(__name__).info("evaluator: %d worker threads, port %d, metrics %s",

@@ -10,11 +10,11 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from neatai.costs import cost_name
-from neatai.creature import Creature, CreatureError, Problem
+from neatai.creature import Creature, CreatureError, CreatureTooLarge, Problem
 from neatai.datasets import DatasetLimits, DatasetNotFound
 from neatai.datasets_servicer import DatasetServicer
 from neatai import predictive_coding_options as pc_options
-from neatai.errors import abort_invalid
+from neatai.errors import abort_exhausted, abort_invalid, abort_too_large
 from neatai.training_options import field_of, option_problems, options_from_proto, strategy_number
 from neatai.stats import cache_pb, memory_pb, pool_pb
 from neatai.handlers import add_services
@@ -29,6 +29,14 @@ from .train_jobs import TrainOutcome, TrainingJob
 from .training import TrainingStopped
 
 
+def check_count(context: grpc.ServicerContext, n: int, limits) -> None:
+    """Creatures per request, counted before any is read."""
+    if n > limits.max_creatures_per_request:
+        abort_exhausted(context, "max_creatures_per_request",
+                        f"{n} creatures in one request exceed the limit of {limits.max_creatures_per_request} "
+                        "(max_creatures_per_request): send them in smaller batches")
+
+
 def not_found(context: grpc.ServicerContext, dataset_id: str):
     context.abort(grpc.StatusCode.NOT_FOUND,
                   f"dataset {dataset_id} not registered; upload it with DatasetService.RegisterDataset and retry")
@@ -37,6 +45,8 @@ def not_found(context: grpc.ServicerContext, dataset_id: str):
 def creature_from(msg, limits, context, prefix: str) -> Creature:
     try:
         return Creature.from_proto(msg, limits)
+    except CreatureTooLarge as e:
+        abort_too_large(context, prefix.rstrip(".") or "creature", e)
     except CreatureError as e:
         abort_invalid(context, f"invalid {prefix.rstrip('.') or 'creature'}", e.problems, prefix=prefix)
 
@@ -72,6 +82,7 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
             abort_invalid(context, "invalid EvaluateRequest", problems)
         creatures, problems = [], []
         limits = self.evaluator.limits
+        check_count(context, len(spans), limits)
         for i, (at, length) in enumerate(spans):
             # Valid messages go straight to the compiled form (~2 µs); the model loader takes the
             # rest: it re-sorts what needs it and words every problem.
@@ -84,6 +95,8 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
                 creatures.append(Creature.from_proto(creature_pb2.Creature.FromString(data[at:at + length]), limits))
             except DecodeError as e:
                 problems.append(Problem(f"creatures[{i}]", f"not a valid neatai.v1.Creature message ({e})"))
+            except CreatureTooLarge as e:
+                abort_too_large(context, f"creatures[{i}]", e)
             except CreatureError as e:
                 problems.extend(Problem(f"creatures[{i}].{p.path}", p.message) for p in e.problems)
         if problems:
@@ -154,9 +167,12 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         if cost is None:
             problems.append(Problem("cost", f"unknown CostFunction value {request.cost}"))
         creatures = []
+        check_count(context, len(request.creatures), self.evaluator.limits)
         for i, msg in enumerate(request.creatures):
             try:
                 creatures.append(Creature.from_proto(msg, self.evaluator.limits))
+            except CreatureTooLarge as e:
+                abort_too_large(context, f"creatures[{i}]", e)
             except CreatureError as e:
                 problems.extend(Problem(f"creatures[{i}].{p.path}", p.message) for p in e.problems)
         if not request.creatures:

@@ -115,11 +115,13 @@ class EvolverConfig:
 
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in _INTS and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            if value is None and f.default is not None and f.name in _INTS | _FLOATS:  # JSON null, TOML none
+                check(False, f.name, "expected a number, got null (leave the option out for its default)")
+            elif f.name in _INTS and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 check(False, f.name, f"expected an integer, got {value!r}")
             elif f.name in _FLOATS and value is not None and (
-                    isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
-                check(False, f.name, f"expected a finite number, got {value!r}")
+                    isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value)):
+                check(False, f.name, f"expected a finite number, got {_short(value)}")
         for name in ("feedback_loop", "memetic", "quantum_adjust", "pc_guided_mutation"):
             check(isinstance(getattr(self, name), bool), name, f"expected true or false, got {getattr(self, name)!r}")
         check(self.backpropagation is None or isinstance(self.backpropagation, dict), "backpropagation",
@@ -302,6 +304,18 @@ class EvolverConfig:
         msg.islands.peers.extend(self.island_peers)
         msg.islands.peer_run_id = self.peer_run_id
         return msg
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 _INTS = {"population_size", "elitism", "mutation_amount", "iterations", "max_evaluations", "seed",

@@ -17,6 +17,7 @@ import grpc
 
 from neatai.creature import Creature
 from neatai.grpc_metrics import instrumented_channel
+from neatai.security import INSECURE, ClientSecurity
 from neatai.v1 import evolver_pb2, evolver_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,13 @@ log = logging.getLogger(__name__)
 class Migrator:
     """Sends one run's migrants to its peers every `interval` generations."""
 
-    def __init__(self, peers: Sequence[str], peer_run_id: str, interval: int, timeout: float = 10.0):
+    def __init__(self, peers: Sequence[str], peer_run_id: str, interval: int, timeout: float = 10.0,
+                 security: ClientSecurity = INSECURE):
         self.peers = list(peers)
         self.peer_run_id = peer_run_id
         self.interval = max(1, interval)
         self.timeout = timeout
-        self._channels = {p: instrumented_channel(p, []) for p in self.peers}
+        self._channels = {p: instrumented_channel(p, security.options(), security.credentials()) for p in self.peers}
         self._stubs = {p: evolver_pb2_grpc.EvolverServiceStub(c) for p, c in self._channels.items()}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="islands")
         self._lock = threading.Lock()

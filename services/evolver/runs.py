@@ -8,14 +8,22 @@ creatures to island peers when due. A manager started on a state directory that 
 runs resumes them from their last checkpoint; since the checkpoint holds the complete evolution
 state (random generator included), the resumed run ends exactly as an uninterrupted one would.
 
+While no evaluator is reachable (`EvaluatorHealth`, told of every change through
+`evaluators_changed`) the unfinished runs are PAUSED with the reason, and watchers get a report
+saying so; they go back to RUNNING when one answers. A run whose evaluate step gave up (the
+pool's retry window spent) FAILS, keeping its last completed generation: `resume` continues it
+from there, as if the outage had not happened.
+
 Nothing here knows gRPC: the manager is handed its evaluate step (`Evaluate`: in the server,
-the evaluator pool, whose transport failures it raises as `EvaluationFailed`) and how to start a
-run's island migration (`StartMigration`: in the server, an `islands.Migrator`); the servicer
-adapts these types to `neatai.v1` messages.
+the evaluator pool, whose transport failures it raises as `EvaluationFailed`), the evaluators'
+health and how to start a run's island migration (`StartMigration`: in the server, an
+`islands.Migrator`); the servicer adapts these types to `neatai.v1` messages.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
+import json
 import logging
 import math
 import threading
@@ -30,7 +38,7 @@ from neatai.tracing import span
 
 from neatai.tasks import TASKS, infer_task
 
-from .checkpoint import VALIDATION_DATASET, CheckpointError, CheckpointStore, valid_run_id
+from .checkpoint import VALIDATION_DATASET, CheckpointStore, valid_run_id
 from .config import EvolverConfig
 from .evolution import Evolution
 from .validation import Activate, Validation
@@ -107,6 +115,14 @@ class Migration(Protocol):
     def close(self, wait: bool = False) -> None: ...
 
 
+class EvaluatorHealth(Protocol):
+    """Which evaluators answer (the server's evaluator pool)."""
+
+    def reachable(self) -> bool: ...
+
+    def unreachable(self) -> list[tuple[str, str]]: ...  # (target, why) of each one down
+
+
 # (peers, peer_run_id, interval in generations) -> the run's Migration.
 StartMigration = Callable[[Sequence[str], str, int], Migration]
 
@@ -117,10 +133,11 @@ class RunState(enum.Enum):
     EXHAUSTED = 3  # used up generations, evaluations or time
     STOPPED = 4
     FAILED = 5
+    PAUSED = 6  # no evaluator reachable: waiting for one
 
     @property
     def finished(self) -> bool:
-        return self is not RunState.RUNNING
+        return self not in (RunState.RUNNING, RunState.PAUSED)
 
 
 class RunNotFound(KeyError):
@@ -138,6 +155,26 @@ class RunExists(ValueError):
 
 class RunFinished(RuntimeError):
     """The run has ended; it no longer accepts creatures."""
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """What one evolver takes on, checked before anything is allocated for a run."""
+
+    max_population_size: int = 100_000
+    max_active_runs: int = 32  # running or paused at once
+
+
+class OverLimit(RuntimeError):
+    """A request beyond a RunLimits setting (`limit` names it): RESOURCE_EXHAUSTED."""
+
+    def __init__(self, limit: str, message: str):
+        super().__init__(message)
+        self.limit = limit
+
+
+class NotResumable(RuntimeError):
+    """Only a failed run can be resumed."""
 
 
 class ShuttingDown(RuntimeError):
@@ -183,6 +220,10 @@ class GenerationReport:
     discovery_score_delta: float = 0.0
     discovery_seconds: float = 0.0
     discovery_error: str = ""
+    # A PAUSED report (live only, never in the history): why the run waits.
+    pause_reason: str = ""
+    # "target: why" of the evaluators that were unreachable when the report was made.
+    unreachable_evaluators: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-safe: non-finite numbers (every creature failed) travel as "inf"/"-inf"/"nan"."""
@@ -228,6 +269,8 @@ class Run:
         self.migrator: Migration | None = None
         self.discovery: DiscoveryJob | None = None
         self.last_discovery = 0  # generation the latest discovery started at
+        # The checkpoint of the last completed generation (or import): a failed run resumes from it.
+        self.saved: dict | None = None
 
     @property
     def best(self) -> Creature | None:
@@ -258,8 +301,11 @@ class RunManager:
 
     def __init__(self, evaluate: Evaluate, datasets: DatasetStore, checkpoints: CheckpointStore | None = None,
                  start_migration: StartMigration | None = None, activate: Activate | None = None,
-                 train: Train | None = None, discover: Discover | None = None):
+                 train: Train | None = None, discover: Discover | None = None,
+                 evaluators: EvaluatorHealth | None = None, limits: RunLimits = RunLimits()):
         self.evaluate = evaluate
+        self.limits = limits
+        self.evaluators = evaluators  # None: always reachable (runs never pause)
         self.train = train  # for memetic runs; None: they are refused
         self.discover = discover  # None: runs asking for discovery evolve without it
         self.activate = activate  # for the validation metric; None: validation reports the error only
@@ -274,11 +320,12 @@ class RunManager:
 
     def start_run(self, config: EvolverConfig, dataset_id: str, run_id: str = "",
                   seed_creatures: Sequence[Creature] = (), validation_dataset_id: str = "", task: str = "") -> Run:
-        """Validate and start a run. Raises DatasetNotFound, InvalidRequest, RunExists, ShuttingDown.
-        `task` ("classification", "regression"; empty: inferred from the targets) decides the
-        validation metric."""
+        """Validate and start a run. Raises OverLimit, DatasetNotFound, InvalidRequest, RunExists,
+        ShuttingDown. `task` ("classification", "regression"; empty: inferred from the targets)
+        decides the validation metric."""
         if self._closed:
             raise ShuttingDown("this evolver is shutting down; start the run on another one")
+        self._check_limits(config)
         dataset = self.datasets.get(dataset_id)
         held_out = self.datasets.get(validation_dataset_id) if validation_dataset_id else None
         problems = []
@@ -312,6 +359,23 @@ class RunManager:
         self._launch(run)
         return run
 
+    def _check_limits(self, config: EvolverConfig) -> None:
+        self._check_population(config)
+        limits = self.limits
+        active = sum(not run.state.finished for run in self.list())
+        if active >= limits.max_active_runs:
+            raise OverLimit("max_active_runs",
+                            f"this evolver has {active} runs going, its limit (max_active_runs; neatai serve "
+                            "evolver --max-runs): wait for one to end or stop one")
+
+    def _check_population(self, config: EvolverConfig) -> None:
+        limits = self.limits
+        if config.population_size > limits.max_population_size:
+            raise OverLimit("max_population_size",
+                            f"population_size {config.population_size} is over this evolver's limit of "
+                            f"{limits.max_population_size} (max_population_size; neatai serve evolver "
+                            "--max-population)")
+
     def resume_all(self) -> list[str]:
         """Load every checkpointed run; continue those that were still running. Returns their ids."""
         if not self.checkpoints:
@@ -322,12 +386,13 @@ class RunManager:
                 continue
             try:
                 run = self._restore(run_id, cp)
-            except (CheckpointError, ValueError, KeyError, TypeError) as e:
-                log.error("cannot restore run %s: %s", run_id, e)
+            except Exception as e:  # noqa: BLE001 — a damaged checkpoint must not stop the evolver starting
+                log.error("cannot restore run %s: %s: %s", run_id, type(e).__name__, e)
                 continue
             with self._lock:
                 self._runs[run_id] = run
-            if run.state is RunState.RUNNING:
+            if not run.state.finished:
+                run.state, run.message = RunState.RUNNING, ""  # paused when it stopped: it tries again
                 log.info("resuming run %s at generation %d", run_id, run.evolution.generation)
                 self._launch(run)
                 resumed.append(run_id)
@@ -341,6 +406,7 @@ class RunManager:
             raise ValueError(f"dataset file holds {dataset.id}, checkpoint names {cp['dataset_id']}")
         self.datasets.register(dataset)
         config = EvolverConfig.from_dict(cp["config"])
+        self._check_population(config)  # a run this evolver would not start, it does not resume
         evolution = Evolution.from_state(cp["evolution"])
         history = [GenerationReport.from_dict(h) for h in self.checkpoints.load_history(run_id, cp["history_length"])]
         validation = None
@@ -350,8 +416,10 @@ class RunManager:
                 raise ValueError(f"validation file holds {held_out.id}, checkpoint names {cp['validation']['dataset_id']}")
             self.datasets.register(held_out)
             validation = Validation.from_state(held_out, cp["validation"])
-        return Run(run_id, config, dataset, evolution, RunState[cp["state"]], cp.get("message", ""), history,
-                   validation)
+        run = Run(run_id, config, dataset, evolution, RunState[cp["state"]], cp.get("message", ""), history,
+                  validation)
+        run.saved = cp
+        return run
 
     def _launch(self, run: Run) -> None:
         if run.config.island_peers and self.start_migration is None:
@@ -370,6 +438,54 @@ class RunManager:
         if run.thread is not None:
             run.thread.join(wait_s)
         return run.state
+
+    def resume(self, run_id: str) -> RunState:
+        """Continue a FAILED run from its last completed generation. Raises RunNotFound,
+        NotResumable, ShuttingDown."""
+        if self._closed:
+            raise ShuttingDown("this evolver is shutting down; resume the run once it is back")
+        run = self.get(run_id)
+        with run.cond:
+            if run.state is not RunState.FAILED:
+                raise NotResumable(f"run {run_id!r} is {run.state.name.lower()}; only a failed run can be resumed")
+            if run.thread is not None and run.thread.is_alive():
+                raise NotResumable(f"run {run_id!r} is still ending; try again in a moment")
+            saved = run.saved
+            if saved is None:
+                raise NotResumable(f"run {run_id!r} failed before its first checkpoint; start it again")
+            # The last completed generation, not the failed one's half-done state: the resumed
+            # run then goes exactly as an uninterrupted one.
+            restored = Evolution.from_state(json.loads(json.dumps(saved["evolution"])))
+            run.evolution = restored
+            del run.history[saved["history_length"]:]
+            if run.validation is not None and saved.get("validation"):
+                run.validation = Validation.from_state(run.validation.dataset, saved["validation"])
+            run.state, run.message, run.stop_requested = RunState.RUNNING, "", False
+            self._save(run)
+            run.cond.notify_all()
+        log.info("resuming failed run %s at generation %d", run_id, run.evolution.generation)
+        self._launch(run)
+        return run.state
+
+    def evaluators_changed(self) -> None:
+        """An evaluator went down or came back: pause every unfinished run while none is
+        reachable (with the reason), continue them when one is."""
+        if self.evaluators is None:
+            return
+        reachable = self.evaluators.reachable()
+        reason = "" if reachable else "no evaluator reachable (" + "; ".join(
+            f"{target}: {why}" for target, why in self.evaluators.unreachable()) + "); waiting for one to answer"
+        for run in self.list():
+            with run.cond:
+                if run.state is RunState.RUNNING and not reachable:
+                    run.state, run.message = RunState.PAUSED, reason
+                elif run.state is RunState.PAUSED and reachable:
+                    run.state, run.message = RunState.RUNNING, ""
+                else:
+                    continue
+                run.cond.notify_all()
+            log.warning("run %s %s", run.id,
+                        f"paused: {reason}" if not reachable else "continues: an evaluator answers")
 
     def close(self, wait_s: float = 30.0) -> None:
         """Graceful shutdown: each run finishes its generation and stays RUNNING on disk, to resume later."""
@@ -414,24 +530,38 @@ class RunManager:
     def _watch(self, run: Run, from_generation: int, active: Callable[[], bool],
                poll_s: float) -> Iterator[GenerationReport]:
         cursor = 0
+        told = ""  # the pause this watcher was last told of ("": none)
         while True:
             with run.cond:
                 while cursor < len(run.history) and run.history[cursor].generation < from_generation:
                     cursor += 1
-                if cursor >= len(run.history):
+                batch = run.history[cursor:]
+                cursor = len(run.history)
+                paused = run.message if run.state is RunState.PAUSED else ""
+                if paused != told and (paused or told):
+                    # A change of state between generations: the latest figures, the new state.
+                    batch.append(self._status_report(run, paused))
+                    told = paused
+                if not batch:
                     if run.state.finished or run.halted or self._closed:
                         return
                     run.cond.wait(poll_s)
-                    batch = []
-                else:
-                    batch = run.history[cursor:]
-                    cursor = len(run.history)
             for report in batch:
                 if not active():
                     return
                 yield report
             if not active():
                 return
+
+    def _status_report(self, run: Run, pause_reason: str) -> GenerationReport:
+        """A report of the run's state now (caller holds run.cond), repeating the latest figures."""
+        latest = run.history[-1] if run.history else GenerationReport(
+            run.id, 0, run.state, float("-inf"), float("inf"), float("-inf"), float("inf"), 0, 0, 0, 0)
+        return dataclasses.replace(latest, state=run.state, pause_reason=pause_reason, phase_seconds={},
+                                   unreachable_evaluators=self._unreachable())
+
+    def _unreachable(self) -> list[str]:
+        return [f"{t}: {why}" for t, why in self.evaluators.unreachable()] if self.evaluators else []
 
     def export(self, run_id: str, limit: int = 0) -> tuple[int, list[Creature]]:
         run = self.get(run_id)
@@ -506,12 +636,14 @@ class RunManager:
                         phases["validate"] = t4 - t3b
                     report = _report(run.id, stats, state, phases, run.evolution.elapsed, run.validation,
                                      {**memetic, **discovery})
+                    report.unreachable_evaluators = self._unreachable()
                     generation_span.set_attribute("neatai.generation", report.generation)
                     with run.cond:
                         if run.halted:
                             return
                         run.history.append(report)
-                        run.state = state
+                        if run.state is not RunState.PAUSED or state.finished:  # a pause ends when one answers
+                            run.state = state
                         t5 = time.perf_counter()
                         with span("checkpoint"):
                             if self.checkpoints:  # history first: the checkpoint then names a length that exists
@@ -610,7 +742,7 @@ class RunManager:
     def _fail(self, run: Run, message: str) -> None:
         with run.cond:
             if not run.halted:
-                self._finish(run, RunState.FAILED, message)
+                self._finish(run, RunState.FAILED, message + " (ResumeRun continues it from its last generation)")
 
     def _finish(self, run: Run, state: RunState, message: str) -> None:
         """Record a terminal state (caller holds run.cond)."""
@@ -618,25 +750,31 @@ class RunManager:
         run.message = message
         run.cond.notify_all()
         try:
-            self._save(run)
+            if state is RunState.FAILED and run.saved is not None:
+                if self.checkpoints:  # on top of the last completed generation, which ResumeRun continues from
+                    self.checkpoints.save(run.id, {**run.saved, "state": state.name, "message": message})
+            else:
+                self._save(run)
         except OSError as e:  # e.g. the disk filled up: the run still ends, on disk it stays resumable
             log.error("run %s: cannot checkpoint its end (%s): %s", run.id, state.name, e)
 
     def _save(self, run: Run) -> None:
-        if not self.checkpoints:
-            return
-        self.checkpoints.save(run.id, {
+        """Checkpoint the run as it stands (caller holds run.cond); kept as `run.saved`."""
+        checkpoint = {
             "version": CHECKPOINT_VERSION,
             "run_id": run.id,
             "config": run.config.to_dict(),
             "dataset_id": run.dataset.id,
-            "state": run.state.name,
-            "message": run.message,
+            "state": RunState.RUNNING.name if run.state is RunState.PAUSED else run.state.name,
+            "message": "" if run.state is RunState.PAUSED else run.message,
             "evolution": run.evolution.state_dict(),
             "history_length": len(run.history),
             "validation": None if run.validation is None else {
                 "dataset_id": run.validation.dataset.id, **run.validation.state_dict()},
-        })
+        }
+        run.saved = checkpoint
+        if self.checkpoints:
+            self.checkpoints.save(run.id, checkpoint)
 
 
 def shape_problems(creatures: Sequence[Creature], dataset: Dataset, prefix: str, feedback_loop: bool) -> list[Problem]:

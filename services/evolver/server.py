@@ -17,18 +17,21 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from neatai import metrics
+from neatai.creature import Limits
 from neatai.datasets import MiB, DatasetLimits, DatasetStore
 from neatai.datasets_servicer import DatasetServicer
 from neatai.discovery_client import DiscoveryClient
 from neatai.evaluator_pool import EvaluatorError, EvaluatorPool, parse_targets
+from neatai.security import outbound_security
+from neatai.security import SecurityError
 from neatai.server import (
-    RunningServer, ServerConfig, add_server_arguments, parse_server_arguments, serve_until_signal, server_config,
-    start_server,
+    RunningServer, ServerConfig, add_server_arguments, creature_limits_of, dataset_limits_of, parse_server_arguments,
+    serve_until_signal, server_config, start_server,
 )
 
 from .checkpoint import CheckpointStore
 from .islands import Migrator
-from .runs import EvaluationFailed, RunManager
+from .runs import EvaluationFailed, RunLimits, RunManager
 from .servicer import add_to_server, cache_stats
 
 log = logging.getLogger(__name__)
@@ -72,29 +75,37 @@ class EvolverServer(RunningServer):
 def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig | None = None, *,
           rpc_timeout: float = 30.0, train_timeout: float = 600.0, dns_workers: int = 4,
           dataset_limits: DatasetLimits | None = None, dataset_store_bytes: int = 1024 * MiB,
-          resume: bool = True, discovery: str | None = None, discovery_timeout: float = 900.0) -> EvolverServer:
+          resume: bool = True, discovery: str | None = None, discovery_timeout: float = 900.0,
+          retry_window_s: float = 300.0, probe_interval_s: float = 1.0, run_limits: RunLimits = RunLimits(),
+          creature_limits: Limits = Limits(), tls_server_name: str | None = None) -> EvolverServer:
     """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
     checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume.
     `train_timeout` is the deadline of each Train call of a memetic run (passes of gradient
     descent over a batch of creatures: minutes rather than Evaluate's seconds). `discovery`
-    (host:port) is the discovery service runs with discoverySampleRate use."""
+    (host:port) is the discovery service runs with discoverySampleRate use. With no evaluator
+    answering, runs pause for up to `retry_window_s`, then fail (resumable)."""
     server = server or ServerConfig()
     checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
+    outbound = outbound_security(server.security, tls_server_name)  # to the evaluators and island peers
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, train_timeout=train_timeout, dns_workers=dns_workers,
-                         max_message_bytes=server.max_message_bytes)
+                         max_message_bytes=server.max_message_bytes, retry_window_s=retry_window_s,
+                         probe_interval_s=probe_interval_s, security=outbound)
     datasets = DatasetStore(dataset_store_bytes)
     client = DiscoveryClient(discovery, timeout=discovery_timeout) if discovery else None
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
-                         lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout),
+                         lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout,
+                                                                  security=outbound),
                          _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"),
-                         client.discover if client else None)
+                         client.discover if client else None, evaluators=pool, limits=run_limits)
+    pool.add_listener(manager.evaluators_changed)
     dataset_servicer = DatasetServicer(datasets, dataset_limits or DatasetLimits())
     # Runs resume before the server answers, so a client that sees it SERVING also sees its runs.
     resumed = manager.resume_all() if resume else []
     if resumed:
         log.info("resumed %d unfinished run(s): %s", len(resumed), ", ".join(resumed))
     try:
-        running = start_server("evolver", lambda s: add_to_server(s, manager, pool, datasets, dataset_servicer), server)
+        running = start_server("evolver", lambda s: add_to_server(s, manager, pool, datasets, dataset_servicer,
+                                                                         creature_limits), server)
     except BaseException:
         manager.close()
         pool.close()
@@ -203,6 +214,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--discovery", default="", help="discovery service host:port for runs with discoverySampleRate "
                                                    "(none: such runs evolve without discovery)")
     p.add_argument("--discovery-timeout", type=float, default=900.0, help="deadline (s) of each Discover call")
+    p.add_argument("--tls-server-name", help="with --tls-ca: the name the evaluators' and peers' certificates "
+                                             "carry, when not their host's (one name for every pod)")
+    p.add_argument("--max-population", type=int, default=RunLimits.max_population_size,
+                   help="largest populationSize a run may ask for (RESOURCE_EXHAUSTED beyond)")
+    p.add_argument("--max-runs", type=int, default=RunLimits.max_active_runs,
+                   help="runs going (running or paused) at once; more get RESOURCE_EXHAUSTED")
+    p.add_argument("--retry-window", type=float, default=300.0,
+                   help="seconds runs wait (paused) for an evaluator to answer before they fail (ResumeRun "
+                        "continues them)")
     args = parse_server_arguments(p, argv)
     try:
         args.evaluators = parse_targets(args.evaluators)
@@ -211,6 +231,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for flag in ("rpc_timeout", "train_timeout"):
         if getattr(args, flag) <= 0:
             p.error(f"--{flag.replace('_', '-')} must be positive")
+    if args.max_population < 2 or args.max_runs < 1:
+        p.error("--max-population must be >= 2 and --max-runs >= 1")
+    if args.retry_window < 0:
+        p.error("--retry-window must be >= 0")
     if args.dns_workers < 1:
         p.error("--dns-workers must be >= 1")
     return args
@@ -222,10 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         running = start(args.evaluators, args.state_dir, server, rpc_timeout=args.rpc_timeout,
                         train_timeout=args.train_timeout,
-                        dns_workers=args.dns_workers, dataset_store_bytes=int(args.dataset_cache_mb * MiB),
-                        dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)),
+                        dns_workers=args.dns_workers, retry_window_s=args.retry_window,
+                        dataset_store_bytes=int(args.dataset_cache_mb * MiB), dataset_limits=dataset_limits_of(args),
+                        run_limits=RunLimits(args.max_population, args.max_runs),
+                        creature_limits=creature_limits_of(args), tls_server_name=args.tls_server_name,
                         discovery=args.discovery or None, discovery_timeout=args.discovery_timeout)
-    except OSError as e:  # unwritable or busy state dir, port in use
+    except (OSError, SecurityError) as e:  # unwritable or busy state dir, port in use, unreadable TLS files
         print(f"neatai serve evolver: {e}", file=sys.stderr)
         return 1
     log.info("evolver: port %d, metrics %s, evaluators %s, state %s", running.port, running.metrics_port,

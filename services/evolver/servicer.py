@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 
-from neatai.creature import Creature, CreatureError, Limits, Problem
+from neatai.creature import Creature, CreatureError, CreatureTooLarge, Limits, Problem
 from neatai.datasets import DatasetNotFound, DatasetStore
-from neatai.errors import abort_invalid
+from neatai.errors import abort_exhausted, abort_invalid, abort_too_large
 from neatai.evaluator_pool import EvaluatorPool
 from neatai.handlers import add_services
 from neatai.lru import CacheStats
@@ -17,7 +17,8 @@ from neatai.tasks import CLASSIFICATION, REGRESSION
 
 from .config import ConfigError, EvolverConfig
 from .runs import (
-    GenerationReport, InvalidRequest, Run, RunExists, RunFinished, RunManager, RunNotFound, ShuttingDown,
+    GenerationReport, InvalidRequest, NotResumable, OverLimit, Run, RunExists, RunFinished, RunManager, RunNotFound,
+    ShuttingDown,
 )
 
 
@@ -39,7 +40,8 @@ def report_pb(r: GenerationReport) -> evolver_pb2.GenerationReport:
         quantum_adjusted=r.quantum_adjusted,
         discovery_runs=r.discovery_runs, discovery_improved=r.discovery_improved,
         discovery_score_delta=r.discovery_score_delta, discovery_seconds=r.discovery_seconds,
-        discovery_error=r.discovery_error, **held_out)
+        discovery_error=r.discovery_error, pause_reason=r.pause_reason,
+        unreachable_evaluators=r.unreachable_evaluators, **held_out)
 
 
 def run_info_pb(run: Run) -> evolver_pb2.RunInfo:
@@ -80,7 +82,7 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
             problems += [Problem(f"config.{p.path}", p.message) for p in e.problems]
         if not request.dataset_id:
             problems.append(Problem("dataset_id", "required: register the dataset with DatasetService first"))
-        seeds = self._creatures(request.seed_creatures, (), "seed_creatures", problems)
+        seeds = self._creatures(request.seed_creatures, (), "seed_creatures", problems, context)
         if request.task not in TASK_NAMES:
             problems.append(Problem("task", f"unknown Task value {request.task}"))
         if problems:
@@ -95,6 +97,8 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
             abort_invalid(context, "invalid StartRunRequest", e.problems)
         except RunExists as e:
             context.abort(grpc.StatusCode.ALREADY_EXISTS, str(e))
+        except OverLimit as e:
+            abort_exhausted(context, e.limit, str(e))
         except ShuttingDown as e:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
         return evolver_pb2.StartRunResponse(run_id=run.id)
@@ -124,6 +128,16 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
         except RunNotFound:
             _not_found(context, request.run_id)
 
+    def ResumeRun(self, request, context):
+        try:
+            return evolver_pb2.ResumeRunResponse(state=self.manager.resume(request.run_id).value)
+        except RunNotFound:
+            _not_found(context, request.run_id)
+        except NotResumable as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except ShuttingDown as e:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(e))
+
     # ---- populations ---------------------------------------------------------------------------
 
     def ExportPopulation(self, request, context):
@@ -138,7 +152,7 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
 
     def ImportCreatures(self, request, context):
         problems: list[Problem] = []
-        creatures = self._creatures(request.creatures, request.creatures_json, "creatures", problems)
+        creatures = self._creatures(request.creatures, request.creatures_json, "creatures", problems, context)
         if not problems and not creatures:
             problems.append(Problem("creatures", "no creatures given"))
         if problems:
@@ -153,17 +167,27 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
         return evolver_pb2.ImportCreaturesResponse(accepted=accepted)
 
-    def _creatures(self, messages, texts, field: str, problems: list[Problem]) -> list[Creature]:
-        """Validate creatures given as messages and/or JSON; problems are `field[i].path`."""
+    def _creatures(self, messages, texts, field: str, problems: list[Problem], context) -> list[Creature]:
+        """Validate creatures given as messages and/or JSON; problems are `field[i].path`. Over a
+        size limit: RESOURCE_EXHAUSTED."""
+        n = len(messages) + len(texts)
+        if n > self.limits.max_creatures_per_request:
+            abort_exhausted(context, "max_creatures_per_request",
+                            f"{n} creatures in {field} exceed the limit of {self.limits.max_creatures_per_request} "
+                            "(max_creatures_per_request): send them in smaller batches")
         out = []
         for i, msg in enumerate(messages):
             try:
                 out.append(Creature.from_proto(msg, self.limits))
+            except CreatureTooLarge as e:
+                abort_too_large(context, f"{field}[{i}]", e)
             except CreatureError as e:
                 problems += [Problem(f"{field}[{i}].{p.path}", p.message) for p in e.problems]
         for i, text in enumerate(texts):
             try:
                 out.append(Creature.from_json(text, self.limits))
+            except CreatureTooLarge as e:
+                abort_too_large(context, f"{field}_json[{i}]", e)
             except CreatureError as e:
                 problems += [Problem(f"{field}_json[{i}].{p.path}", p.message) for p in e.problems]
         return out
@@ -190,11 +214,11 @@ def cache_stats(manager: RunManager, datasets: DatasetStore) -> list[CacheStats]
 
 
 def add_to_server(server: grpc.Server, manager: RunManager, evaluators: EvaluatorPool, datasets: DatasetStore,
-                  dataset_servicer) -> list[str]:
+                  dataset_servicer, limits: Limits = Limits()) -> list[str]:
     """Register EvolverService and DatasetService; returns their full names."""
     from neatai.v1 import dataset_pb2
 
     return add_services(
         server,
-        (evolver_pb2.DESCRIPTOR.services_by_name["EvolverService"], EvolverServicer(manager, evaluators, datasets)),
+        (evolver_pb2.DESCRIPTOR.services_by_name["EvolverService"], EvolverServicer(manager, evaluators, datasets, limits)),
         (dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"], dataset_servicer))

@@ -245,3 +245,65 @@ def test_ctrl_c_stops_a_run_on_deployed_services(tmp_path, evolver):
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["state"] == "stopped" and (tmp_path / "out" / "best.json").exists()
     assert evolver.manager.get(summary["run_id"]).state.name == "STOPPED"
+
+
+# ---- outages: the evolver restarts, an evaluator dies ---------------------------------------------
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_run_on_deployed_services_rides_out_an_evolver_drain_and_restart(tmp_path):
+    """The evolver drains (SIGTERM) and comes back on its state after longer than the old client
+    waited (≈3 s): the command re-attaches, says so in one line each way, and ends normally."""
+    loopback = ServerConfig(host="127.0.0.1", port=0, grace_s=0)
+    port = _free_port()
+    evaluator = start_evaluator(EvaluatorConfig(threads=1), loopback)
+    served = start_evolver([evaluator.address], tmp_path / "state", ServerConfig(host="127.0.0.1", port=port))
+    try:
+        # Ended by its time budget (evolution time: the outage does not count), long after the drain.
+        running = start_neatai("run", "--evolver", served.address, "--seed", "1", "--target-error", "0",
+                               "--generations", "1000000", "--timeout", "8", "--json", "--out", "out", cwd=tmp_path)
+        while not served.manager.list() or served.manager.list()[0].latest is None or \
+                served.manager.list()[0].latest.generation < 5:
+            time.sleep(0.02)
+        assert not served.manager.list()[0].state.finished
+        served.stop(5)  # what SIGTERM does: runs end their generation, streams end, the port closes
+        time.sleep(4)
+        served = start_evolver([evaluator.address], tmp_path / "state", ServerConfig(host="127.0.0.1", port=port))
+        stdout, stderr = running.communicate(timeout=120)
+        assert running.returncode == 0, stderr
+        assert "Traceback" not in stderr
+        assert "neatai run: lost the evolver" in stderr and "neatai run: re-attached to run" in stderr, stderr
+        summary = json.loads(stdout.strip().splitlines()[-1])
+        assert summary["state"] == "exhausted" and summary["generations"] > 5
+    finally:
+        served.stop(0)
+        evaluator.stop(0)
+
+
+def test_run_tells_the_user_when_an_evaluator_dies(tmp_path):
+    loopback = ServerConfig(host="127.0.0.1", port=0, grace_s=0)
+    evaluators = [start_evaluator(EvaluatorConfig(threads=1), loopback) for _ in range(2)]
+    served = start_evolver([e.address for e in evaluators], tmp_path / "state", loopback)
+    try:
+        running = start_neatai("run", "--evolver", served.address, "--seed", "1", "--target-error", "0",
+                               "--generations", "1000000", "--timeout", "6", "--population", "30", "--json", "--out",
+                               "out", cwd=tmp_path)
+        while not served.manager.list() or served.manager.list()[0].latest is None:
+            time.sleep(0.02)
+        assert not served.manager.list()[0].state.finished
+        evaluators[1].stop(0)
+        stdout, stderr = running.communicate(timeout=120)
+        assert running.returncode == 0, stderr
+        assert f"evaluator {evaluators[1].address}: UNAVAILABLE" in stderr
+        assert "(unreachable; its batches go to the others)" in stderr and "Traceback" not in stderr
+        assert json.loads(stdout.strip().splitlines()[-1])["state"] == "exhausted"
+    finally:
+        served.stop(0)
+        for e in evaluators:
+            e.stop(0)

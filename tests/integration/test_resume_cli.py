@@ -1,5 +1,6 @@
 """`neatai run --resume DIR`: an in-process run checkpoints under its --out directory; stopped by
-Ctrl-C (SIGINT) or killed outright, it is continued from there to its stopping rule, with the
+Ctrl-C (SIGINT), SIGTERM (what timeout, a container stop and CI cancellation send) or killed
+outright, it is continued from there to its stopping rule, with the
 same outputs, and it ends where the same run left alone ends (the checkpoints hold the RNG)."""
 from __future__ import annotations
 
@@ -30,15 +31,15 @@ def wait_for_generations(out: Path, n: int, timeout: float = 60) -> None:
     raise AssertionError(f"no {n} generations checkpointed under {out} in {timeout}s")
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_an_interrupted_run_resumes_to_its_stopping_rule(tmp_path, how):
     out = tmp_path / "out"
     first = start_neatai(*RUN, "--out", str(out), cwd=tmp_path)
     wait_for_generations(out, 10)
     first.send_signal(how)
     stdout, stderr = first.communicate(timeout=60)
-    if how == signal.SIGINT:  # the generation ends, the results so far are written, the run is kept
-        assert first.returncode == 130 and "Traceback" not in stderr
+    if how != signal.SIGKILL:  # the generation ends, the results so far are written, the run is kept
+        assert first.returncode == 128 + how and "Traceback" not in stderr
         assert f"continue with: neatai run --resume {out}" in stderr
         paused = last_json(stdout)
         assert paused["state"] == "interrupted" and 10 <= paused["generations"] < GENERATIONS

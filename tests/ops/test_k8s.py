@@ -64,9 +64,9 @@ def test_strict_schema_validation(rendered):
     validate = Path(sys.executable).with_name("kubernetes-validate")
     out = subprocess.run([str(validate), "--strict", "--quiet", str(path)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    # Only the operator's CRDs lack a schema.
+    # Only the operators' CRDs lack a schema (their fields are checked below).
     warnings = [line for line in out.stdout.splitlines() if line.startswith("WARN")]
-    assert all("ServiceMonitor" in w for w in warnings), warnings
+    assert all(re.search(r"kind (ServiceMonitor|Certificate|Issuer) ", w) for w in warnings), warnings
 
 
 def test_workloads(rendered):
@@ -84,9 +84,11 @@ def test_workloads(rendered):
             ports = {p["name"]: p["containerPort"] for p in c["ports"]}
             assert all(p.get("name") for p in c["ports"]), f"{name}: unnamed port"
             assert {"grpc", "metrics"} <= set(ports), name
+            # With TLS the kubelet (which speaks no TLS) probes the plaintext health port.
+            probed = ports["health"] if any(a.startswith("--tls-cert") for a in c["args"]) else ports["grpc"]
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
                 port = c[probe]["grpc"]["port"]
-                assert isinstance(port, int) and port == ports["grpc"], f"{name} {probe}: {port!r}"
+                assert isinstance(port, int) and port == probed, f"{name} {probe}: {port!r}"
             for kind in ("requests", "limits"):
                 assert {"cpu", "memory"} <= set(c["resources"][kind]), f"{name}: {kind}"
             # Memory limit == request: an OOM kill is then deterministic, never a neighbour's fault.
@@ -261,3 +263,83 @@ def test_discovery_reads_the_recordings_its_sidecar_writes_and_keeps_its_caches(
     target = evolver_args[evolver_args.index("--discovery") + 1]
     (svc,) = [s for s in of_kind(docs, "Service") if s["metadata"]["name"] == target.split(".")[0]]
     assert {p["name"]: p["port"] for p in svc["spec"]["ports"]}["grpc"] == int(target.rsplit(":", 1)[1])
+def _flags(args: list[str]) -> dict[str, str]:
+    """--flag=value and --flag value forms."""
+    out, i = {}, 0
+    while i < len(args):
+        if args[i].startswith("--") and "=" in args[i]:
+            key, value = args[i].split("=", 1)
+            out[key] = value
+        elif args[i].startswith("--") and i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out[args[i]] = args[i + 1]
+            i += 1
+        i += 1
+    return out
+
+
+def test_tls_certificates_come_from_secrets_cert_manager_issues(rendered):
+    target, docs, _ = rendered
+    certificates = {c["metadata"]["name"]: c for c in of_kind(docs, "Certificate")}
+    if target.name != "prod":
+        assert not certificates
+        return
+    issuers = {i["metadata"]["name"]: i for i in of_kind(docs, "Issuer")}
+    for cert in certificates.values():
+        assert cert["apiVersion"] == "cert-manager.io/v1"
+        assert cert["spec"]["issuerRef"]["kind"] == "Issuer" and cert["spec"]["issuerRef"]["name"] in issuers
+        assert cert["spec"]["secretName"]
+    assert issuers["neatai-ca"]["spec"]["ca"]["secretName"] == certificates["neatai-ca"]["spec"]["secretName"]
+    by_secret = {c["spec"]["secretName"]: c for c in certificates.values()}
+    for w in (d for d in docs if d["kind"] in WORKLOADS):
+        pod = w["spec"]["template"]["spec"]
+        c = pod["containers"][0]
+        flags = _flags(c["args"])
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+        tls_dir = str(Path(flags["--tls-cert"]).parent)
+        secret = volumes[mounts[tls_dir]["name"]]["secret"]["secretName"]
+        cert = by_secret[secret]  # the workload's own certificate, from cert-manager
+        assert mounts[tls_dir].get("readOnly") is True
+        assert {flags["--tls-cert"], flags["--tls-key"], flags["--tls-ca"]} == {
+            f"{tls_dir}/tls.crt", f"{tls_dir}/tls.key", f"{tls_dir}/ca.crt"}  # mutual TLS: the CA is given
+        assert {"server auth", "client auth"} <= set(cert["spec"]["usages"])
+        assert w["metadata"]["name"] in cert["spec"]["dnsNames"]
+        parse = {"evaluator": evaluator_args, "evolver": evolver_args}[c["args"][0]]
+        assert parse([a.replace("$(POD_NAMESPACE)", "ns") for a in c["args"][1:]]).security.tls
+    (evolver,) = [d for d in of_kind(docs, "StatefulSet") if d["metadata"]["name"] == "evolver"]
+    name = _flags(evolver["spec"]["template"]["spec"]["containers"][0]["args"])["--tls-server-name"]
+    assert name in certificates["evaluator-tls"]["spec"]["dnsNames"]  # what the evolver checks on every pod
+    for monitor in of_kind(docs, "ServiceMonitor"):
+        endpoint = monitor["spec"]["endpoints"][0]
+        assert endpoint["scheme"] == "https"
+        assert endpoint["tlsConfig"]["keySecret"]["name"] == "metrics-scraper-tls" in by_secret
+
+
+def test_network_policies_let_only_the_evolver_reach_evaluators_and_monitoring_reach_metrics(rendered):
+    target, docs, _ = rendered
+    policies = {p["metadata"]["name"]: p for p in of_kind(docs, "NetworkPolicy")}
+    if target.name != "prod":
+        return
+    assert {"evaluator", "evolver", "discovery"} <= set(policies)
+    workloads = {d["metadata"]["name"]: d for d in docs if d["kind"] in WORKLOADS}
+    for name in ("evaluator", "discovery"):
+        policy = policies[name]["spec"]
+        assert policy["policyTypes"] == ["Ingress"]
+        by_port = {}
+        for rule in policy["ingress"]:
+            for port in rule["ports"]:
+                by_port.setdefault(port["port"], []).extend(rule["from"])
+        assert set(by_port) == {"grpc", "metrics"}
+        assert by_port["grpc"] and all(set(peer) == {"podSelector"} and peer["podSelector"]["matchLabels"][
+            "app.kubernetes.io/name"] in ("evolver", "discovery") and peer["podSelector"]["matchLabels"][
+            "app.kubernetes.io/name"] != name for peer in by_port["grpc"])
+        assert by_port["metrics"] == [{"namespaceSelector": {"matchLabels": {
+            "kubernetes.io/metadata.name": "monitoring"}}}]
+    # The policies select the pods they are named for, and name ports those pods have.
+    for name, policy in policies.items():
+        if name not in workloads:
+            continue
+        template = workloads[name]["spec"]["template"]
+        assert selects(policy["spec"]["podSelector"]["matchLabels"], template["metadata"]["labels"])
+        names = {p["name"] for p in template["spec"]["containers"][0]["ports"]}
+        assert {port["port"] for rule in policy["spec"]["ingress"] for port in rule["ports"]} <= names
