@@ -245,3 +245,14 @@ def test_ctrl_c_stops_a_run_on_deployed_services(tmp_path, evolver):
     summary = json.loads(stdout.strip().splitlines()[-1])
     assert summary["state"] == "stopped" and (tmp_path / "out" / "best.json").exists()
     assert evolver.manager.get(summary["run_id"]).state.name == "STOPPED"
+
+
+def test_squashes_restrict_every_neuron_of_the_run(tmp_path, evolver):
+    proc = neatai("run", "--evolver", evolver.address, "--squashes", "LOGISTIC", "--generations", "5",
+                  "--population", "40", "--seed", "3", "--json", "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run = evolver.manager.get(json.loads(proc.stdout.strip().splitlines()[-1])["run_id"])
+    assert run.config.allowed_squashes == ("LOGISTIC",)
+    assert {n.squash for c in run.population_best_first() for n in c.neurons if n.squash} == {"LOGISTIC"}
+    bad = neatai("run", "--squashes", "LOGISTIC,NOPE", "--out", "out2", cwd=tmp_path, timeout=60)
+    assert "squashBudget.allowedSquashes[1]: 'NOPE' is not a squash" in one_clear_line(bad, 2)
