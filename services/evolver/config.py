@@ -83,6 +83,12 @@ class EvolverConfig:
     weight_mutation_rate: float = 0.0
     weight_mutation_power: float = 0.5
     weight_replace_rate: float = 0.1
+    # Client-computed fitness (clientFitness.*): with inputs and outputs set the run has no dataset;
+    # clients score its creatures through Ask/Tell, each Ask leasing creatures for leaseSeconds
+    # before they are offered again.
+    client_inputs: int = 0
+    client_outputs: int = 0
+    lease_seconds: float = 30.0
     feedback_loop: bool = False
     island_peers: tuple[str, ...] = ()
     migration_interval: int = 10  # generations between island exchanges
@@ -115,6 +121,11 @@ class EvolverConfig:
     def squash_pool(self) -> tuple[str, ...]:
         """The weighted squash pool new and mutated neurons draw from (allowedSquashes)."""
         return tuple(squashes.mutation_pool(list(self.allowed_squashes) or None))
+
+    @property
+    def client_fitness(self) -> bool:
+        """Scored by clients through Ask/Tell rather than on a dataset."""
+        return self.client_inputs > 0
 
     @property
     def compatibility_threshold(self) -> float:
@@ -159,8 +170,9 @@ class EvolverConfig:
         check(self.mutation_amount >= 1, "mutation_amount", f"must be at least 1, got {self.mutation_amount}")
         check(self.cost_name in costs.COST_NAMES, "cost_name",
               f"unknown cost {self.cost_name!r} (expected one of {', '.join(costs.COST_NAMES)})")
-        # In the cost's units: errors on raw regression targets are far above 1.
-        check(self.target_error >= 0, "target_error", f"must be >= 0, got {self.target_error}")
+        # In the cost's units: errors on raw regression targets are far above 1. A client-scored
+        # run's error is the client's (by default -fitness): any value can be its target.
+        check(self.target_error >= 0 or self.client_fitness, "target_error", f"must be >= 0, got {self.target_error}")
         check(self.iterations is None or self.iterations >= 1, "iterations", f"must be at least 1, got {self.iterations}")
         check(self.max_evaluations is None or self.max_evaluations >= 1, "max_evaluations",
               f"must be at least 1, got {self.max_evaluations}")
@@ -214,6 +226,13 @@ class EvolverConfig:
               f"must be positive, got {self.weight_mutation_power}")
         check(0 <= self.weight_replace_rate <= 1, "weight_replace_rate",
               f"must be in [0, 1], got {self.weight_replace_rate}")
+        check(self.client_inputs >= 0 and self.client_outputs >= 0
+              and (self.client_inputs > 0) == (self.client_outputs > 0), "client_inputs",
+              f"inputs and outputs must both be positive (client-computed fitness) or both 0, got "
+              f"{self.client_inputs} and {self.client_outputs}")
+        check(self.lease_seconds > 0, "lease_seconds", f"must be positive, got {self.lease_seconds}")
+        check(not (self.client_fitness and self.memetic), "memetic",
+              "needs a dataset to train on; a run with clientFitness has none")
         check(0 < self.compatibility_step <= 1, "compatibility_step", f"must be in (0, 1], got {self.compatibility_step}")
         for i, name in enumerate(self.allowed_squashes):
             if name not in squashes.BY_NAME or not squashes.mutation_pool([name]):
@@ -353,12 +372,12 @@ class EvolverConfig:
 _INTS = {"population_size", "elitism", "mutation_amount", "iterations", "max_evaluations", "seed",
          "distance_cache_max_size", "medium_threshold", "large_threshold", "species_stagnation",
          "migration_interval", "evaluation_batch_size", "fine_tune_window", "species_elitism",
-         "champion_min_species_size", "tournament_size", "target_species"}
+         "champion_min_species_size", "tournament_size", "target_species", "client_inputs", "client_outputs"}
 _FLOATS = {"mutation_rate", "target_error", "timeout_seconds", "cost_of_growth", "fitness_sample_rate", "ct", "cp",
            "c1", "c2", "c3", "large_topology_weight", "survival_threshold", "migration_fraction",
            "fine_tune_min_fraction", "fine_tune_max_fraction", "fine_tune_base_fraction", "mutation_only_rate",
            "interspecies_crossover_rate", "compatibility_step", "weight_mutation_rate", "weight_mutation_power",
-           "weight_replace_rate"}
+           "weight_replace_rate", "lease_seconds"}
 
 _FLAT = {
     "populationSize": "population_size", "elitism": "elitism", "mutationRate": "mutation_rate",
@@ -385,6 +404,8 @@ _NESTED = {
                      "allowedSquashes": "allowed_squashes", "allowedsquashes": "allowed_squashes"},
     "weightMutation": {"rate": "weight_mutation_rate", "power": "weight_mutation_power",
                        "replaceRate": "weight_replace_rate", "replacerate": "weight_replace_rate"},
+    "clientFitness": {"inputs": "client_inputs", "outputs": "client_outputs", "leaseSeconds": "lease_seconds",
+                      "leaseseconds": "lease_seconds"},
     "fineTunePopulation": {"minPopulationFraction": "fine_tune_min_fraction",
                            "maxPopulationFraction": "fine_tune_max_fraction",
                            "basePopulationFraction": "fine_tune_base_fraction",
@@ -408,6 +429,8 @@ _CAMEL.update({"ct": "compatibility.CT", "cp": "compatibility.CP", "c1": "compat
                "allowed_squashes": "squashBudget.allowedSquashes",
                "weight_mutation_rate": "weightMutation.rate", "weight_mutation_power": "weightMutation.power",
                "weight_replace_rate": "weightMutation.replaceRate",
+               "client_inputs": "clientFitness.inputs", "client_outputs": "clientFitness.outputs",
+               "lease_seconds": "clientFitness.leaseSeconds",
                "fine_tune_min_fraction": "fineTunePopulation.minPopulationFraction",
                "fine_tune_max_fraction": "fineTunePopulation.maxPopulationFraction",
                "fine_tune_base_fraction": "fineTunePopulation.basePopulationFraction",
@@ -435,7 +458,8 @@ _PB_FINE_TUNE = {"fine_tune_min_fraction": "min_population_fraction", "fine_tune
                  "fine_tune_base_fraction": "base_population_fraction", "fine_tune_window": "success_rate_window"}
 _PB_WEIGHT_MUTATION = {"weight_mutation_rate": "rate", "weight_mutation_power": "power",
                        "weight_replace_rate": "replace_rate"}
-_PB_NESTED = (("compatibility", _PB_COMPAT), ("weight_mutation", _PB_WEIGHT_MUTATION), ("adaptive_mutation_thresholds", _PB_ADAPTIVE), ("islands", _PB_ISLANDS),
+_PB_CLIENT = {"client_inputs": "inputs", "client_outputs": "outputs", "lease_seconds": "lease_seconds"}
+_PB_NESTED = (("compatibility", _PB_COMPAT), ("weight_mutation", _PB_WEIGHT_MUTATION), ("client_fitness", _PB_CLIENT), ("adaptive_mutation_thresholds", _PB_ADAPTIVE), ("islands", _PB_ISLANDS),
               ("fine_tune_population", _PB_FINE_TUNE))
 
 
