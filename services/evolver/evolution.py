@@ -80,7 +80,7 @@ class Evolution:
         seeds = [self._admit(c) for c in (seed_creatures or ())][:config.population_size]
         self.population: list[Creature] = seeds + [
             initial_creature(inputs, outputs, self.rng, config.initial_weights, config.fixed_output_squash,
-                             config.squash_pool)
+                             config.squash_pool, forward_only=not config.feedback_loop)
             for _ in range(config.population_size - len(seeds))]
         self.ids = [c.structural_hash() for c in self.population]
         self.scores: list[float | None] = [None] * len(self.population)

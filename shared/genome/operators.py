@@ -25,7 +25,13 @@ MOD_WEIGHT = "MOD_WEIGHT"
 MOD_BIAS = "MOD_BIAS"
 MOD_SQUASH = "MOD_SQUASH"
 SWAP_NODES = "SWAP_NODES"
+ADD_SELF_CONN = "ADD_SELF_CONN"
+SUB_SELF_CONN = "SUB_SELF_CONN"
+ADD_BACK_CONN = "ADD_BACK_CONN"
+SUB_BACK_CONN = "SUB_BACK_CONN"
 FFW = (ADD_NODE, SUB_NODE, ADD_CONN, SUB_CONN, MOD_WEIGHT, MOD_BIAS, MOD_SQUASH, SWAP_NODES)
+# Mutation.ALL: the recurrent operators join for creatures that are not forward-only.
+RECURRENT = (ADD_SELF_CONN, SUB_SELF_CONN, ADD_BACK_CONN, SUB_BACK_CONN)
 EXPANSION = (ADD_NODE, ADD_CONN)
 
 POOL = tuple(squashes.mutation_pool())
@@ -56,11 +62,13 @@ def copy_creature(c: Creature) -> Creature:
 
 
 def initial_creature(inputs: int, outputs: int, rng: random.Random, weights: str = "neat-ai",
-                     output_squash: str | None = None, pool: Sequence[str] = POOL) -> Creature:
+                     output_squash: str | None = None, pool: Sequence[str] = POOL,
+                     forward_only: bool = True) -> Creature:
     """NEAT-AI `new Creature(i, o)`: every input wired to every output, output bias U*0.2-0.1 and
     an output squash drawn from the weighted pool (as NEAT-AI does; IF is redrawn, a fresh output
     has no inputs for its roles) unless `output_squash` pins it (squashBudget.fixedOutputSquash);
-    `pool` is the weighted squash pool (squashBudget.allowedSquashes).
+    `pool` is the weighted squash pool (squashBudget.allowedSquashes); `forward_only=False` lets
+    the recurrent operators give it self and back synapses (feedbackLoop runs).
     Weights: NEAT-AI's U[0,1)*i*sqrt(2/i), or with `weights="symmetric"` U(-1,1)*sqrt(2/i),
     which keeps creatures with many inputs unsaturated."""
     neurons = []
@@ -77,7 +85,7 @@ def initial_creature(inputs: int, outputs: int, rng: random.Random, weights: str
         scale = inputs * math.sqrt(2.0 / inputs)
         synapses = [Synapse(f"input-{i}", f"output-{k}", rng.random() * scale)
                     for i in range(inputs) for k in range(outputs)]
-    c = Creature(inputs, outputs, neurons, synapses, CURRENT_SEMANTIC_VERSION, True)
+    c = Creature(inputs, outputs, neurons, synapses, CURRENT_SEMANTIC_VERSION, forward_only)
     sort_synapses(c)
     return c
 
@@ -340,6 +348,69 @@ def swap_nodes(c: Creature, rng: random.Random) -> bool:
     return True
 
 
+# ---- recurrent operators (creatures that are not forward-only) ----------------------------------
+
+
+def _recurrent_targets(c: Creature) -> list[Neuron]:
+    """Neurons a self or back synapse may feed: not constants, not IF (its roles are forward)."""
+    return [n for n in c.neurons if n.type != "constant" and n.squash != "IF"]
+
+
+def add_self_conn(c: Creature, rng: random.Random) -> bool:
+    """A neuron without one gets a synapse from itself (it reads its previous activation)."""
+    has = {s.to_uuid for s in c.synapses if s.from_uuid == s.to_uuid}
+    candidates = [n for n in _recurrent_targets(c) if n.uuid not in has]
+    if c.forward_only or not candidates:
+        return False
+    n = rng.choice(candidates)
+    c.synapses.append(Synapse(n.uuid, n.uuid, random_weight(rng)))
+    sort_synapses(c)
+    return True
+
+
+def add_back_conn(c: Creature, rng: random.Random) -> bool:
+    """A synapse from a later neuron to an earlier one, uniformly over the absent pairs."""
+    if c.forward_only:
+        return False
+    index = c.uuid_index()
+    present = {(s.from_uuid, s.to_uuid) for s in c.synapses}
+    targets = _recurrent_targets(c)
+    options = [(src.uuid, n.uuid) for n in targets for src in c.neurons
+               if index[src.uuid] > index[n.uuid] and (src.uuid, n.uuid) not in present]
+    if not options:
+        return False
+    src, to = rng.choice(options)
+    c.synapses.append(Synapse(src, to, random_weight(rng)))
+    sort_synapses(c, index)
+    return True
+
+
+def _sub_recurrent(c: Creature, rng: random.Random, self_loop: bool) -> bool:
+    """Remove a self (or back) synapse; like SUB_CONN it never leaves a target without another
+    inward synapse or a hidden source without another outward one."""
+    index = c.uuid_index()
+    outward: dict[str, int] = {}
+    inward: dict[str, int] = {}
+    for s in c.synapses:
+        outward[s.from_uuid] = outward.get(s.from_uuid, 0) + 1
+        inward[s.to_uuid] = inward.get(s.to_uuid, 0) + 1
+    candidates = [k for k, s in enumerate(c.synapses)
+                  if not s.frozen and (s.from_uuid == s.to_uuid if self_loop else index[s.from_uuid] > index[s.to_uuid])
+                  and inward[s.to_uuid] > 1 and outward[s.from_uuid] > 1]
+    if not candidates:
+        return False
+    del c.synapses[rng.choice(candidates)]
+    return True
+
+
+def sub_self_conn(c: Creature, rng: random.Random) -> bool:
+    return _sub_recurrent(c, rng, True)
+
+
+def sub_back_conn(c: Creature, rng: random.Random) -> bool:
+    return _sub_recurrent(c, rng, False)
+
+
 def perturb_weights(c: Creature, rng: random.Random, power: float, replace_rate: float) -> bool:
     """The NEAT paper's weight mutation: every synapse weight and non-input bias is nudged by
     U(-power, power), or with `replace_rate` drawn anew from U(-1, 1) (clamped as MOD_WEIGHT)."""
@@ -360,6 +431,8 @@ def perturb_weights(c: Creature, rng: random.Random, power: float, replace_rate:
 OPERATORS: dict[str, Callable[[Creature, random.Random], bool]] = {
     ADD_NODE: add_node, SUB_NODE: sub_node, ADD_CONN: add_conn, SUB_CONN: sub_conn,
     MOD_WEIGHT: mod_weight, MOD_BIAS: mod_bias, MOD_SQUASH: mod_squash, SWAP_NODES: swap_nodes,
+    ADD_SELF_CONN: add_self_conn, SUB_SELF_CONN: sub_self_conn, ADD_BACK_CONN: add_back_conn,
+    SUB_BACK_CONN: sub_back_conn,
 }
 
 
@@ -400,6 +473,13 @@ def candidates(c: Creature) -> list[str]:
     out += [MOD_BIAS, MOD_SQUASH]
     if hidden >= 2:
         out.append(SWAP_NODES)
+    if c.forward_only is False:  # NEAT-AI: only with feedbackLoop, which makes creatures non-forward-only
+        index = c.uuid_index()
+        out += [ADD_SELF_CONN, ADD_BACK_CONN]
+        if any(s.from_uuid == s.to_uuid for s in c.synapses):
+            out.append(SUB_SELF_CONN)
+        if any(index[s.from_uuid] > index[s.to_uuid] for s in c.synapses):
+            out.append(SUB_BACK_CONN)
     return out
 
 
