@@ -71,17 +71,16 @@ class ClientBatch:
         return ([self.results[k][1] for k in range(len(self.creatures))],
                 [self.results[k][0] for k in range(len(self.creatures))])
 
-    def state_dict(self) -> dict:
-        """The scores told so far (leases are not kept: after a restart every creature is offered anew)."""
-        return {"generation": self.generation,
-                "results": [[k, _num(s), _num(e)] for k, (s, e) in sorted(self.results.items())]}
+
+def stored(results: dict[int, tuple[float, float]] | list) -> list[list]:
+    """Scores as JSON rows [position, score, error] (leases are not kept: after a restart every
+    unscored creature is offered anew)."""
+    items = results.items() if isinstance(results, dict) else results
+    return [[k, _num(s), _num(e)] for k, (s, e) in items]
 
 
-def restored_results(state: dict | None, generation: int) -> dict[int, tuple[float, float]]:
-    """The scores a checkpoint holds for `generation` (empty when it holds another one's)."""
-    if not state or state.get("generation") != generation:
-        return {}
-    return {k: (float(s), float(e)) for k, s, e in state["results"]}
+def restored(rows: list[list]) -> dict[int, tuple[float, float]]:
+    return {k: (float(s), float(e)) for k, s, e in rows}
 
 
 def _num(v: float) -> float | str:

@@ -30,7 +30,7 @@ from neatai.tracing import span
 
 from neatai.tasks import TASKS, infer_task
 
-from .asktell import ClientBatch, creature_id, parse_id, restored_results
+from .asktell import ClientBatch, creature_id, parse_id, restored, stored
 from .checkpoint import VALIDATION_DATASET, CheckpointError, CheckpointStore, valid_run_id
 from .config import EvolverConfig
 from .evolution import Evolution
@@ -169,12 +169,12 @@ class Run:
 
     def __init__(self, run_id: str, config: EvolverConfig, dataset: Dataset | None, evolution: Evolution,
                  state: RunState = RunState.RUNNING, message: str = "", history: Sequence[GenerationReport] = (),
-                 validation: Validation | None = None, batch_state: dict | None = None):
+                 validation: Validation | None = None, told: dict[int, tuple[float, float]] | None = None):
         self.id = run_id
         self.config = config
         self.dataset = dataset  # None: client-computed fitness (Ask/Tell)
         self.batch: ClientBatch | None = None  # the generation clients are scoring
-        self.batch_state = batch_state  # scores a checkpoint held for the generation in progress
+        self.told = told or {}  # scores stored for the generation in progress when the run was restored
         self.evolution = evolution
         self.validation = validation
         self.state = state
@@ -320,8 +320,9 @@ class RunManager:
                 raise ValueError(f"validation file holds {held_out.id}, checkpoint names {cp['validation']['dataset_id']}")
             self.datasets.register(held_out)
             validation = Validation.from_state(held_out, cp["validation"])
+        told = restored(self.checkpoints.load_scores(run_id, evolution.generation + 1)) if config.client_fitness else {}
         return Run(run_id, config, dataset, evolution, RunState[cp["state"]], cp.get("message", ""), history,
-                   validation, cp.get("clientBatch"))
+                   validation, told)
 
     def _launch(self, run: Run) -> None:
         if run.config.island_peers and self.start_migration is None:
@@ -492,6 +493,8 @@ class RunManager:
                             if self.checkpoints:  # history first: the checkpoint then names a length that exists
                                 self.checkpoints.append_history(run.id, report.to_dict())
                             self._save(run)
+                            if self.checkpoints and config.client_fitness:  # now in the evolution state
+                                self.checkpoints.drop_scores(run.id)
                         # Live reports carry it; the persisted line was written before it was known.
                         report.phase_seconds["checkpoint"] = time.perf_counter() - t5
                         run.cond.notify_all()
@@ -517,9 +520,8 @@ class RunManager:
         is stopped, halted or the evolver shuts down first."""
         with run.cond:
             generation = run.evolution.generation + 1
-            run.batch = ClientBatch(generation, creatures, run.config.lease_seconds,
-                                    restored_results(run.batch_state, generation))
-            run.batch_state = None
+            run.batch = ClientBatch(generation, creatures, run.config.lease_seconds, run.told)
+            run.told = {}
             run.cond.notify_all()  # waiting Asks
             while not run.batch.complete:
                 if run.halted or run.stop_requested or self._closed:
@@ -561,13 +563,15 @@ class RunManager:
             if run.state.finished:
                 raise RunFinished(f"run {run_id!r} has ended ({run.state.name}); it takes no more scores")
             batch = run.batch
-            accepted = 0
+            kept = []
             for rid, score, error in results:
                 generation, position = parse_id(rid)
                 if batch is not None and generation == batch.generation and batch.record(position, score, error):
-                    accepted += 1
-            if accepted:
-                self._save(run)
+                    kept.append((position, (score, error)))
+            accepted = len(kept)
+            if kept:
+                if self.checkpoints:
+                    self.checkpoints.append_scores(run.id, batch.generation, stored(kept))
                 run.cond.notify_all()
             current = batch.generation + 1 if batch is not None and batch.complete else (
                 batch.generation if batch is not None else run.evolution.generation + 1)
@@ -637,8 +641,6 @@ class RunManager:
             "run_id": run.id,
             "config": run.config.to_dict(),
             "dataset_id": run.dataset.id if run.dataset is not None else None,
-            # Scores told for a generation not yet bred from (a later one's batch replaces it).
-            "clientBatch": run.batch.state_dict() if run.batch is not None else run.batch_state,
             "state": run.state.name,
             "message": run.message,
             "evolution": run.evolution.state_dict(),

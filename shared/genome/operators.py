@@ -32,7 +32,7 @@ SUB_BACK_CONN = "SUB_BACK_CONN"
 FFW = (ADD_NODE, SUB_NODE, ADD_CONN, SUB_CONN, MOD_WEIGHT, MOD_BIAS, MOD_SQUASH, SWAP_NODES)
 # Mutation.ALL: the recurrent operators join for creatures that are not forward-only.
 RECURRENT = (ADD_SELF_CONN, SUB_SELF_CONN, ADD_BACK_CONN, SUB_BACK_CONN)
-EXPANSION = (ADD_NODE, ADD_CONN)
+EXPANSION = (ADD_NODE, ADD_CONN, ADD_SELF_CONN, ADD_BACK_CONN)
 
 POOL = tuple(squashes.mutation_pool())
 

@@ -153,13 +153,17 @@ def test_resumed_mid_generation_the_run_ends_exactly_as_left_alone(evaluator, tm
         config = client_config(iterations=8)
         config.target_error = -10.0  # never solved: all 8 generations
         run_id = stub.StartRun(S.StartRunRequest(config=config, run_id="resume-me"), timeout=T).run_id
-        interrupted = False
+        interrupted, told_before = False, set()
         while True:
             asked = stub.Ask(S.AskRequest(run_id=run_id, max_creatures=10, wait_seconds=5), timeout=T)
             if asked.done:
                 break
+            if interrupted and told_before:  # the first Ask after the restart
+                assert not told_before & {a.id for a in asked.creatures}  # told scores were kept
+                told_before = set()
             told = score_all(stub, run_id, asked.creatures)
             if interrupt_at is not None and asked.generation == interrupt_at and told.generation == interrupt_at:
+                told_before = {a.id for a in asked.creatures}
                 channel.close()
                 server.kill()  # a crash with 10 or 20 of the generation's 30 scores told (checkpointed)
                 server = start_evolver([evaluator.address], state_dir, loopback(), rpc_timeout=5)
