@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from neatai.creature import Creature
-from neatai.evaluator import compile_network, evaluate_in_process
+from neatai.evaluator import Session, compile_network, evaluate_in_process
 from neatai.evolver.config import EvolverConfig
 from neatai.evolver.evolution import Evolution
 from neatai.genome import operators as op
@@ -122,3 +122,23 @@ def test_a_feedback_loop_run_evolves_valid_recurrent_creatures():
     assert any(c.recurrent for c in evo.population)
     for c in evo.population:
         assert_valid(c)
+
+
+def test_a_session_carries_state_from_call_to_call_as_one_feedback_loop_call_does():
+    rng = random.Random(7)
+    c = recurrent_start(rng, 2, 1)
+    for _ in range(4):
+        op.add_self_conn(c, rng)
+        op.add_back_conn(c, rng)
+    assert c.recurrent
+    net = compile_network(c)
+    X = np.random.default_rng(7).standard_normal((9, 2)).astype(np.float32)
+    whole = net.activate(X, feedback_loop=True)
+    session = Session(net)
+    stepped = np.vstack([session.step(x) for x in X])  # one record per call
+    np.testing.assert_array_equal(stepped, whole)
+    assert session.steps == 9
+    session.reset()
+    np.testing.assert_array_equal(session.step(X[:4]), whole[:4])  # a fresh episode
+    with pytest.raises(ValueError, match="X"):
+        session.step(np.zeros((1, 3), np.float32))
