@@ -208,7 +208,9 @@ def pole_table(seeds: range, generations: int, steps: int) -> None:
                 out = subprocess.run([sys.executable, __file__, "--client", evolver.address, "--task", task,
                                       "--first-seed", str(seed), "--generations", str(generations),
                                       "--pole-steps", str(steps)],
-                                     capture_output=True, text=True, check=True)
+                                     capture_output=True, text=True)
+                if out.returncode:
+                    raise SystemExit(f"the {task} pole client failed (seed {seed}):\n{out.stderr}")
                 runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
                 print(f"{task} pole seed {seed}: {runs[-1]}", file=sys.stderr)
             solved = [r for r in runs if r["solved"]]
