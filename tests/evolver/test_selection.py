@@ -21,7 +21,8 @@ X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float32)
 Y = np.array([[0], [1], [1], [0]], np.float32)
 
 # The settings bench/bench_neat_loop.py measures beside neat-python (XOR with LOGISTIC only).
-NEAT_LOOP = {"selection": "TOURNAMENT", "weightMutation": {"rate": 0.8, "power": 2.5}, "mutationRate": 0.5,
+NEAT_LOOP = {"selection": "TOURNAMENT", "survivalThreshold": 0.1, "mutationRate": 0.5,
+             "weightMutation": {"rate": 0.8, "power": 2.5, "replaceRate": 0.0},
              "squashBudget": {"allowedSquashes": ["LOGISTIC"]}}
 
 
