@@ -18,6 +18,7 @@ FLAGS = {
     "output_squash": "squashBudget.fixedOutputSquash", "initial_weights": "initialWeights",
     "elitism": "elitism", "mutation_rate": "mutationRate", "mutation_amount": "mutationAmount",
     "compatibility_threshold": "compatibility.CP", "cost_of_growth": "costOfGrowth", "train": "memetic",
+    "squashes": "squashBudget.allowedSquashes",
 }
 # Where neatai run differs from NEAT-AI's defaults: a bounded run, and XOR's solved bar.
 DEFAULTS = {"iterations": 1000, "targetError": 0.025}
@@ -53,6 +54,9 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                         "distance is below it (default max(population/20, 1))")
     p.add_argument("--cost-of-growth", type=float, help="NEAT-AI costOfGrowth: score penalty per neuron and "
                                                         "synapse (default 1e-7)")
+    p.add_argument("--squashes", type=_names, metavar="NAME,...",
+                   help="squashBudget.allowedSquashes: the squashes neurons may take, e.g. LOGISTIC (NEAT's sigmoid "
+                        "only); outputs draw from them too unless --output-squash pins them (default: NEAT-AI's pool)")
     p.add_argument("--train", action=argparse.BooleanOptionalAction,
                    help="memetic evolution: fine-tune a share of every generation by backpropagation on the "
                         "evaluators (NEAT-AI fineTunePopulation; options in the config file's [backpropagation])")
@@ -60,6 +64,10 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="error-guided structural evolution: a discovery service (started in process, or the "
                         "deployed evolver's) improves the best creature every discoveryInterval generations and on "
                         "plateaus; sets discoverySampleRate to 0.2 unless the config file sets it")
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 def resolve(args: argparse.Namespace) -> Options:

@@ -27,6 +27,7 @@ QUICK: dict[str, list[str]] = {
     "generation": ["--sizes", "500", "--generations", "3"],
     "xor": ["--seeds", "3"],
     "evolver_service": ["--seeds", "2"],
+    "neat_loop": ["--quick"],
     "classification": ["--budget", "5"],
     "real_data": ["--budget", "5", "--datasets", "iris,diabetes"],
     "memetic": ["--budget", "5", "--datasets", "wine"],

@@ -487,8 +487,11 @@ class _Loader:
         body = [n for n in c.neurons if n.type != "output"]
         outs = [n for n in c.neurons if n.type == "output"]
         # An acyclic body is put in dependency order; a cyclic one keeps the file's order,
-        # which then decides which synapses read a previous activation.
-        c.neurons = (_topological(body, [s for _, s in synapses]) or body) + outs
+        # which then decides which synapses read a previous activation. So does a creature
+        # declared `forwardOnly: false`: sorting would turn its back synapses forward.
+        if c.forward_only is not False:
+            body = _topological(body, [s for _, s in synapses]) or body
+        c.neurons = body + outs
         index = c.uuid_index()
         file_path = {id(s): i for i, s in synapses}
         for s in c.synapses:

@@ -87,7 +87,7 @@ def test_agrees_with_the_loader_on_random_forward_only_and_recurrent_creatures()
         else:
             assert_agrees(creature.to_proto())
             taken += 1
-    assert taken > 40
+    assert taken >= 40  # all 30 forward-only, and the recurrent ones without a hidden back synapse
 
 
 def hidden_back_synapse(c: Creature) -> bool:

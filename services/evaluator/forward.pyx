@@ -333,6 +333,41 @@ def activate(Network network, X, bint feedback_loop=False, int tile=TILE):
     return Y
 
 
+def activate_from(Network network, X, cnp.ndarray state):
+    """Outputs float32[n, outputs] for records X in order, starting from `state` — the
+    activation buffer float32[inputs + neurons] as the previous call left it — and leaving the
+    last record's activations there: a recurrent creature's memory across calls (a session).
+    Self and back synapses read the previous step's activations, as with feedbackLoop."""
+    network._check_built()
+    cdef cnp.ndarray x = _check_inputs(X, network.n_inputs, "X")
+    cdef int n_in = network.net.n_in, n_out = network.net.n_out
+    cdef Py_ssize_t width = n_in + network.net.n_nodes
+    if state.dtype != np.float32 or state.ndim != 1 or state.shape[0] != width or not state.flags.c_contiguous:
+        raise ValueError(f"state must be contiguous float32[{width}], got {state.dtype} of shape "
+                         f"{(<object>state).shape}")
+    if not state.flags.writeable:
+        raise ValueError("state must be writeable")
+    cdef int n = x.shape[0]
+    cdef cnp.ndarray Y = np.empty((n, n_out), dtype=np.float32)
+    cdef float* acts = <float*>cnp.PyArray_DATA(state)
+    cdef const float* xp = <const float*>cnp.PyArray_DATA(x)
+    cdef float* yp = <float*>cnp.PyArray_DATA(Y)
+    cdef int first_out = <int>width - n_out
+    cdef int r, i
+    cdef float* scratch = <float*>malloc(3 * sizeof(float))
+    if scratch == NULL:
+        raise MemoryError()
+    with nogil:
+        for r in range(n):  # a tile of one record: the buffer holds one activation per neuron
+            for i in range(n_in):
+                acts[i] = xp[<Py_ssize_t>r * n_in + i]
+            forward_tile(&network.net, acts, scratch, 1, NULL)
+            for i in range(n_out):
+                yp[<Py_ssize_t>r * n_out + i] = acts[first_out + i]
+    free(scratch)
+    return Y
+
+
 def _check_inputs(X, int width, str name, bint check_finite=True):
     if not isinstance(X, np.ndarray):
         raise ValueError(f"{name} must be a numpy float32 array, got {type(X).__name__}")

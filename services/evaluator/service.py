@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -27,7 +28,7 @@ from neatai import metrics
 from neatai.costs import COST_NAMES, DEFAULT_COST
 from neatai.creature import DEFAULT_LIMITS, Creature, Limits
 from neatai.datasets import MiB, Dataset, DatasetStore
-from neatai.lru import CacheStats
+from neatai.lru import CacheStats, LRUCache
 from neatai.memory import MemoryMonitor, MemoryStats
 from neatai.pool import PoolStats, WorkStealingPool, effective_threads
 from neatai.recording import DEFAULT_SAMPLE_RATE
@@ -39,6 +40,7 @@ from .training import train_options
 from .wire_reader import FlatCreature
 from .network import NetworkCompiler
 from .score import score
+from .session import Session
 
 # Chunks per worker: enough for stealing to even out uneven chunks, few enough that the
 # per-call overhead (input checks, packing) stays small.
@@ -47,6 +49,7 @@ CHUNKS_PER_WORKER = 4
 # handing work to the pool costs more than it saves (thread wake-ups, GIL hand-offs while
 # compiling), so a small population runs in the calling thread.
 MIN_CHUNK_WORK = 500_000
+SESSIONS = 4096  # Activate sessions kept (episodes in flight); the least recently used go first
 
 
 class EvaluationError(ValueError):
@@ -134,6 +137,7 @@ class Evaluator:
         self.limits = config.limits
         self.threads = effective_threads(config.threads, config.max_memory_mb, config.estimated_memory_per_worker_mb)
         self.compiler = NetworkCompiler(config.network_cache_size, config.template_cache_size)
+        self.sessions: LRUCache[str, tuple] = LRUCache("activate-sessions", SESSIONS)  # Activate session_id
         self.datasets = DatasetStore(config.dataset_store_bytes)
         self.pool = WorkStealingPool("evaluator", self.threads)
         # Compiled networks can be rebuilt at will; datasets cannot (callers re-upload on
@@ -240,13 +244,34 @@ class Evaluator:
 
     def activate(self, creature: Creature, X: np.ndarray, feedback_loop: bool = False) -> np.ndarray:
         """Outputs float32[n, creature.output] of one creature on rows X float32[n, creature.input]."""
+        X = self._activation_inputs(creature, X)
+        network, _ = self.compiler.compile(creature)
+        return network.activate(X, feedback_loop)
+
+    def step(self, session_id: str, creature: Creature, X: np.ndarray, reset: bool = False) -> tuple[np.ndarray, int]:
+        """Outputs of rows X taken after the rows this session stepped before (its recurrent
+        state kept between calls), and the session's steps so far. A session is started anew by
+        `reset`, by another creature, or when it was evicted (the least recently used go first)."""
+        X = self._activation_inputs(creature, X)
+        key = creature.structural_hash()
+        entry = self.sessions.get(session_id)
+        if entry is None or entry[0] != key:
+            entry = (key, Session(self.compiler.compile(creature)[0]), threading.Lock())
+            self.sessions.put(session_id, entry)
+        _, session, lock = entry
+        with lock:  # two calls of one session take their turns
+            if reset:
+                session.reset()
+            return session.step(X), session.steps
+
+    @staticmethod
+    def _activation_inputs(creature: Creature, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != creature.input:
             raise EvaluationError("inputs", f"expected shape (rows, {creature.input}), got {X.shape}")
         if not np.isfinite(X).all():
             raise EvaluationError("inputs.values", "non-finite value in the inputs")
-        network, _ = self.compiler.compile(creature)
-        return network.activate(X, feedback_loop)
+        return X
 
     # -- introspection ----------------------------------------------------------------------
 

@@ -28,6 +28,8 @@ from .service import EvaluationError, Evaluator, ShapeMismatch
 from .train_jobs import TrainOutcome, TrainingJob
 from .training import TrainingStopped
 
+MAX_SESSION_ID = 256  # characters of an Activate session id
+
 
 def check_count(context: grpc.ServicerContext, n: int, limits) -> None:
     """Creatures per request, counted before any is read."""
@@ -132,12 +134,19 @@ class EvaluatorServicer(evaluator_pb2_grpc.EvaluatorServiceServicer):
         if not np.isfinite(X).all():
             row = int(np.argwhere(~np.isfinite(X))[0][0])
             abort_invalid(context, "invalid ActivateRequest", [Problem("inputs.values", f"non-finite value in row {row}")])
+        if len(request.session_id) > MAX_SESSION_ID:
+            abort_invalid(context, "invalid ActivateRequest",
+                          [Problem("session_id", f"at most {MAX_SESSION_ID} characters, got {len(request.session_id)}")])
+        steps = 0
         try:
-            Y = self.evaluator.activate(creature, X, request.feedback_loop)
+            if request.session_id:
+                Y, steps = self.evaluator.step(request.session_id, creature, X, request.reset_session)
+            else:
+                Y = self.evaluator.activate(creature, X, request.feedback_loop)
         except EvaluationError as e:
             abort_invalid(context, "invalid ActivateRequest", [Problem(e.field, str(e))])
         return evaluator_pb2.ActivateResponse(outputs=dataset_pb2.Matrix(
-            rows=Y.shape[0], cols=Y.shape[1], values=Y.ravel().tolist()))
+            rows=Y.shape[0], cols=Y.shape[1], values=Y.ravel().tolist()), session_steps=steps)
 
     def Train(self, request: evaluator_pb2.TrainRequest, context):
         job = self._start_training(request, context, progress=False)

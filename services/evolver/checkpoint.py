@@ -6,6 +6,7 @@ Layout under the state directory:
     runs/<run id>/history.jsonl   one generation report per line, appended
     runs/<run id>/dataset.npz     the dataset (X, Y and column names), written once
     runs/<run id>/validation.npz  the held-out dataset, when the run has one
+    runs/<run id>/scores.jsonl    client-computed runs: scores told for the generation in progress
 
 Every write of run.json.gz goes to a temporary file in the same directory, is flushed and
 fsynced, then `os.replace`d over the previous file: a reader sees either the old checkpoint or
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT = "run.json.gz"
 HISTORY = "history.jsonl"
 DATASET = "dataset.npz"
+SCORES = "scores.jsonl"
 VALIDATION_DATASET = "validation.npz"
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -129,6 +131,36 @@ class CheckpointStore:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
+
+    def append_scores(self, run_id: str, generation: int, results: list[list]) -> None:
+        """Client-told scores ([position, score, error], non-finite numbers as strings) of
+        `generation`, appended and fsynced: far cheaper than a checkpoint per Tell."""
+        line = json.dumps({"generation": generation, "results": results}, separators=(",", ":"),
+                          allow_nan=False).encode() + b"\n"
+        with open(self.run_dir(run_id) / SCORES, "ab") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def load_scores(self, run_id: str, generation: int) -> list[list]:
+        """What `append_scores` kept for `generation` (a torn last line is ignored)."""
+        try:
+            lines = (self.run_dir(run_id) / SCORES).read_bytes().split(b"\n")
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("generation") == generation:
+                out.extend(entry["results"])
+        return out
+
+    def drop_scores(self, run_id: str) -> None:
+        """After a generation is checkpointed its told scores are in the evolution state."""
+        (self.run_dir(run_id) / SCORES).unlink(missing_ok=True)
 
     def load_history(self, run_id: str, length: int) -> list[dict[str, Any]]:
         """The first `length` entries; anything after them is cut off the file."""

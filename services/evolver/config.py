@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 from neatai import costs
@@ -18,6 +19,9 @@ from neatai.creature import Problem
 from neatai.training_options import option_problems, options_from_proto, options_to_proto
 
 INITIAL_WEIGHTS = ("neat-ai", "symmetric")
+# Parent selection within a species' survivors: uniform (NEAT's classic), a tournament, or a
+# roulette on scores shifted by the species' worst (NEAT-AI's names).
+SELECTIONS = ("UNIFORM", "TOURNAMENT", "FITNESS_PROPORTIONATE")
 
 
 class ConfigError(ValueError):
@@ -55,6 +59,36 @@ class EvolverConfig:
     large_topology_weight: float = 0.1
     species_stagnation: int = 15  # generations without improvement before a species is dropped
     survival_threshold: float = 0.2  # fraction of each species allowed to breed
+    # neat-python's species_elitism: the best species kept breeding however long they stagnate.
+    species_elitism: int = 2
+    # Species with at least this many members copy their champion unchanged (NEAT paper: > 5).
+    champion_min_species_size: int = 5
+    selection: str = "UNIFORM"
+    tournament_size: int = 3
+    # Share of offspring bred by mutation alone, without crossover (NEAT paper: 0.25); None: a
+    # child is a clone when both parents drawn are the same creature (NEAT-AI's breeding).
+    mutation_only_rate: float | None = None
+    # Chance that a crossover child's second parent comes from another species (paper: 0.001).
+    interspecies_crossover_rate: float = 0.0
+    # Dynamic compatibility threshold: each generation CP moves towards this many species by
+    # compatibilityStep times the relative gap (0: CP stays fixed).
+    target_species: int = 0
+    compatibility_step: float = 0.3
+    # NEAT-AI squashBudget.allowedSquashes: the squashes new and mutated neurons may take
+    # (empty: NEAT-AI's whole weighted pool).
+    allowed_squashes: tuple[str, ...] = ()
+    # The NEAT paper's weight mutation (weightMutation.*): the chance a child has every weight and
+    # bias perturbed by U(-power, power), each replaced by U(-1, 1) with replaceRate instead;
+    # 0: only NEAT-AI's MOD_WEIGHT/MOD_BIAS (one gene per mutation).
+    weight_mutation_rate: float = 0.0
+    weight_mutation_power: float = 0.5
+    weight_replace_rate: float = 0.1
+    # Client-computed fitness (clientFitness.*): with inputs and outputs set the run has no dataset;
+    # clients score its creatures through Ask/Tell, each Ask leasing creatures for leaseSeconds
+    # before they are offered again.
+    client_inputs: int = 0
+    client_outputs: int = 0
+    lease_seconds: float = 30.0
     feedback_loop: bool = False
     island_peers: tuple[str, ...] = ()
     migration_interval: int = 10  # generations between island exchanges
@@ -99,6 +133,16 @@ class EvolverConfig:
 
     # ---- derived -----------------------------------------------------------------------------
 
+    @cached_property
+    def squash_pool(self) -> tuple[str, ...]:
+        """The weighted squash pool new and mutated neurons draw from (allowedSquashes)."""
+        return tuple(squashes.mutation_pool(list(self.allowed_squashes) or None))
+
+    @property
+    def client_fitness(self) -> bool:
+        """Scored by clients through Ask/Tell rather than on a dataset."""
+        return self.client_inputs > 0
+
     @property
     def compatibility_threshold(self) -> float:
         """CP as used: the configured value or max(population / 20, 1)."""
@@ -132,6 +176,9 @@ class EvolverConfig:
             check(isinstance(getattr(self, name), str), name, f"expected a string, got {getattr(self, name)!r}")
         check(isinstance(self.island_peers, tuple), "island_peers",
               f"expected a list of host:port, got {self.island_peers!r}")
+        check(isinstance(self.allowed_squashes, tuple), "allowed_squashes",
+              f"expected a list of squash names, got {self.allowed_squashes!r}")
+        check(isinstance(self.selection, str), "selection", f"expected a string, got {self.selection!r}")
         if p:
             return p
         check(self.population_size >= 2, "population_size", f"must be at least 2, got {self.population_size}")
@@ -141,8 +188,9 @@ class EvolverConfig:
         check(self.mutation_amount >= 1, "mutation_amount", f"must be at least 1, got {self.mutation_amount}")
         check(self.cost_name in costs.COST_NAMES, "cost_name",
               f"unknown cost {self.cost_name!r} (expected one of {', '.join(costs.COST_NAMES)})")
-        # In the cost's units: errors on raw regression targets are far above 1.
-        check(self.target_error >= 0, "target_error", f"must be >= 0, got {self.target_error}")
+        # In the cost's units: errors on raw regression targets are far above 1. A client-scored
+        # run's error is the client's (by default -fitness): any value can be its target.
+        check(self.target_error >= 0 or self.client_fitness, "target_error", f"must be >= 0, got {self.target_error}")
         check(self.iterations is None or self.iterations >= 1, "iterations", f"must be at least 1, got {self.iterations}")
         check(self.max_evaluations is None or self.max_evaluations >= 1, "max_evaluations",
               f"must be at least 1, got {self.max_evaluations}")
@@ -177,6 +225,39 @@ class EvolverConfig:
         check(self.fixed_output_squash is None or (
             self.fixed_output_squash in squashes.BY_NAME and self.fixed_output_squash != "IF"),
             "fixed_output_squash", f"unknown output squash {self.fixed_output_squash!r} (a squash name, not IF)")
+        check(self.species_elitism >= 1, "species_elitism",
+              f"must be at least 1 (with none a run whose species all stagnate would die out), got {self.species_elitism}")
+        check(self.champion_min_species_size >= 1, "champion_min_species_size",
+              f"must be at least 1, got {self.champion_min_species_size}")
+        check(self.selection in SELECTIONS, "selection",
+              f"unknown selection {self.selection!r} (expected one of {', '.join(SELECTIONS)})")
+        check(self.tournament_size >= 2, "tournament_size", f"must be at least 2, got {self.tournament_size}")
+        check(self.mutation_only_rate is None or 0 <= self.mutation_only_rate <= 1, "mutation_only_rate",
+              f"must be in [0, 1], got {self.mutation_only_rate}")
+        check(0 <= self.interspecies_crossover_rate <= 1, "interspecies_crossover_rate",
+              f"must be in [0, 1], got {self.interspecies_crossover_rate}")
+        check(0 <= self.target_species < self.population_size, "target_species",
+              f"must be between 0 (off) and populationSize - 1 ({self.population_size - 1}), got {self.target_species}")
+        check(0 <= self.weight_mutation_rate <= 1, "weight_mutation_rate",
+              f"must be in [0, 1], got {self.weight_mutation_rate}")
+        check(self.weight_mutation_power > 0, "weight_mutation_power",
+              f"must be positive, got {self.weight_mutation_power}")
+        check(0 <= self.weight_replace_rate <= 1, "weight_replace_rate",
+              f"must be in [0, 1], got {self.weight_replace_rate}")
+        check(self.client_inputs >= 0 and self.client_outputs >= 0
+              and (self.client_inputs > 0) == (self.client_outputs > 0), "client_inputs",
+              f"inputs and outputs must both be positive (client-computed fitness) or both 0, got "
+              f"{self.client_inputs} and {self.client_outputs}")
+        check(self.lease_seconds > 0, "lease_seconds", f"must be positive, got {self.lease_seconds}")
+        check(not (self.client_fitness and self.memetic), "memetic",
+              "needs a dataset to train on; a run with clientFitness has none")
+        check(0 < self.compatibility_step <= 1, "compatibility_step", f"must be in (0, 1], got {self.compatibility_step}")
+        for i, name in enumerate(self.allowed_squashes):
+            if name not in squashes.BY_NAME or not squashes.mutation_pool([name]):
+                p.append(Problem(f"squashBudget.allowedSquashes[{i}]",
+                                 f"{name!r} is not a squash neurons can take (one of {', '.join(sorted(set(squashes.mutation_pool())))})"))
+        check(not self.allowed_squashes or set(self.allowed_squashes) != {"IF"}, "allowed_squashes",
+              "IF alone cannot be the pool: a fresh output has no inputs for its roles")
         check(self.evaluation_batch_size >= 1, "evaluation_batch_size",
               f"must be at least 1, got {self.evaluation_batch_size}")
         low, base, high = self.fine_tune_min_fraction, self.fine_tune_base_fraction, self.fine_tune_max_fraction
@@ -229,7 +310,7 @@ class EvolverConfig:
                     if name is None:
                         problems.append(Problem(f"{key}.{sub}", "unknown option"))
                     else:
-                        kwargs[name] = tuple(v) if name == "island_peers" and isinstance(v, list) else v
+                        kwargs[name] = tuple(v) if name in _TUPLES and isinstance(v, list) else v
             elif key == "backpropagation":  # NEAT-AI's option names as they are (checked by problems())
                 kwargs["backpropagation"] = value
             elif key in _FLAT:
@@ -272,6 +353,10 @@ class EvolverConfig:
                 raise ConfigError([Problem("cost", f"unknown cost function {msg.cost}")])
             kwargs["cost_name"] = name
         kwargs["feedback_loop"] = msg.feedback_loop
+        if msg.selection:
+            kwargs["selection"] = _selection_name(msg.selection)
+        if msg.allowed_squashes:
+            kwargs["allowed_squashes"] = tuple(msg.allowed_squashes)
         if msg.HasField("backpropagation"):
             kwargs["backpropagation"] = options_from_proto(msg.backpropagation)
         for sub, mapping in _PB_NESTED:
@@ -288,7 +373,9 @@ class EvolverConfig:
     def to_proto(self):
         from neatai.v1 import evolver_pb2 as pb
 
-        msg = pb.RunConfig(cost=costs.cost_number(self.cost_name), feedback_loop=self.feedback_loop)
+        msg = pb.RunConfig(cost=costs.cost_number(self.cost_name), feedback_loop=self.feedback_loop,
+                           selection=pb.ParentSelection.Value(f"PARENT_SELECTION_{self.selection}"),
+                           allowed_squashes=self.allowed_squashes)
         for name, pbname in _PROTO_OPTIONAL.items():
             value = getattr(self, name)
             if value is not None:
@@ -320,10 +407,14 @@ def _short(value) -> str:
 
 _INTS = {"population_size", "elitism", "mutation_amount", "iterations", "max_evaluations", "seed",
          "distance_cache_max_size", "medium_threshold", "large_threshold", "species_stagnation",
-         "migration_interval", "evaluation_batch_size", "fine_tune_window", "discovery_interval", "discovery_plateau"}
+         "migration_interval", "evaluation_batch_size", "fine_tune_window", "discovery_interval", "discovery_plateau",
+         "species_elitism", "champion_min_species_size", "tournament_size", "target_species", "client_inputs",
+         "client_outputs"}
 _FLOATS = {"mutation_rate", "target_error", "timeout_seconds", "cost_of_growth", "fitness_sample_rate", "ct", "cp",
            "c1", "c2", "c3", "large_topology_weight", "survival_threshold", "migration_fraction",
-           "fine_tune_min_fraction", "fine_tune_max_fraction", "fine_tune_base_fraction", "discovery_sample_rate"}
+           "fine_tune_min_fraction", "fine_tune_max_fraction", "fine_tune_base_fraction", "discovery_sample_rate",
+           "mutation_only_rate", "interspecies_crossover_rate", "compatibility_step", "weight_mutation_rate",
+           "weight_mutation_power", "weight_replace_rate", "lease_seconds"}
 
 _FLAT = {
     "populationSize": "population_size", "elitism": "elitism", "mutationRate": "mutation_rate",
@@ -336,7 +427,12 @@ _FLAT = {
     "discoverySampleRate": "discovery_sample_rate", "discoveryInterval": "discovery_interval",
     "discoveryPlateau": "discovery_plateau",
     "pcGuidedMutation": "pc_guided_mutation",
+    "speciesElitism": "species_elitism", "championMinSpeciesSize": "champion_min_species_size",
+    "selection": "selection", "tournamentSize": "tournament_size", "mutationOnlyRate": "mutation_only_rate",
+    "interspeciesCrossoverRate": "interspecies_crossover_rate", "targetSpecies": "target_species",
+    "compatibilityStep": "compatibility_step",
 }
+_TUPLES = ("island_peers", "allowed_squashes")
 _NESTED = {
     "compatibility": {"CT": "ct", "CP": "cp", "C1": "c1", "C2": "c2", "C3": "c3",
                       "ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"},
@@ -344,7 +440,12 @@ _NESTED = {
     "adaptiveMutationThresholds": {"medium": "medium_threshold", "large": "large_threshold",
                                    "largeTopologyWeight": "large_topology_weight",
                                    "largetopologyweight": "large_topology_weight"},
-    "squashBudget": {"fixedOutputSquash": "fixed_output_squash", "fixedoutputsquash": "fixed_output_squash"},
+    "squashBudget": {"fixedOutputSquash": "fixed_output_squash", "fixedoutputsquash": "fixed_output_squash",
+                     "allowedSquashes": "allowed_squashes", "allowedsquashes": "allowed_squashes"},
+    "weightMutation": {"rate": "weight_mutation_rate", "power": "weight_mutation_power",
+                       "replaceRate": "weight_replace_rate", "replacerate": "weight_replace_rate"},
+    "clientFitness": {"inputs": "client_inputs", "outputs": "client_outputs", "leaseSeconds": "lease_seconds",
+                      "leaseseconds": "lease_seconds"},
     "fineTunePopulation": {"minPopulationFraction": "fine_tune_min_fraction",
                            "maxPopulationFraction": "fine_tune_max_fraction",
                            "basePopulationFraction": "fine_tune_base_fraction",
@@ -365,6 +466,11 @@ _CAMEL.update({"ct": "compatibility.CT", "cp": "compatibility.CP", "c1": "compat
                "island_peers": "islands.peers", "migration_interval": "islands.migrationInterval",
                "migration_fraction": "islands.migrationFraction", "peer_run_id": "islands.peerRunId",
                "fixed_output_squash": "squashBudget.fixedOutputSquash",
+               "allowed_squashes": "squashBudget.allowedSquashes",
+               "weight_mutation_rate": "weightMutation.rate", "weight_mutation_power": "weightMutation.power",
+               "weight_replace_rate": "weightMutation.replaceRate",
+               "client_inputs": "clientFitness.inputs", "client_outputs": "clientFitness.outputs",
+               "lease_seconds": "clientFitness.leaseSeconds",
                "fine_tune_min_fraction": "fineTunePopulation.minPopulationFraction",
                "fine_tune_max_fraction": "fineTunePopulation.maxPopulationFraction",
                "fine_tune_base_fraction": "fineTunePopulation.basePopulationFraction",
@@ -383,6 +489,10 @@ _PROTO_OPTIONAL = {
     "discovery_sample_rate": "discovery_sample_rate", "discovery_interval": "discovery_interval",
     "discovery_plateau": "discovery_plateau",
     "pc_guided_mutation": "pc_guided_mutation",
+    "species_elitism": "species_elitism", "champion_min_species_size": "champion_min_species_size",
+    "tournament_size": "tournament_size", "mutation_only_rate": "mutation_only_rate",
+    "interspecies_crossover_rate": "interspecies_crossover_rate", "target_species": "target_species",
+    "compatibility_step": "compatibility_step",
 }
 _PB_COMPAT = {"ct": "ct", "cp": "cp", "c1": "c1", "c2": "c2", "c3": "c3"}
 _PB_ADAPTIVE = {"medium_threshold": "medium", "large_threshold": "large",
@@ -390,5 +500,17 @@ _PB_ADAPTIVE = {"medium_threshold": "medium", "large_threshold": "large",
 _PB_ISLANDS = {"migration_interval": "migration_interval", "migration_fraction": "migration_fraction"}
 _PB_FINE_TUNE = {"fine_tune_min_fraction": "min_population_fraction", "fine_tune_max_fraction": "max_population_fraction",
                  "fine_tune_base_fraction": "base_population_fraction", "fine_tune_window": "success_rate_window"}
-_PB_NESTED = (("compatibility", _PB_COMPAT), ("adaptive_mutation_thresholds", _PB_ADAPTIVE), ("islands", _PB_ISLANDS),
+_PB_WEIGHT_MUTATION = {"weight_mutation_rate": "rate", "weight_mutation_power": "power",
+                       "weight_replace_rate": "replace_rate"}
+_PB_CLIENT = {"client_inputs": "inputs", "client_outputs": "outputs", "lease_seconds": "lease_seconds"}
+_PB_NESTED = (("compatibility", _PB_COMPAT), ("weight_mutation", _PB_WEIGHT_MUTATION), ("client_fitness", _PB_CLIENT), ("adaptive_mutation_thresholds", _PB_ADAPTIVE), ("islands", _PB_ISLANDS),
               ("fine_tune_population", _PB_FINE_TUNE))
+
+
+def _selection_name(number: int) -> str:
+    from neatai.v1 import evolver_pb2 as pb
+
+    try:
+        return pb.ParentSelection.Name(number).removeprefix("PARENT_SELECTION_")
+    except ValueError:
+        raise ConfigError([Problem("selection", f"unknown parent selection {number}")]) from None

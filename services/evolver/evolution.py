@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 from neatai.creature import Creature, CreatureError
 from neatai.genome.crossover import breed, gene_weights
 from neatai.genome.innovation import InnovationTracker
-from neatai.genome.operators import copy_creature, initial_creature, mutate, sort_synapses
+from neatai.genome.operators import copy_creature, initial_creature, mutate, perturb_weights, sort_synapses
 from neatai.genome.pc_guided import guided_mutation, has_signals
 from neatai.tracing import span
 
@@ -35,7 +35,6 @@ from .memetic import fine_tune_fraction, quantum_fine_tune
 from .species import Species, allocate, breeding, rank, speciate
 
 STATE_VERSION = 1
-CHAMPION_MIN_SPECIES_SIZE = 5  # species this large keep their champion unchanged (classic NEAT)
 DEDUPE_TRIES = 8
 
 
@@ -66,6 +65,7 @@ class Evolution:
         self.distance = DistanceCache.from_config(config)
         self.species: list[Species] = []
         self.next_species_id = 0
+        self.cp = config.compatibility_threshold  # moves towards targetSpecies when that is set
         self.generation = 0
         self.evaluations = 0
         self.best: Creature | None = None
@@ -82,7 +82,8 @@ class Evolution:
         self._t0 = time.monotonic()
         seeds = [self._admit(c) for c in (seed_creatures or ())][:config.population_size]
         self.population: list[Creature] = seeds + [
-            initial_creature(inputs, outputs, self.rng, config.initial_weights, config.fixed_output_squash)
+            initial_creature(inputs, outputs, self.rng, config.initial_weights, config.fixed_output_squash,
+                             config.squash_pool, forward_only=not config.feedback_loop)
             for _ in range(config.population_size - len(seeds))]
         self.ids = [c.structural_hash() for c in self.population]
         self.scores: list[float | None] = [None] * len(self.population)
@@ -133,9 +134,10 @@ class Evolution:
                        for c, cid in zip(self.population, self.ids)]
             self._genomes = {g.id: g for g in genomes}
             self.species, self.next_species_id = speciate(
-                genomes, self.population, self.species, self.config.compatibility_threshold, self.distance,
+                genomes, self.population, self.species, self.cp, self.distance,
                 self.next_species_id, self.generation)
             rank(self.species, self.scores, self.generation, self.population, genomes)
+            self.cp = adjust_threshold(self.cp, len(self.species), self.config)
         phases["speciate"] = time.perf_counter() - t
         stats_species = len(self.species)
         done = self.done
@@ -290,20 +292,23 @@ class Evolution:
         nxt: list[int | Creature] = list(order[:cfg.elitism])  # ints: carried unchanged with their score
         seen = {self.ids[i] for i in nxt}
         imports, self._imports = self._imports, []
-        breeders = breeding(self.species, self.generation, cfg.species_stagnation)
+        breeders = breeding(self.species, self.generation, cfg.species_stagnation, cfg.species_elitism)
         counts = allocate(breeders, scores, size - len(nxt) - len(imports))
         children: list[tuple[Creature, str]] = []
         genes: dict[int, dict] = {}  # gene_weights of parents, built once per parent
-        for s, n in zip(breeders, counts):
+        survivors = [s.members[:max(min(2, len(s.members)), math.ceil(cfg.survival_threshold * len(s.members)))]
+                     for s in breeders]
+        for k, (s, n) in enumerate(zip(breeders, counts)):
             members = s.members
             champion = members[0]
-            if n and len(members) >= CHAMPION_MIN_SPECIES_SIZE and self.ids[champion] not in seen:
+            if n and len(members) >= cfg.champion_min_species_size and self.ids[champion] not in seen:
                 nxt.append(champion)
                 seen.add(self.ids[champion])
                 n -= 1
-            parents = members[:max(min(2, len(members)), math.ceil(cfg.survival_threshold * len(members)))]
+            parents = survivors[k]
+            others = survivors[:k] + survivors[k + 1:]
             for _ in range(n):
-                child, owned, cid = self._child(parents, genes)
+                child, owned, cid = self._child(parents, others, genes)
                 cid = cid or child.structural_hash()
                 for _ in range(DEDUPE_TRIES):  # NEAT-AI DeDuplicator: a duplicate is bred anew
                     if cid not in seen:
@@ -337,13 +342,22 @@ class Evolution:
             return
         mutate(child, cfg, rng)
 
-    def _child(self, parents: list[int], genes: dict[int, dict]) -> tuple[Creature, bool, str | None]:
-        """A child, whether it owns all its parts (a crossover child shares its parents'), and
-        its id when known without hashing (it equals its fitter parent)."""
+    def _child(self, parents: list[int], others: list[list[int]],
+               genes: dict[int, dict]) -> tuple[Creature, bool, str | None]:
+        """A child of `parents` (a species' survivors, best first; `others`: the other species'),
+        whether it owns all its parts (a crossover child shares its parents'), and its id when
+        known without hashing (it equals its fitter parent)."""
         rng, cfg = self.rng, self.config
-        a, b = rng.choice(parents), rng.choice(parents)
+        a = self._pick(parents)
+        if cfg.mutation_only_rate is not None and rng.random() < cfg.mutation_only_rate:
+            b = a
+        elif others and rng.random() < cfg.interspecies_crossover_rate:
+            b = self._pick(rng.choice(others))
+        else:
+            b = self._pick(parents)
         if a == b:
             child = copy_creature(self.population[a])
+            self._perturb(child)
             self._mutate(child)
             return child, True, None
         if (self.scores[b], -b) > (self.scores[a], -a):
@@ -352,11 +366,39 @@ class Evolution:
         if other is None:
             other = genes[b] = gene_weights(self.population[b])
         child, same = breed(self.population[a], self.population[b], rng, other)
-        if rng.random() < cfg.mutation_rate:
+        perturb = rng.random() < cfg.weight_mutation_rate
+        if perturb or rng.random() < cfg.mutation_rate:
             child = copy_creature(child)
-            self._mutate(child)
+            if perturb:
+                perturb_weights(child, rng, cfg.weight_mutation_power, cfg.weight_replace_rate)
+            if not perturb or rng.random() < cfg.mutation_rate:
+                self._mutate(child)
             return child, True, None
         return child, False, self.ids[a] if same else None
+
+    def _perturb(self, child: Creature) -> None:
+        cfg = self.config
+        if cfg.weight_mutation_rate and self.rng.random() < cfg.weight_mutation_rate:
+            perturb_weights(child, self.rng, cfg.weight_mutation_power, cfg.weight_replace_rate)
+
+    def _pick(self, parents: list[int]) -> int:
+        """A parent by the run's selection; `parents` are best first."""
+        rng, cfg = self.rng, self.config
+        if cfg.selection == "TOURNAMENT":
+            return parents[min(rng.randrange(len(parents)) for _ in range(cfg.tournament_size))]
+        if cfg.selection == "FITNESS_PROPORTIONATE":
+            scores = [self.scores[i] for i in parents]
+            low = min((x for x in scores if math.isfinite(x)), default=0.0)
+            weights = [x - low if math.isfinite(x) else 0.0 for x in scores]
+            total = math.fsum(weights)
+            if total > 0:
+                r = rng.random() * total
+                for i, w in zip(parents, weights):
+                    r -= w
+                    if r < 0:
+                        return i
+                return parents[0]
+        return rng.choice(parents)
 
     def _stats(self, phases: dict[str, float], species: int, done: bool,
                means: tuple[float, float]) -> GenerationStats:
@@ -383,6 +425,7 @@ class Evolution:
             "errors": [_num_out(e) for e in self.errors],
             "species": [s.state_dict() for s in self.species],
             "nextSpeciesId": self.next_species_id,
+            "compatibilityThreshold": self.cp,
             "generation": self.generation, "evaluations": self.evaluations,
             "best": self.best.to_dict() if self.best else None,
             "bestScore": _num_out(self.best_score), "bestError": _num_out(self.best_error),
@@ -420,6 +463,7 @@ class Evolution:
             self.species.append(Species(d["id"], rep, Genome.of(rep, self.tracker, cid), d["created"],
                                         -math.inf if d["bestScore"] is None else d["bestScore"], d["lastImproved"]))
         self.next_species_id = state["nextSpeciesId"]
+        self.cp = state.get("compatibilityThreshold", self.config.compatibility_threshold)
         self.generation, self.evaluations = state["generation"], state["evaluations"]
         self.best = _load(state["best"]) if state["best"] else None
         self.best_score = _num_in(state["bestScore"])
@@ -436,6 +480,18 @@ class Evolution:
         self._elapsed = state["elapsedSeconds"]
         self._t0 = time.monotonic()
         return self
+
+
+def adjust_threshold(cp: float, species: int, config: EvolverConfig) -> float:
+    """The dynamic compatibility threshold: CP grows when there are more species than
+    targetSpecies and shrinks when fewer, by compatibilityStep times the relative gap (at most
+    halved or doubled per generation: distances drift as weights spread, a fixed step lags);
+    unchanged when targetSpecies is 0."""
+    target = config.target_species
+    if not target or species == target:
+        return cp
+    factor = 1.0 + config.compatibility_step * (species - target) / target
+    return cp * min(2.0, max(0.5, factor))
 
 
 def _load(d: dict) -> Creature:

@@ -38,7 +38,8 @@ from neatai.tracing import span
 
 from neatai.tasks import TASKS, infer_task
 
-from .checkpoint import VALIDATION_DATASET, CheckpointStore, valid_run_id
+from .asktell import ClientBatch, creature_id, parse_id, restored, stored
+from .checkpoint import VALIDATION_DATASET, CheckpointError, CheckpointStore, valid_run_id
 from .config import EvolverConfig
 from .evolution import Evolution
 from .validation import Activate, Validation
@@ -177,6 +178,10 @@ class NotResumable(RuntimeError):
     """Only a failed run can be resumed."""
 
 
+class NotClientScored(RuntimeError):
+    """Ask/Tell on a run that scores on a dataset."""
+
+
 class ShuttingDown(RuntimeError):
     """The evolver is draining: it starts no new runs."""
 
@@ -251,12 +256,14 @@ def _json_number(v):
 class Run:
     """One evolution run: its inputs, its evolution, and what it has reported so far."""
 
-    def __init__(self, run_id: str, config: EvolverConfig, dataset: Dataset, evolution: Evolution,
+    def __init__(self, run_id: str, config: EvolverConfig, dataset: Dataset | None, evolution: Evolution,
                  state: RunState = RunState.RUNNING, message: str = "", history: Sequence[GenerationReport] = (),
-                 validation: Validation | None = None):
+                 validation: Validation | None = None, told: dict[int, tuple[float, float]] | None = None):
         self.id = run_id
         self.config = config
-        self.dataset = dataset
+        self.dataset = dataset  # None: client-computed fitness (Ask/Tell)
+        self.batch: ClientBatch | None = None  # the generation clients are scoring
+        self.told = told or {}  # scores stored for the generation in progress when the run was restored
         self.evolution = evolution
         self.validation = validation
         self.state = state
@@ -326,9 +333,22 @@ class RunManager:
         if self._closed:
             raise ShuttingDown("this evolver is shutting down; start the run on another one")
         self._check_limits(config)
-        dataset = self.datasets.get(dataset_id)
-        held_out = self.datasets.get(validation_dataset_id) if validation_dataset_id else None
         problems = []
+        if config.client_fitness:
+            dataset, held_out = None, None
+            inputs, outputs = config.client_inputs, config.client_outputs
+            if dataset_id:
+                problems.append(Problem("dataset_id", "must be empty: config.clientFitness runs are scored by "
+                                                      "clients through Ask/Tell"))
+            if validation_dataset_id:
+                problems.append(Problem("validation_dataset_id", "a run with config.clientFitness has no dataset "
+                                                                 "to hold a part of out"))
+        else:
+            if not dataset_id:
+                raise InvalidRequest([Problem("dataset_id", "required: register the dataset with DatasetService first")])
+            dataset = self.datasets.get(dataset_id)
+            held_out = self.datasets.get(validation_dataset_id) if validation_dataset_id else None
+            inputs, outputs = dataset.inputs, dataset.outputs
         if held_out is not None and (held_out.inputs, held_out.outputs) != (dataset.inputs, dataset.outputs):
             problems.append(Problem("validation_dataset_id", f"has {held_out.inputs} inputs/{held_out.outputs} outputs, "
                                                              f"the dataset {dataset.inputs}/{dataset.outputs}"))
@@ -336,7 +356,7 @@ class RunManager:
             problems.append(Problem("task", f"unknown task {task!r}"))
         if run_id and not valid_run_id(run_id):
             problems.append(Problem("run_id", "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"))
-        problems += shape_problems(seed_creatures, dataset, "seed_creatures", config.feedback_loop)
+        problems += shape_problems(seed_creatures, inputs, outputs, "seed_creatures", config.feedback_loop)
         if config.memetic and self.train is None:
             problems.append(Problem("config.memetic", "this evolver has no evaluators to train on"))
         if problems:
@@ -344,7 +364,7 @@ class RunManager:
         if config.discovery and self.discover is None:
             log.warning("the run asks for discovery, but this evolver has no discovery service: it evolves without")
         run_id = run_id or f"run-{uuid.uuid4().hex[:12]}"
-        evolution = Evolution(config, dataset.inputs, dataset.outputs, seed_creatures=list(seed_creatures) or None)
+        evolution = Evolution(config, inputs, outputs, seed_creatures=list(seed_creatures) or None)
         validation = Validation(held_out, task or infer_task(dataset.Y)) if held_out is not None else None
         run = Run(run_id, config, dataset, evolution, validation=validation)
         with self._lock:
@@ -352,7 +372,8 @@ class RunManager:
                 raise RunExists(f"run {run_id!r} already exists")
             self._runs[run_id] = run
         if self.checkpoints:
-            self.checkpoints.save_dataset(run_id, dataset)
+            if dataset is not None:
+                self.checkpoints.save_dataset(run_id, dataset)
             if held_out is not None:
                 self.checkpoints.save_dataset(run_id, held_out, VALIDATION_DATASET)
             self._save(run)
@@ -401,12 +422,14 @@ class RunManager:
     def _restore(self, run_id: str, cp: dict) -> Run:
         if cp.get("version") != CHECKPOINT_VERSION:
             raise ValueError(f"unknown checkpoint version {cp.get('version')!r}")
-        dataset = self.checkpoints.load_dataset(run_id)
-        if dataset.id != cp["dataset_id"]:
-            raise ValueError(f"dataset file holds {dataset.id}, checkpoint names {cp['dataset_id']}")
-        self.datasets.register(dataset)
         config = EvolverConfig.from_dict(cp["config"])
         self._check_population(config)  # a run this evolver would not start, it does not resume
+        dataset = None
+        if not config.client_fitness:
+            dataset = self.checkpoints.load_dataset(run_id)
+            if dataset.id != cp["dataset_id"]:
+                raise ValueError(f"dataset file holds {dataset.id}, checkpoint names {cp['dataset_id']}")
+            self.datasets.register(dataset)
         evolution = Evolution.from_state(cp["evolution"])
         history = [GenerationReport.from_dict(h) for h in self.checkpoints.load_history(run_id, cp["history_length"])]
         validation = None
@@ -416,8 +439,9 @@ class RunManager:
                 raise ValueError(f"validation file holds {held_out.id}, checkpoint names {cp['validation']['dataset_id']}")
             self.datasets.register(held_out)
             validation = Validation.from_state(held_out, cp["validation"])
+        told = restored(self.checkpoints.load_scores(run_id, evolution.generation + 1)) if config.client_fitness else {}
         run = Run(run_id, config, dataset, evolution, RunState[cp["state"]], cp.get("message", ""), history,
-                  validation)
+                  validation, told)
         run.saved = cp
         return run
 
@@ -574,7 +598,8 @@ class RunManager:
         changing it). Checkpointed before the call returns, so a crash does not lose them.
         Returns how many were taken (at most population size − elitism)."""
         run = self.get(run_id)
-        problems = shape_problems(creatures, run.dataset, "creatures", run.config.feedback_loop)
+        problems = shape_problems(creatures, run.evolution.inputs, run.evolution.outputs, "creatures",
+                                  run.config.feedback_loop)
         if problems:
             raise InvalidRequest(problems)
         with run.cond:
@@ -609,10 +634,16 @@ class RunManager:
                         creatures = run.evolution.ask()
                     t1 = time.perf_counter()
                     with span("evaluate", creatures=len(creatures)):
-                        errors, scores = self.evaluate(
-                            run.dataset, creatures, cost=config.cost_name, cost_of_growth=config.cost_of_growth,
-                            sample_rate=config.fitness_sample_rate, feedback_loop=config.feedback_loop,
-                            batch_size=config.evaluation_batch_size)
+                        if config.client_fitness:
+                            told = self._client_scores(run, creatures)
+                            if told is None:  # stopped, halted or shutting down: the top of the loop decides
+                                continue
+                            errors, scores = told
+                        else:
+                            errors, scores = self.evaluate(
+                                run.dataset, creatures, cost=config.cost_name, cost_of_growth=config.cost_of_growth,
+                                sample_rate=config.fitness_sample_rate, feedback_loop=config.feedback_loop,
+                                batch_size=config.evaluation_batch_size)
                     t2 = time.perf_counter()
                     with run.cond:
                         if run.halted:
@@ -649,6 +680,8 @@ class RunManager:
                             if self.checkpoints:  # history first: the checkpoint then names a length that exists
                                 self.checkpoints.append_history(run.id, report.to_dict())
                             self._save(run)
+                            if self.checkpoints and config.client_fitness:  # now in the evolution state
+                                self.checkpoints.drop_scores(run.id)
                         # Live reports carry it; the persisted line was written before it was known.
                         report.phase_seconds["checkpoint"] = time.perf_counter() - t5
                         run.cond.notify_all()
@@ -666,6 +699,77 @@ class RunManager:
         finally:
             if run.migrator is not None:  # let the last exchange go out, unless crashing
                 run.migrator.close(wait=not run.halted)
+
+    # ---- client-computed fitness (Ask/Tell) -----------------------------------------------------
+
+    def _client_scores(self, run: Run, creatures: list[Creature]) -> tuple[list[float], list[float]] | None:
+        """Offer the generation to clients and wait until each creature is told; None when the run
+        is stopped, halted or the evolver shuts down first."""
+        with run.cond:
+            generation = run.evolution.generation + 1
+            run.batch = ClientBatch(generation, creatures, run.config.lease_seconds, run.told)
+            run.told = {}
+            run.cond.notify_all()  # waiting Asks
+            while not run.batch.complete:
+                if run.halted or run.stop_requested or self._closed:
+                    return None
+                run.cond.wait(1.0)
+            return run.batch.scores()
+
+    def ask(self, run_id: str, limit: int, wait_s: float) -> tuple[int, list[tuple[str, Creature]], RunState]:
+        """Lend up to `limit` creatures of the generation being scored: (generation, [(id, creature)],
+        state). Waits up to `wait_s` while none is free. Raises RunNotFound, NotClientScored."""
+        run = self._client_run(run_id)
+        deadline = time.monotonic() + wait_s
+        with run.cond:
+            while True:
+                batch = run.batch
+                if run.state.finished or run.halted or self._closed:
+                    return batch.generation if batch else run.evolution.generation, [], run.state
+                if batch is not None and not batch.complete:
+                    chosen = batch.offer(limit)
+                    if chosen:
+                        return batch.generation, [(creature_id(batch.generation, k), batch.creatures[k])
+                                                  for k in chosen], run.state
+                now = time.monotonic()
+                if now >= deadline:
+                    return batch.generation if batch else run.evolution.generation + 1, [], run.state
+                expiry = batch.next_expiry() if batch is not None and not batch.complete else None
+                run.cond.wait(max(0.001, min(deadline, expiry or deadline) - now))
+
+    def tell(self, run_id: str, results: Sequence[tuple[str, float, float]]) -> tuple[int, int, int]:
+        """Record (id, score, error) results; ids of another generation or scored already are
+        ignored. Returns (accepted, ignored, generation being scored after the call). Checkpointed
+        before it returns. Raises RunNotFound, NotClientScored, RunFinished, InvalidRequest."""
+        run = self._client_run(run_id)
+        problems = [Problem(f"scores[{i}].id", f"{rid!r} is not an id Ask hands out ('<generation>-<position>')")
+                    for i, (rid, _, _) in enumerate(results) if parse_id(rid) is None]
+        if problems:
+            raise InvalidRequest(problems)
+        with run.cond:
+            if run.state.finished:
+                raise RunFinished(f"run {run_id!r} has ended ({run.state.name}); it takes no more scores")
+            batch = run.batch
+            kept = []
+            for rid, score, error in results:
+                generation, position = parse_id(rid)
+                if batch is not None and generation == batch.generation and batch.record(position, score, error):
+                    kept.append((position, (score, error)))
+            accepted = len(kept)
+            if kept:
+                if self.checkpoints:
+                    self.checkpoints.append_scores(run.id, batch.generation, stored(kept))
+                run.cond.notify_all()
+            current = batch.generation + 1 if batch is not None and batch.complete else (
+                batch.generation if batch is not None else run.evolution.generation + 1)
+            return accepted, len(results) - accepted, current
+
+    def _client_run(self, run_id: str) -> Run:
+        run = self.get(run_id)
+        if not run.config.client_fitness:
+            raise NotClientScored(f"run {run_id!r} scores its creatures on dataset {run.dataset.id}; Ask and Tell "
+                                  "serve runs started with config.clientFitness")
+        return run
 
     def _fine_tune(self, run: Run) -> dict:
         """Train the generation's best fraction; the better copies join the next generation,
@@ -764,7 +868,7 @@ class RunManager:
             "version": CHECKPOINT_VERSION,
             "run_id": run.id,
             "config": run.config.to_dict(),
-            "dataset_id": run.dataset.id,
+            "dataset_id": run.dataset.id if run.dataset is not None else None,
             "state": RunState.RUNNING.name if run.state is RunState.PAUSED else run.state.name,
             "message": "" if run.state is RunState.PAUSED else run.message,
             "evolution": run.evolution.state_dict(),
@@ -777,17 +881,18 @@ class RunManager:
             self.checkpoints.save(run.id, checkpoint)
 
 
-def shape_problems(creatures: Sequence[Creature], dataset: Dataset, prefix: str, feedback_loop: bool) -> list[Problem]:
-    """Creatures must have the dataset's numbers of inputs and outputs, and be forward-only
-    unless the run carries recurrent state (feedbackLoop)."""
+def shape_problems(creatures: Sequence[Creature], inputs: int, outputs: int, prefix: str,
+                   feedback_loop: bool) -> list[Problem]:
+    """Creatures must have the run's numbers of inputs and outputs, and be forward-only unless
+    the run carries recurrent state (feedbackLoop)."""
     problems = []
     for i, c in enumerate(creatures):
         if c.recurrent and not feedback_loop:
             problems.append(Problem(f"{prefix}[{i}].synapses", "recurrent creature in a run without feedbackLoop"))
-        if c.input != dataset.inputs:
-            problems.append(Problem(f"{prefix}[{i}].input", f"is {c.input}, the dataset has {dataset.inputs} inputs"))
-        if c.output != dataset.outputs:
-            problems.append(Problem(f"{prefix}[{i}].output", f"is {c.output}, the dataset has {dataset.outputs} outputs"))
+        if c.input != inputs:
+            problems.append(Problem(f"{prefix}[{i}].input", f"is {c.input}, the run's creatures have {inputs} inputs"))
+        if c.output != outputs:
+            problems.append(Problem(f"{prefix}[{i}].output", f"is {c.output}, the run's creatures have {outputs} outputs"))
     return problems
 
 

@@ -2,6 +2,8 @@
 status codes, convert messages. No evolution logic lives here."""
 from __future__ import annotations
 
+import math
+
 import grpc
 
 from neatai.creature import Creature, CreatureError, CreatureTooLarge, Limits, Problem
@@ -15,11 +17,15 @@ from neatai.v1 import evolver_pb2, evolver_pb2_grpc
 
 from neatai.tasks import CLASSIFICATION, REGRESSION
 
+from .asktell import parse_id
 from .config import ConfigError, EvolverConfig
 from .runs import (
-    GenerationReport, InvalidRequest, NotResumable, OverLimit, Run, RunExists, RunFinished, RunManager, RunNotFound,
-    ShuttingDown,
+    GenerationReport, InvalidRequest, NotClientScored, NotResumable, OverLimit, Run, RunExists, RunFinished,
+    RunManager, RunNotFound, ShuttingDown,
 )
+
+MAX_ASK = 10_000  # creatures per Ask
+MAX_ASK_WAIT_S = 60.0
 
 
 # neatai.v1.Task <-> the task names of neatai.tasks ("" = infer from the targets).
@@ -46,7 +52,7 @@ def report_pb(r: GenerationReport) -> evolver_pb2.GenerationReport:
 
 def run_info_pb(run: Run) -> evolver_pb2.RunInfo:
     info = evolver_pb2.RunInfo(run_id=run.id, state=run.state.value, config=run.config.to_proto(),
-                               dataset_id=run.dataset.id, message=run.message)
+                               dataset_id=run.dataset.id if run.dataset is not None else "", message=run.message)
     if run.validation is not None:
         info.validation_dataset_id = run.validation.dataset.id
         info.task = TASK_NUMBERS[run.validation.task]
@@ -80,7 +86,7 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
             config = EvolverConfig.from_proto(request.config)
         except ConfigError as e:
             problems += [Problem(f"config.{p.path}", p.message) for p in e.problems]
-        if not request.dataset_id:
+        if not request.dataset_id and not request.config.client_fitness.inputs:  # read even from a bad config
             problems.append(Problem("dataset_id", "required: register the dataset with DatasetService first"))
         seeds = self._creatures(request.seed_creatures, (), "seed_creatures", problems, context)
         if request.task not in TASK_NAMES:
@@ -166,6 +172,63 @@ class EvolverServicer(evolver_pb2_grpc.EvolverServiceServicer):
         except RunFinished as e:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
         return evolver_pb2.ImportCreaturesResponse(accepted=accepted)
+
+    # ---- client-computed fitness ---------------------------------------------------------------
+
+    def Ask(self, request: evolver_pb2.AskRequest, context):
+        problems = []
+        if not 1 <= request.max_creatures <= MAX_ASK:
+            problems.append(Problem("max_creatures", f"must be between 1 and {MAX_ASK:,}, got {request.max_creatures}"))
+        if not 0 <= request.wait_seconds <= MAX_ASK_WAIT_S:
+            problems.append(Problem("wait_seconds", f"must be between 0 and {MAX_ASK_WAIT_S:g}, got {request.wait_seconds}"))
+        if problems:
+            abort_invalid(context, "invalid AskRequest", problems)
+        wait = request.wait_seconds
+        remaining = context.time_remaining()
+        if remaining is not None:  # answer (empty) before the caller gives up
+            wait = max(0.0, min(wait, remaining - 0.5))
+        try:
+            generation, lent, state = self.manager.ask(request.run_id, request.max_creatures, wait)
+        except RunNotFound:
+            _not_found(context, request.run_id)
+        except NotClientScored as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        return evolver_pb2.AskResponse(
+            generation=generation, lease_seconds=self.manager.get(request.run_id).config.lease_seconds,
+            creatures=[evolver_pb2.AskedCreature(id=cid, creature=c.to_proto()) for cid, c in lent],
+            done=state.finished, state=state.value)
+
+    def Tell(self, request: evolver_pb2.TellRequest, context):
+        problems, results = [], []
+        if not request.scores:
+            problems.append(Problem("scores", "no scores given"))
+        for i, score in enumerate(request.scores):
+            if parse_id(score.id) is None:
+                problems.append(Problem(f"scores[{i}].id", f"{score.id!r} is not an id Ask hands out "
+                                                           "('<generation>-<position>')"))
+            if score.failure:
+                results.append((score.id, float("-inf"), float("inf")))
+                continue
+            error = score.error if score.HasField("error") else -score.fitness
+            if not math.isfinite(score.fitness):
+                problems.append(Problem(f"scores[{i}].fitness", f"must be finite, got {score.fitness} "
+                                                                 "(report a creature that cannot be scored in failure)"))
+            elif not math.isfinite(error):
+                problems.append(Problem(f"scores[{i}].error", f"must be finite, got {error}"))
+            results.append((score.id, score.fitness, error))
+        if problems:
+            abort_invalid(context, "invalid TellRequest", problems)
+        try:
+            accepted, ignored, generation = self.manager.tell(request.run_id, results)
+        except RunNotFound:
+            _not_found(context, request.run_id)
+        except NotClientScored as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except RunFinished as e:
+            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        except InvalidRequest as e:
+            abort_invalid(context, "invalid TellRequest", e.problems)
+        return evolver_pb2.TellResponse(accepted=accepted, ignored=ignored, generation=generation)
 
     def _creatures(self, messages, texts, field: str, problems: list[Problem], context) -> list[Creature]:
         """Validate creatures given as messages and/or JSON; problems are `field[i].path`. Over a

@@ -2,8 +2,8 @@
 
 Each generation every creature joins the first species (oldest first) whose representative is
 closer than CP, or founds a new species. A species whose best score has not improved for
-`species_stagnation` generations stops breeding, unless it is one of the two best species (so
-the population never dies out). Offspring are shared out in proportion to each species' mean
+`species_stagnation` generations stops breeding, unless it is one of the `species_elitism` best
+species (two by default, so the population never dies out). Offspring are shared out in proportion to each species' mean
 shifted score (explicit fitness sharing: a member's share is its score over its species size).
 """
 from __future__ import annotations
@@ -62,9 +62,11 @@ def rank(species: list[Species], scores: Sequence[float], generation: int, creat
             s.best_score, s.last_improved = best, generation
 
 
-def breeding(species: list[Species], generation: int, stagnation: int) -> list[Species]:
-    """The species allowed to breed: not stagnant, or among the best PROTECTED_SPECIES."""
-    protected = {s.id for s in sorted(species, key=lambda s: (-s.best_score, s.id))[:PROTECTED_SPECIES]}
+def breeding(species: list[Species], generation: int, stagnation: int,
+             protected_count: int = PROTECTED_SPECIES) -> list[Species]:
+    """The species allowed to breed: not stagnant, or among the best `protected_count`
+    (neat-python's species_elitism)."""
+    protected = {s.id for s in sorted(species, key=lambda s: (-s.best_score, s.id))[:protected_count]}
     return [s for s in species if s.id in protected or generation - s.last_improved < stagnation]
 
 

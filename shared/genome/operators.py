@@ -12,7 +12,7 @@ import math
 import random
 import uuid as uuidlib
 from bisect import bisect_right
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 from neatai import squash as squashes
 from neatai.creature import CURRENT_SEMANTIC_VERSION, IF_ROLES, PB_SYNAPSE_TYPE, Creature, Neuron, Synapse, synapse_order
@@ -27,8 +27,14 @@ MOD_WEIGHT = "MOD_WEIGHT"
 MOD_BIAS = "MOD_BIAS"
 MOD_SQUASH = "MOD_SQUASH"
 SWAP_NODES = "SWAP_NODES"
+ADD_SELF_CONN = "ADD_SELF_CONN"
+SUB_SELF_CONN = "SUB_SELF_CONN"
+ADD_BACK_CONN = "ADD_BACK_CONN"
+SUB_BACK_CONN = "SUB_BACK_CONN"
 FFW = (ADD_NODE, SUB_NODE, ADD_CONN, SUB_CONN, MOD_WEIGHT, MOD_BIAS, MOD_SQUASH, SWAP_NODES)
-EXPANSION = (ADD_NODE, ADD_CONN)
+# Mutation.ALL: the recurrent operators join for creatures that are not forward-only.
+RECURRENT = (ADD_SELF_CONN, SUB_SELF_CONN, ADD_BACK_CONN, SUB_BACK_CONN)
+EXPANSION = (ADD_NODE, ADD_CONN, ADD_SELF_CONN, ADD_BACK_CONN)
 
 POOL = tuple(squashes.mutation_pool())
 
@@ -58,17 +64,20 @@ def copy_creature(c: Creature) -> Creature:
 
 
 def initial_creature(inputs: int, outputs: int, rng: random.Random, weights: str = "neat-ai",
-                     output_squash: str | None = None) -> Creature:
+                     output_squash: str | None = None, pool: Sequence[str] = POOL,
+                     forward_only: bool = True) -> Creature:
     """NEAT-AI `new Creature(i, o)`: every input wired to every output, output bias U*0.2-0.1 and
     an output squash drawn from the weighted pool (as NEAT-AI does; IF is redrawn, a fresh output
-    has no inputs for its roles) unless `output_squash` pins it (squashBudget.fixedOutputSquash).
+    has no inputs for its roles) unless `output_squash` pins it (squashBudget.fixedOutputSquash);
+    `pool` is the weighted squash pool (squashBudget.allowedSquashes); `forward_only=False` lets
+    the recurrent operators give it self and back synapses (feedbackLoop runs).
     Weights: NEAT-AI's U[0,1)*i*sqrt(2/i), or with `weights="symmetric"` U(-1,1)*sqrt(2/i),
     which keeps creatures with many inputs unsaturated."""
     neurons = []
     for k in range(outputs):
-        name = rng.choice(POOL)
+        name = rng.choice(pool)
         while name == "IF":
-            name = rng.choice(POOL)
+            name = rng.choice(pool)
         neurons.append(Neuron(f"output-{k}", "output", random_weight(rng), output_squash or name))
     if weights == "symmetric":
         scale = math.sqrt(2.0 / inputs)
@@ -78,7 +87,7 @@ def initial_creature(inputs: int, outputs: int, rng: random.Random, weights: str
         scale = inputs * math.sqrt(2.0 / inputs)
         synapses = [Synapse(f"input-{i}", f"output-{k}", rng.random() * scale)
                     for i in range(inputs) for k in range(outputs)]
-    c = Creature(inputs, outputs, neurons, synapses, CURRENT_SEMANTIC_VERSION, True)
+    c = Creature(inputs, outputs, neurons, synapses, CURRENT_SEMANTIC_VERSION, forward_only)
     sort_synapses(c)
     return c
 
@@ -175,14 +184,14 @@ def repair(c: Creature, rng: random.Random) -> None:
 # ---- operators -----------------------------------------------------------------------------------
 
 
-def add_node(c: Creature, rng: random.Random) -> bool:
+def add_node(c: Creature, rng: random.Random, pool: Sequence[str] = POOL) -> bool:
     """A new hidden neuron (not an edge split) at a random hidden slot, fed by a random
     predecessor and feeding a random non-constant successor."""
     body = len(c.neurons) - c.output
     slot = rng.randint(0, body)  # position among the non-output neurons
     position = c.input + slot
     successors = [n.uuid for n in c.neurons[slot:] if n.type != "constant"]
-    neuron = Neuron(new_uuid(rng), "hidden", random_weight(rng), rng.choice(POOL))
+    neuron = Neuron(new_uuid(rng), "hidden", random_weight(rng), rng.choice(pool))
     source = rng.choice(_sources_before(c, position))
     c.neurons.insert(slot, neuron)
     c.synapses.append(Synapse(source, neuron.uuid, random_weight(rng)))
@@ -300,7 +309,7 @@ def mod_bias(c: Creature, rng: random.Random) -> bool:
     return changed
 
 
-def mod_squash(c: Creature, rng: random.Random, outputs: bool = True) -> bool:
+def mod_squash(c: Creature, rng: random.Random, outputs: bool = True, pool: Sequence[str] = POOL) -> bool:
     """A random hidden (or, unless `outputs` is False, output) neuron takes a different squash
     from the weighted pool."""
     candidates = [n for n in c.neurons if n.type != "constant" and not n.frozen and (outputs or n.type != "output")]
@@ -308,11 +317,11 @@ def mod_squash(c: Creature, rng: random.Random, outputs: bool = True) -> bool:
         return False
     n = rng.choice(candidates)
     current = n.squash_name
-    name = rng.choice(POOL)
+    name = rng.choice(pool)
     for _ in range(8):
         if name != current:
             break
-        name = rng.choice(POOL)
+        name = rng.choice(pool)
     if name == current:
         return False
     index = c.uuid_index()
@@ -341,9 +350,91 @@ def swap_nodes(c: Creature, rng: random.Random) -> bool:
     return True
 
 
+# ---- recurrent operators (creatures that are not forward-only) ----------------------------------
+
+
+def _recurrent_targets(c: Creature) -> list[Neuron]:
+    """Neurons a self or back synapse may feed: not constants, not IF (its roles are forward)."""
+    return [n for n in c.neurons if n.type != "constant" and n.squash != "IF"]
+
+
+def add_self_conn(c: Creature, rng: random.Random) -> bool:
+    """A neuron without one gets a synapse from itself (it reads its previous activation)."""
+    has = {s.to_uuid for s in c.synapses if s.from_uuid == s.to_uuid}
+    candidates = [n for n in _recurrent_targets(c) if n.uuid not in has]
+    if c.forward_only or not candidates:
+        return False
+    n = rng.choice(candidates)
+    c.synapses.append(Synapse(n.uuid, n.uuid, random_weight(rng)))
+    sort_synapses(c)
+    return True
+
+
+def add_back_conn(c: Creature, rng: random.Random) -> bool:
+    """A synapse from a later neuron to an earlier one, uniformly over the absent pairs."""
+    if c.forward_only:
+        return False
+    index = c.uuid_index()
+    present = {(s.from_uuid, s.to_uuid) for s in c.synapses}
+    targets = _recurrent_targets(c)
+    options = [(src.uuid, n.uuid) for n in targets for src in c.neurons
+               if index[src.uuid] > index[n.uuid] and (src.uuid, n.uuid) not in present]
+    if not options:
+        return False
+    src, to = rng.choice(options)
+    c.synapses.append(Synapse(src, to, random_weight(rng)))
+    sort_synapses(c, index)
+    return True
+
+
+def _sub_recurrent(c: Creature, rng: random.Random, self_loop: bool) -> bool:
+    """Remove a self (or back) synapse; like SUB_CONN it never leaves a target without another
+    inward synapse or a hidden source without another outward one."""
+    index = c.uuid_index()
+    outward: dict[str, int] = {}
+    inward: dict[str, int] = {}
+    for s in c.synapses:
+        outward[s.from_uuid] = outward.get(s.from_uuid, 0) + 1
+        inward[s.to_uuid] = inward.get(s.to_uuid, 0) + 1
+    candidates = [k for k, s in enumerate(c.synapses)
+                  if not s.frozen and (s.from_uuid == s.to_uuid if self_loop else index[s.from_uuid] > index[s.to_uuid])
+                  and inward[s.to_uuid] > 1 and outward[s.from_uuid] > 1]
+    if not candidates:
+        return False
+    del c.synapses[rng.choice(candidates)]
+    return True
+
+
+def sub_self_conn(c: Creature, rng: random.Random) -> bool:
+    return _sub_recurrent(c, rng, True)
+
+
+def sub_back_conn(c: Creature, rng: random.Random) -> bool:
+    return _sub_recurrent(c, rng, False)
+
+
+def perturb_weights(c: Creature, rng: random.Random, power: float, replace_rate: float) -> bool:
+    """The NEAT paper's weight mutation: every synapse weight and non-input bias is nudged by
+    U(-power, power), or with `replace_rate` drawn anew from U(-1, 1) (clamped as MOD_WEIGHT)."""
+    def changed(value: float) -> float:
+        if rng.random() < replace_rate:
+            return rng.uniform(-1.0, 1.0)
+        return max(-MAX_ABS, min(MAX_ABS, value + rng.uniform(-power, power)))
+
+    for s in c.synapses:
+        if not s.frozen:
+            s.weight = changed(s.weight)
+    for n in c.neurons:
+        if n.type != "constant" and not n.frozen:
+            n.bias = changed(n.bias)
+    return bool(c.synapses) or bool(c.neurons)
+
+
 OPERATORS: dict[str, Callable[[Creature, random.Random], bool]] = {
     ADD_NODE: add_node, SUB_NODE: sub_node, ADD_CONN: add_conn, SUB_CONN: sub_conn,
     MOD_WEIGHT: mod_weight, MOD_BIAS: mod_bias, MOD_SQUASH: mod_squash, SWAP_NODES: swap_nodes,
+    ADD_SELF_CONN: add_self_conn, SUB_SELF_CONN: sub_self_conn, ADD_BACK_CONN: add_back_conn,
+    SUB_BACK_CONN: sub_back_conn,
 }
 
 
@@ -358,6 +449,8 @@ class MutationSettings(Protocol):
     large_threshold: int
     large_topology_weight: float
     fixed_output_squash: str | None  # pinned outputs: MOD_SQUASH leaves them alone
+    squash_pool: Sequence[str]  # what ADD_NODE and MOD_SQUASH draw from
+    weight_mutation_rate: float  # > 0: every weight is perturbed apart (the NEAT paper's way)
 
 
 def weight_bias_probability(neurons: int, config: MutationSettings) -> float:
@@ -382,12 +475,22 @@ def candidates(c: Creature) -> list[str]:
     out += [MOD_BIAS, MOD_SQUASH]
     if hidden >= 2:
         out.append(SWAP_NODES)
+    if c.forward_only is False:  # NEAT-AI: only with feedbackLoop, which makes creatures non-forward-only
+        index = c.uuid_index()
+        out += [ADD_SELF_CONN, ADD_BACK_CONN]
+        if any(s.from_uuid == s.to_uuid for s in c.synapses):
+            out.append(SUB_SELF_CONN)
+        if any(index[s.from_uuid] > index[s.to_uuid] for s in c.synapses):
+            out.append(SUB_BACK_CONN)
     return out
 
 
 def select_method(c: Creature, config: MutationSettings, rng: random.Random) -> str:
+    """NEAT-AI's draw: MOD_WEIGHT/MOD_BIAS with p_wb, else uniform over the candidates. When the
+    run perturbs all weights apart (weightMutation.rate > 0) the p_wb draw is skipped: it would
+    spend most mutations on one weight each beside a mutation of every weight."""
     neurons = c.input + len(c.neurons)
-    if rng.random() < weight_bias_probability(neurons, config):
+    if not config.weight_mutation_rate and rng.random() < weight_bias_probability(neurons, config):
         return MOD_WEIGHT if c.synapses and rng.random() < 0.5 else MOD_BIAS
     pool = candidates(c)
     if neurons >= config.medium_threshold:
@@ -402,8 +505,10 @@ def mutate(c: Creature, config: MutationSettings, rng: random.Random, amount: in
     for _ in range(amount or config.mutation_amount):
         for _ in range(8):
             method = select_method(c, config, rng)
-            if method == MOD_SQUASH and config.fixed_output_squash:
-                changed = mod_squash(c, rng, outputs=False)
+            if method == MOD_SQUASH:
+                changed = mod_squash(c, rng, outputs=not config.fixed_output_squash, pool=config.squash_pool)
+            elif method == ADD_NODE:
+                changed = add_node(c, rng, config.squash_pool)
             else:
                 changed = OPERATORS[method](c, rng)
             if changed:

@@ -307,3 +307,14 @@ def test_run_tells_the_user_when_an_evaluator_dies(tmp_path):
         served.stop(0)
         for e in evaluators:
             e.stop(0)
+
+
+def test_squashes_restrict_every_neuron_of_the_run(tmp_path, evolver):
+    proc = neatai("run", "--evolver", evolver.address, "--squashes", "LOGISTIC", "--generations", "5",
+                  "--population", "40", "--seed", "3", "--json", "--out", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run = evolver.manager.get(json.loads(proc.stdout.strip().splitlines()[-1])["run_id"])
+    assert run.config.allowed_squashes == ("LOGISTIC",)
+    assert {n.squash for c in run.population_best_first() for n in c.neurons if n.squash} == {"LOGISTIC"}
+    bad = neatai("run", "--squashes", "LOGISTIC,NOPE", "--out", "out2", cwd=tmp_path, timeout=60)
+    assert "squashBudget.allowedSquashes[1]: 'NOPE' is not a squash" in one_clear_line(bad, 2)

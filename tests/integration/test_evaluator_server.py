@@ -165,6 +165,33 @@ def test_activate(stubs):
     assert {f for f, _ in field_violations(error)} == {"inputs.cols", "inputs.values"}
 
 
+def test_an_activate_session_keeps_recurrent_state_from_call_to_call(stubs):
+    creature = ref.random_creature(np.random.default_rng(3), n_in=2, n_hidden=6, n_out=1, recurrent=True)
+    assert creature.recurrent
+    X = np.random.default_rng(4).standard_normal((5, 2)).astype(np.float32)
+    whole = compile_network(creature).activate(X, feedback_loop=True)  # one call over the episode
+
+    def step(rows, **session):
+        reply = stubs[0].Activate(evaluator_pb2.ActivateRequest(
+            creature=creature.to_proto(), inputs=dataset_pb2.Matrix(rows=len(rows), cols=2, values=rows.ravel().tolist()),
+            **session), timeout=T)
+        return np.array(reply.outputs.values, dtype=np.float32), reply.session_steps
+
+    stepped = [step(X[k:k + 1], session_id="episode-1") for k in range(5)]
+    np.testing.assert_array_equal(np.concatenate([y for y, _ in stepped]), whole[:, 0])
+    assert [n for _, n in stepped] == [1, 2, 3, 4, 5]
+    y, n = step(X[:2], session_id="episode-1", reset_session=True)  # a new episode
+    np.testing.assert_array_equal(y, whole[:2, 0])
+    assert n == 2
+    y, n = step(X[:1], session_id="episode-2")  # sessions are apart
+    np.testing.assert_array_equal(y, whole[:1, 0])
+    error = code_of(lambda: stubs[0].Activate(evaluator_pb2.ActivateRequest(
+        creature=creature.to_proto(), inputs=dataset_pb2.Matrix(rows=1, cols=2, values=[0, 0]), session_id="x" * 300),
+        timeout=T))
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {f for f, _ in field_violations(error)} == {"session_id"}
+
+
 def test_unknown_dataset_is_not_found(stubs):
     unknown = "sha256:" + "ab" * 32
     error = code_of(lambda: stubs[0].Evaluate(evaluator_pb2.EvaluateRequest(

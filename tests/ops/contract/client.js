@@ -1,7 +1,8 @@
 // Contract test from another language: a Node client built only from the .proto files
 // (@grpc/proto-loader at run time, the options other teams are told to use) registers XOR on
 // the evolver (client stream), starts a run, watches it to the end (server stream), fetches and
-// exports the best creature and activates it on the evaluator, checking the outputs.
+// exports the best creature and activates it on the evaluator, checking the outputs; then scores
+// one generation of a client-computed run itself (Ask, Activate, Tell).
 //
 // usage: node client.js EVOLVER_HOST:PORT EVALUATOR_HOST:PORT PROTO_DIR GOOGLE_PROTO_INCLUDE
 'use strict';
@@ -60,6 +61,40 @@ function watch(runId) {
   });
 }
 
+// Client-computed fitness: a run without a dataset whose one generation this client scores,
+// each creature's fitness 4 - SSE on XOR from the evaluator's Activate.
+async function askTellOneGeneration(inputs) {
+  const started = await unary(evolver, 'StartRun', {
+    config: {
+      population_size: 20, seed: '2', iterations: 1, target_error: -5, // error = -fitness: never reached
+      client_fitness: { inputs: 2, outputs: 1, lease_seconds: 30 },
+    },
+  });
+  const asked = await unary(evolver, 'Ask', { run_id: started.run_id, max_creatures: 100, wait_seconds: 10 });
+  assert.equal(asked.generation, 1);
+  assert.equal(asked.creatures.length, 20);
+  assert.equal(asked.done, false);
+  const scores = [];
+  for (const { id, creature } of asked.creatures) {
+    const { outputs } = await unary(evaluator, 'Activate', { creature, inputs });
+    const sse = outputs.values.reduce((sum, y, i) => sum + (y - XOR[i][2]) ** 2, 0);
+    scores.push({ id, fitness: 4 - sse });
+  }
+  scores.reverse(); // any order
+  const told = await unary(evolver, 'Tell', { run_id: started.run_id, scores });
+  assert.equal(told.accepted, 20);
+  assert.equal(told.generation, 2); // this Tell completed generation 1
+  const reports = await watch(started.run_id);
+  assert.equal(reports.length, 1);
+  assert.equal(reports[0].evaluations, '20');
+  assert.equal(reports[0].state, 'RUN_STATE_EXHAUSTED'); // its one generation
+  assert.ok(Math.abs(reports[0].best_score - Math.max(...scores.map((s) => s.fitness))) < 1e-9);
+  // Error contract: an id Ask never hands out is INVALID_ARGUMENT.
+  await rejects(unary(evolver, 'Tell', { run_id: started.run_id, scores: [{ id: 'x', fitness: 1 }] }),
+    grpc.status.INVALID_ARGUMENT);
+  return { run_id: started.run_id, told: told.accepted, best_score: reports[0].best_score };
+}
+
 async function main() {
   const registered = await registerXor();
   assert.match(registered.dataset_id, /^sha256:[0-9a-f]{64}$/);
@@ -110,7 +145,10 @@ async function main() {
   await rejects(unary(evaluator, 'Activate', { creature: run.best, inputs: { rows: 1, cols: 3, values: [0, 0, 0] } }),
     grpc.status.INVALID_ARGUMENT);
 
-  console.log(JSON.stringify({ run_id: started.run_id, generations: reports.length, best_error: last.best_error, mse }));
+  const told = await askTellOneGeneration(inputs);
+
+  console.log(JSON.stringify({ run_id: started.run_id, generations: reports.length, best_error: last.best_error, mse,
+    ask_tell: told }));
 }
 
 main()
