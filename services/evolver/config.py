@@ -251,6 +251,8 @@ class EvolverConfig:
         check(self.lease_seconds > 0, "lease_seconds", f"must be positive, got {self.lease_seconds}")
         check(not (self.client_fitness and self.memetic), "memetic",
               "needs a dataset to train on; a run with clientFitness has none")
+        check(not (self.client_fitness and self.discovery), "discovery_sample_rate",
+              "discovery records the creature on a dataset; a run with clientFitness has none (leave it -1)")
         check(0 < self.compatibility_step <= 1, "compatibility_step", f"must be in (0, 1], got {self.compatibility_step}")
         for i, name in enumerate(self.allowed_squashes):
             if name not in squashes.BY_NAME or not squashes.mutation_pool([name]):

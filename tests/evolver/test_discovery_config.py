@@ -24,3 +24,11 @@ def test_bad_discovery_options_name_their_option(options, path):
     with pytest.raises(ConfigError) as e:
         EvolverConfig.from_dict(options)
     assert [p.path for p in e.value.problems] == [path]
+
+
+def test_a_client_scored_run_cannot_ask_for_discovery():
+    """Discovery records the creature on a dataset; a clientFitness run has none."""
+    with pytest.raises(ConfigError) as e:
+        EvolverConfig.from_dict({"discoverySampleRate": 0.2, "clientFitness": {"inputs": 2, "outputs": 1}})
+    assert [p.path for p in e.value.problems] == ["discoverySampleRate"]
+    assert EvolverConfig.from_dict({"clientFitness": {"inputs": 2, "outputs": 1}}).client_fitness
