@@ -151,7 +151,7 @@ class peak_rss:
 # cleared from 70 % of the budget (not the default 85 %): a second of churn fits in what is left.
 MEMORY_BUDGET_MB = 120
 MEMORY_FLAGS = ("--network-cache-size", "1000000", "--memory-budget-mb", str(MEMORY_BUDGET_MB),
-                "--memory-warning", "0.6", "--memory-critical", "0.7")
+                "--memory-warning", "0.6", "--memory-critical", "0.7", "--memory-check-interval", "0.2")
 
 
 def memory_churn(seconds: float) -> tuple[peak_rss, Load, evaluator_pb2.GetStatsResponse]:

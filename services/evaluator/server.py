@@ -62,6 +62,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--memory-warning", type=float, default=0.70,
                    help="budget fraction at which caches are shrunk to half")
     p.add_argument("--memory-critical", type=float, default=0.85, help="budget fraction at which caches are cleared")
+    p.add_argument("--memory-check-interval", type=float, default=1.0,
+                   help="seconds between the memory monitor's checks (shorter: less overshoot under fast cache churn)")
     p.add_argument("--network-cache-size", type=int, default=512,
                    help="compiled networks kept (LRU); NEAT-AI sizes it 2 x population, 3 x for memetic runs")
     p.add_argument("--template-cache-size", type=int, default=100, help="topology templates kept (LRU)")
@@ -70,6 +72,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parse_server_arguments(p, argv)
     if not 0 < args.memory_warning < args.memory_critical <= 1:
         p.error("need 0 < --memory-warning < --memory-critical <= 1")
+    if not 0 < args.memory_check_interval <= 60:
+        p.error("--memory-check-interval must be in (0, 60] seconds")
     for name in ("threads", "network_cache_size", "template_cache_size"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         dataset_store_bytes=int(args.dataset_cache_mb * MiB),
         memory_budget_bytes=int(args.memory_budget_mb * MiB) or None,
         memory_warning=args.memory_warning, memory_critical=args.memory_critical, limits=creature_limits_of(args),
+        memory_check_interval_s=args.memory_check_interval,
         recording_dir=args.recording_dir,
     )
     try:
