@@ -14,6 +14,7 @@ from .creature import Creature
 from .datasets import Dataset
 from .datasets_servicer import upload_dataset
 from .grpc_metrics import instrumented_channel
+from .security import INSECURE, ClientSecurity
 from .v1 import dataset_pb2_grpc, discovery_pb2, discovery_pb2_grpc
 
 
@@ -31,12 +32,13 @@ class Discovered:
 
 class DiscoveryClient:
     def __init__(self, target: str, timeout: float = 900.0, upload_timeout: float = 120.0,
-                 max_message_bytes: int = 64 << 20):
+                 max_message_bytes: int = 64 << 20, security: ClientSecurity = INSECURE):
         self.target = target
         self.timeout = timeout
         self.upload_timeout = upload_timeout
-        self.channel = instrumented_channel(target, [("grpc.max_receive_message_length", max_message_bytes),
-                                                     ("grpc.max_send_message_length", max_message_bytes)])
+        options = [("grpc.max_receive_message_length", max_message_bytes),
+                   ("grpc.max_send_message_length", max_message_bytes)]
+        self.channel = instrumented_channel(target, options + security.options(), security.credentials())
         self.stub = discovery_pb2_grpc.DiscoveryServiceStub(self.channel)
         self.datasets = dataset_pb2_grpc.DatasetServiceStub(self.channel)
         # Calls in flight: close() cancels them and waits before closing the channel (a channel

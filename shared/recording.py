@@ -76,11 +76,16 @@ def estimated_bytes(neurons: int, inputs: int, outputs: int) -> int:
     return 200 * neurons + 4 * (inputs + outputs)
 
 
-def choose_records(records: int, rate: float, seed: int | None) -> np.ndarray:
-    """ceil(records · rate) distinct record indexes drawn at random, sorted (sequential reads)."""
+def sampled_count(records: int, rate: float) -> int:
+    """How many observations a recording of `records` at `rate` holds: ceil(records · rate)."""
     if not (0 < rate <= 1):
         raise ValueError(f"sample_rate must be in (0, 1], got {rate}")
-    size = min(records, int(np.ceil(records * rate)))
+    return min(records, int(np.ceil(records * rate)))
+
+
+def choose_records(records: int, rate: float, seed: int | None) -> np.ndarray:
+    """sampled_count(records, rate) distinct record indexes drawn at random, sorted (sequential reads)."""
+    size = sampled_count(records, rate)
     rng = np.random.default_rng(seed)
     return np.sort(rng.permutation(records)[:size]).astype(np.int32)
 

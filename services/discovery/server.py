@@ -18,16 +18,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from neatai import metrics
+from neatai.creature import Limits
 from neatai.datasets import MiB, DatasetLimits, DatasetStore
 from neatai.evaluator_pool import EvaluatorPool, parse_targets
+from neatai.security import SecurityError, outbound_security
 from neatai.server import (
-    RunningServer, ServerConfig, add_server_arguments, parse_server_arguments, serve_until_signal, server_config,
-    start_server,
+    RunningServer, ServerConfig, add_server_arguments, creature_limits_of, dataset_limits_of, parse_server_arguments,
+    serve_until_signal, server_config, start_server,
 )
 
 from .caches import CacheLimits
 from .pipeline import Cancelled
-from .service import Analyse, DiscoveryConfig, DiscoveryService
+from .service import DEFAULT_MAX_RECORDING_VALUES, Analyse, DiscoveryConfig, DiscoveryService
 from .servicer import add_to_server
 
 log = logging.getLogger(__name__)
@@ -70,23 +72,29 @@ def engine_analyse() -> tuple[Analyse, str]:
 def start(evaluators, cache_dir: str | Path, server: ServerConfig | None = None, *, analyse: Analyse | None = None,
           backend: str | None = None, evaluator_threads: int = 4, max_concurrent: int = 2, rpc_timeout: float = 60.0,
           dataset_store_bytes: int = 1024 * MiB, dataset_limits: DatasetLimits | None = None,
-          cache_limits: CacheLimits | None = None, recorder: str | None = None) -> DiscoveryServer:
+          cache_limits: CacheLimits | None = None, recorder: str | None = None,
+          creature_limits: Limits = Limits(), max_recording_values: int = DEFAULT_MAX_RECORDING_VALUES,
+          tls_server_name: str | None = None) -> DiscoveryServer:
     """Start a discovery server that scores on `evaluators` (host:port list or one dns:///
     target) and records on `recorder` (an evaluator sharing this machine's disk; default the
-    first of `evaluators`); `analyse` defaults to the engine."""
+    first of `evaluators`); `analyse` defaults to the engine. With mutual TLS it calls both as
+    the evolver calls its evaluators (`outbound_security`, checking `tls_server_name`)."""
     server = server or ServerConfig()
     if analyse is None:
         analyse, chosen = engine_analyse()
         backend = backend or chosen
+    outbound = outbound_security(server.security, tls_server_name)
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, max_message_bytes=server.max_message_bytes,
-                         name="discovery-evaluators")
+                         name="discovery-evaluators", security=outbound)
     recording = EvaluatorPool(recorder, rpc_timeout=rpc_timeout, max_message_bytes=server.max_message_bytes,
-                              name="discovery-recorder") if recorder else None
+                              name="discovery-recorder", security=outbound) if recorder else None
     service = DiscoveryService(pool, DatasetStore(dataset_store_bytes), analyse, DiscoveryConfig(
         cache_dir, evaluator_threads=evaluator_threads, max_concurrent=max_concurrent,
-        cache_limits=cache_limits or CacheLimits(), backend=backend or "numpy"), recording)
+        cache_limits=cache_limits or CacheLimits(), backend=backend or "numpy",
+        max_recording_values=max_recording_values), recording)
     try:
-        running = start_server("discovery", lambda s: add_to_server(s, service, dataset_limits or DatasetLimits()), server)
+        running = start_server("discovery", lambda s: add_to_server(s, service, dataset_limits or DatasetLimits(),
+                                                                    creature_limits), server)
     except BaseException:
         service.close()
         raise
@@ -179,6 +187,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="evaluation threads of all evaluators together: slots = max(2 x threads, categories)")
     p.add_argument("--max-concurrent", type=int, default=2, help="Discover calls at once; more get RESOURCE_EXHAUSTED")
     p.add_argument("--rpc-timeout", type=float, default=60.0, help="deadline (s) of each Evaluate call")
+    p.add_argument("--max-recording-values", type=int, default=DEFAULT_MAX_RECORDING_VALUES,
+                   help="largest recording (and analysis) accepted, in observations x neurons, inputs included "
+                        "(RESOURCE_EXHAUSTED beyond)")
+    p.add_argument("--tls-server-name", help="with --tls-ca: the name the evaluators' and the recorder's "
+                                             "certificates carry, when not their host's (one name for every pod)")
     args = parse_server_arguments(p, argv)
     try:
         args.evaluators = parse_targets(args.evaluators)
@@ -186,7 +199,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
             parse_targets(args.recorder)
     except ValueError as e:
         p.error(f"--evaluators/--recorder: {e}")
-    for name in ("evaluator_threads", "max_concurrent"):
+    for name in ("evaluator_threads", "max_concurrent", "max_recording_values"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.rpc_timeout <= 0:
@@ -201,9 +214,10 @@ def main(argv: list[str] | None = None) -> int:
         running = start(args.evaluators, args.cache_dir, server, evaluator_threads=args.evaluator_threads,
                         max_concurrent=args.max_concurrent, rpc_timeout=args.rpc_timeout,
                         recorder=args.recorder or None,
-                        dataset_store_bytes=int(args.dataset_cache_mb * MiB),
-                        dataset_limits=DatasetLimits(max_upload_bytes=int(args.max_upload_mb * MiB)))
-    except OSError as e:  # port in use, unwritable cache directory
+                        dataset_store_bytes=int(args.dataset_cache_mb * MiB), dataset_limits=dataset_limits_of(args),
+                        creature_limits=creature_limits_of(args), max_recording_values=args.max_recording_values,
+                        tls_server_name=args.tls_server_name)
+    except (OSError, SecurityError) as e:  # port in use, unwritable cache directory, unreadable TLS files
         print(f"neatai serve discovery: {e}", file=sys.stderr)
         return 1
     log.info("discovery: port %d, metrics %s, evaluators %s, caches %s, backend %s", running.port,

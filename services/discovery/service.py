@@ -21,6 +21,7 @@ from neatai.costs import DEFAULT_COST
 from neatai.creature import Creature
 from neatai.datasets import Dataset, DatasetStore
 from neatai.evaluator_pool import EvaluatorError, EvaluatorPool
+from neatai.recording import sampled_count
 
 from .caches import CacheLimits, DiscoveryCaches
 from .diagnostics import TypeDiagnostics
@@ -34,6 +35,9 @@ DEFAULT_RECORD_TIMEOUT_S = 300.0  # discoveryRecordTimeOutMinutes 5
 DEFAULT_ANALYSIS_TIMEOUT_S = 600.0  # discoveryAnalysisTimeoutMinutes 10
 MAX_TIMEOUT_S = 3600.0
 DEFAULT_MAX_OUTGOING_WEIGHT = 0.1  # measured: bench/RESULTS.md "Discovery service"
+# Observations x rows (inputs and neurons) one recording, and so one analysis, may hold: the
+# recorder's buffer and the analysis' dense matrices grow with it (12 bytes a value loaded).
+DEFAULT_MAX_RECORDING_VALUES = 50_000_000
 
 
 class Analyse(Protocol):
@@ -49,6 +53,12 @@ class Busy(RuntimeError):
 
 class ShapeMismatch(ValueError):
     """The creature's inputs or outputs differ from the dataset's."""
+
+
+class RecordingTooLarge(RuntimeError):
+    """The recording asked for would cross `max_recording_values`; found before anything is recorded."""
+
+    limit = "max_recording_values"
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class DiscoveryConfig:
     max_concurrent: int = 2
     cache_limits: CacheLimits = field(default_factory=CacheLimits)
     backend: str = "numpy"  # where analyses run, as the engine chose it at start
+    max_recording_values: int = DEFAULT_MAX_RECORDING_VALUES  # RecordingTooLarge beyond
 
 
 @dataclass
@@ -107,12 +118,13 @@ class DiscoveryService:
     def discover(self, dataset_id: str, creature: Creature, options: DiscoverOptions,
                  progress: Progress = lambda stage, detail: None, cancelled: Callable[[], bool] = lambda: False,
                  deadline: float | None = None) -> DiscoveryOutcome:
-        """One discovery run. Raises DatasetNotFound, ShapeMismatch, Busy, Cancelled,
+        """One discovery run. Raises DatasetNotFound, ShapeMismatch, RecordingTooLarge, Busy, Cancelled,
         DeadlineExceeded, EvaluatorError (the evaluators could not record or score)."""
         dataset = self.dataset(dataset_id)
         if (creature.input, creature.output) != (dataset.inputs, dataset.outputs):
             raise ShapeMismatch(f"the creature has {creature.input} inputs/{creature.output} outputs, "
                                 f"dataset {dataset_id} has {dataset.inputs}/{dataset.outputs}")
+        self._check_size(dataset, creature, options)
         if not self._slots.acquire(blocking=False):
             raise Busy(f"{self.config.max_concurrent} discoveries are running; retry later")
         discovery_id = f"discovery-{uuid.uuid4().hex[:12]}"
@@ -140,6 +152,15 @@ class DiscoveryService:
                 self.totals.runs[outcome_name] += 1
                 self._lock.notify_all()
             self._slots.release()
+
+    def _check_size(self, dataset: Dataset, creature: Creature, options: DiscoverOptions) -> None:
+        observations = sampled_count(dataset.records, options.sample_rate)
+        rows = creature.input + len(creature.neurons)
+        if observations * rows > self.config.max_recording_values:
+            raise RecordingTooLarge(
+                f"recording {observations} observations x {rows} neurons (inputs included) = {observations * rows} "
+                f"values exceeds the limit of {self.config.max_recording_values} (max_recording_values): lower "
+                "options.sample_rate, or raise --max-recording-values")
 
     def _recorder(self, dataset: Dataset, options: DiscoverOptions, folders: dict[str, str]):
         def record(creature: Creature) -> str:

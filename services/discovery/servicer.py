@@ -10,10 +10,10 @@ import time
 import grpc
 
 from neatai.costs import cost_name
-from neatai.creature import Creature, CreatureError, Problem
+from neatai.creature import Creature, CreatureError, CreatureTooLarge, Limits, Problem
 from neatai.datasets import DatasetLimits, DatasetNotFound
 from neatai.datasets_servicer import DatasetServicer
-from neatai.errors import abort_invalid
+from neatai.errors import abort_exhausted, abort_invalid, abort_too_large
 from neatai.evaluator_pool import BatchRejected, EvaluatorError
 from neatai.handlers import add_services
 from neatai.stats import pool_pb
@@ -24,8 +24,7 @@ from .diagnostics import TypeDiagnostics
 from .pipeline import Cancelled, DeadlineExceeded, DiscoveryOutcome, Scored
 from .service import (
     DEFAULT_ANALYSIS_TIMEOUT_S, DEFAULT_MAX_OUTGOING_WEIGHT, DEFAULT_RECORD_TIMEOUT_S, DEFAULT_SAMPLE_RATE, MAX_TIMEOUT_S,
-    Busy, DiscoverOptions,
-    DiscoveryService, ShapeMismatch,
+    Busy, DiscoverOptions, DiscoveryService, RecordingTooLarge, ShapeMismatch,
 )
 
 STAGE = {"recording": discovery_pb2.DISCOVERY_STAGE_RECORDING, "analysis": discovery_pb2.DISCOVERY_STAGE_ANALYSIS,
@@ -107,8 +106,9 @@ _DONE = object()
 
 
 class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
-    def __init__(self, service: DiscoveryService):
+    def __init__(self, service: DiscoveryService, limits: Limits = Limits()):
         self.service = service
+        self.limits = limits  # creature sizes accepted (RESOURCE_EXHAUSTED beyond)
 
     def Discover(self, request: discovery_pb2.DiscoverRequest, context):
         options, problems = options_from(request.options)
@@ -119,7 +119,9 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
         if problems:
             abort_invalid(context, "invalid DiscoverRequest", problems)
         try:
-            creature = Creature.from_proto(request.creature)
+            creature = Creature.from_proto(request.creature, self.limits)
+        except CreatureTooLarge as e:
+            abort_too_large(context, "creature", e)
         except CreatureError as e:
             abort_invalid(context, "invalid creature", e.problems, prefix="creature.")
         problems = focus_problems(creature, options.focus_neurons)
@@ -162,6 +164,8 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
                                                      "upload it with DatasetService.RegisterDataset and retry")
         if isinstance(e, ShapeMismatch):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(e))
+        if isinstance(e, RecordingTooLarge):
+            abort_exhausted(context, e.limit, str(e))
         if isinstance(e, Busy):
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(e))
         if isinstance(e, DeadlineExceeded):
@@ -186,9 +190,10 @@ class DiscoveryServicer(discovery_pb2_grpc.DiscoveryServiceServicer):
             runs_in_flight=totals.in_flight, totals=diagnostics_pb(totals.by_type), pools=[pool_pb(s.pool.stats())])
 
 
-def add_to_server(server: grpc.Server, service: DiscoveryService, dataset_limits: DatasetLimits) -> list[str]:
+def add_to_server(server: grpc.Server, service: DiscoveryService, dataset_limits: DatasetLimits,
+                  creature_limits: Limits = Limits()) -> list[str]:
     """Register DiscoveryService and DatasetService; returns their full names."""
     return add_services(
         server,
-        (discovery_pb2.DESCRIPTOR.services_by_name["DiscoveryService"], DiscoveryServicer(service)),
+        (discovery_pb2.DESCRIPTOR.services_by_name["DiscoveryService"], DiscoveryServicer(service, creature_limits)),
         (dataset_pb2.DESCRIPTOR.services_by_name["DatasetService"], DatasetServicer(service.datasets, dataset_limits)))

@@ -1,7 +1,7 @@
 """Discover on real servers (an evaluator and a discovery service on 127.0.0.1:0, real channels,
 the real Record and Evaluate RPCs, caches on disk): progress then the result, a second run that
-skips the cached failures, precise statuses for an unknown dataset, a bad creature, bad options
-and a cancelled call, with the caches intact and the server serving on.
+skips the cached failures, precise statuses for an unknown dataset, a bad creature, bad options,
+a cancelled call and requests over the limits, with the caches intact and the server serving on.
 
 The analysis step here reads the evaluator's real recording and answers the planted creature's
 hand-built DiscoverResult (tests/planted_discovery.py); test_discovery_engine.py runs the engine."""
@@ -15,10 +15,10 @@ import pyarrow.parquet as pq
 import pytest
 from planted_discovery import planted_creature, planted_dataset, planted_result
 
-from neatai.creature import Creature
+from neatai.creature import Creature, Limits
 from neatai.datasets_servicer import upload_dataset
 from neatai.discovery.server import start as start_discovery
-from neatai.errors import field_violations
+from neatai.errors import field_violations, quota_violations
 from neatai.evaluator.server import start as start_evaluator
 from neatai.evaluator.service import EvaluatorConfig
 from neatai.recording import SCHEMA
@@ -161,3 +161,37 @@ def test_too_many_at_once_is_resource_exhausted(servers, stub):
             if ok:
                 discovery.service._slots.release()
 
+
+
+PLANTED = planted_creature()
+ROWS = PLANTED.input + len(PLANTED.neurons)  # what one observation of the planted creature records
+
+
+@pytest.mark.parametrize("limits, options, limit", [
+    (dict(creature_limits=Limits(max_neurons=len(PLANTED.neurons) - 1)), {}, "max_neurons"),
+    (dict(creature_limits=Limits(max_synapses=len(PLANTED.synapses) - 1)), {}, "max_synapses"),
+    # 200 records at 0.5 are 100 observations: the limit; at 1.0 twice that.
+    (dict(max_recording_values=100 * ROWS), dict(sample_rate=1.0), "max_recording_values"),
+])
+def test_requests_over_a_limit_are_resource_exhausted_naming_it_before_anything_is_recorded(
+        servers, tmp_path, limits, options, limit):
+    evaluator, _, _ = servers
+    limited = start_discovery([evaluator.address], tmp_path, ServerConfig(host="127.0.0.1", port=0, grace_s=0),
+                              analyse=analyse, evaluator_threads=2, **limits)
+    recorded = len(RECORDINGS)
+    try:
+        with grpc.insecure_channel(limited.address) as ch:
+            upload_dataset(dataset_pb2_grpc.DatasetServiceStub(ch), DATA, timeout=T)
+            stub = discovery_pb2_grpc.DiscoveryServiceStub(ch)
+            with pytest.raises(grpc.RpcError) as e:
+                discover(stub, request(**options))
+            assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and limit in e.value.details()
+            assert [subject for subject, _ in quota_violations(e.value)] == [limit]
+            assert len(RECORDINGS) == recorded and limited.service.snapshot().runs["failed"] == 0
+            if limit == "max_recording_values":  # at the limit exactly: it runs
+                discover(stub, request(sample_rate=0.5))
+                assert len(RECORDINGS) == recorded + 1 and RECORDINGS[-1] <= 100 * ROWS
+            else:  # and it serves on
+                stub.GetDiscoveryStats(discovery_pb2.GetDiscoveryStatsRequest(), timeout=T)
+    finally:
+        limited.stop(0)

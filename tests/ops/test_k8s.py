@@ -290,29 +290,42 @@ def test_tls_certificates_come_from_secrets_cert_manager_issues(rendered):
         assert cert["spec"]["secretName"]
     assert issuers["neatai-ca"]["spec"]["ca"]["secretName"] == certificates["neatai-ca"]["spec"]["secretName"]
     by_secret = {c["spec"]["secretName"]: c for c in certificates.values()}
+    served = {}  # service (first arg) → the certificates its containers serve
     for w in (d for d in docs if d["kind"] in WORKLOADS):
         pod = w["spec"]["template"]["spec"]
-        c = pod["containers"][0]
-        flags = _flags(c["args"])
         volumes = {v["name"]: v for v in pod["volumes"]}
-        mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
-        tls_dir = str(Path(flags["--tls-cert"]).parent)
-        secret = volumes[mounts[tls_dir]["name"]]["secret"]["secretName"]
-        cert = by_secret[secret]  # the workload's own certificate, from cert-manager
-        assert mounts[tls_dir].get("readOnly") is True
-        assert {flags["--tls-cert"], flags["--tls-key"], flags["--tls-ca"]} == {
-            f"{tls_dir}/tls.crt", f"{tls_dir}/tls.key", f"{tls_dir}/ca.crt"}  # mutual TLS: the CA is given
-        assert {"server auth", "client auth"} <= set(cert["spec"]["usages"])
-        assert w["metadata"]["name"] in cert["spec"]["dnsNames"]
-        parse = {"evaluator": evaluator_args, "evolver": evolver_args}[c["args"][0]]
-        assert parse([a.replace("$(POD_NAMESPACE)", "ns") for a in c["args"][1:]]).security.tls
-    (evolver,) = [d for d in of_kind(docs, "StatefulSet") if d["metadata"]["name"] == "evolver"]
-    name = _flags(evolver["spec"]["template"]["spec"]["containers"][0]["args"])["--tls-server-name"]
-    assert name in certificates["evaluator-tls"]["spec"]["dnsNames"]  # what the evolver checks on every pod
+        for c in pod["containers"]:  # discovery's recorder sidecar too
+            flags = _flags(c["args"])
+            mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+            tls_dir = str(Path(flags["--tls-cert"]).parent)
+            secret = volumes[mounts[tls_dir]["name"]]["secret"]["secretName"]
+            cert = by_secret[secret]  # the container's certificate, from cert-manager
+            assert mounts[tls_dir].get("readOnly") is True
+            assert {flags["--tls-cert"], flags["--tls-key"], flags["--tls-ca"]} == {
+                f"{tls_dir}/tls.crt", f"{tls_dir}/tls.key", f"{tls_dir}/ca.crt"}  # mutual TLS: the CA is given
+            assert {"server auth", "client auth"} <= set(cert["spec"]["usages"])
+            assert c["args"][0] in cert["spec"]["dnsNames"]  # the service it runs: evaluator, evolver, discovery
+            args = PARSERS[c["args"][0]]([a.replace("$(POD_NAMESPACE)", "ns") for a in c["args"][1:]])
+            assert args.security.tls
+            ports = {p["containerPort"] for p in c["ports"]}
+            assert {c[probe]["grpc"]["port"] for probe in ("startupProbe", "readinessProbe", "livenessProbe")} == \
+                {args.health_port} <= ports  # kubelet probes reach the plaintext health port
+            served.setdefault(c["args"][0], []).append(cert)
+    workloads = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"] for d in docs
+                 if d["kind"] in WORKLOADS}
+    evolver, discovery = (_flags(workloads[name][0]["args"]) for name in ("evolver", "discovery"))
+    # The names the callers check on every pod they call: the evolver on the evaluators and on
+    # discovery, discovery on the evaluators and on its recorder sidecar (an evaluator at 127.0.0.1).
+    for name, callee in ((evolver["--tls-server-name"], "evaluator"), (evolver["--discovery-server-name"], "discovery"),
+                         (discovery["--tls-server-name"], "evaluator")):
+        assert all(name in cert["spec"]["dnsNames"] for cert in served[callee])
+    assert _flags(workloads["discovery"][1]["args"])["--port"] == discovery["--recorder"].split(":")[1]
     for monitor in of_kind(docs, "ServiceMonitor"):
-        endpoint = monitor["spec"]["endpoints"][0]
-        assert endpoint["scheme"] == "https"
-        assert endpoint["tlsConfig"]["keySecret"]["name"] == "metrics-scraper-tls" in by_secret
+        for endpoint in monitor["spec"]["endpoints"]:  # discovery's: its own and its recorder's
+            assert endpoint["scheme"] == "https"
+            assert endpoint["tlsConfig"]["keySecret"]["name"] == "metrics-scraper-tls" in by_secret
+            assert endpoint["tlsConfig"]["serverName"] in {n for certs in served.values() for cert in certs
+                                                           for n in cert["spec"]["dnsNames"]}
 
 
 def test_network_policies_let_only_the_evolver_reach_evaluators_and_monitoring_reach_metrics(rendered):
