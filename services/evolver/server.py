@@ -78,28 +78,30 @@ def start(evaluators, state_dir: str | Path | None = None, server: ServerConfig 
           resume: bool = True, discovery: str | None = None, discovery_timeout: float = 900.0,
           retry_window_s: float = 300.0, probe_interval_s: float = 1.0, run_limits: RunLimits = RunLimits(),
           creature_limits: Limits = Limits(), tls_server_name: str | None = None,
-          discovery_server_name: str | None = None) -> EvolverServer:
+          discovery_server_name: str | None = None, peer_server_name: str | None = None) -> EvolverServer:
     """Start an evolver that scores on `evaluators` (host:port list or one dns:/// target) and
     checkpoints under `state_dir` (None: no checkpoints). Unfinished runs found there resume.
     `train_timeout` is the deadline of each Train call of a memetic run (passes of gradient
     descent over a batch of creatures: minutes rather than Evaluate's seconds). `discovery`
     (host:port) is the discovery service runs with discoverySampleRate use, called with the same
-    credentials as the evaluators (checking `discovery_server_name` when given). With no evaluator
+    credentials as the evaluators (checking `discovery_server_name` when given); island peers are
+    checked for `peer_server_name` (they are evolvers: their certificates are not the evaluators'). With no evaluator
     answering, runs pause for up to `retry_window_s`, then fail (resumable)."""
     server = server or ServerConfig()
     checkpoints = CheckpointStore(state_dir) if state_dir is not None else None
-    outbound = outbound_security(server.security, tls_server_name)  # to the evaluators and island peers
+    outbound = outbound_security(server.security, tls_server_name)  # to the evaluators
     pool = EvaluatorPool(evaluators, rpc_timeout=rpc_timeout, train_timeout=train_timeout, dns_workers=dns_workers,
                          max_message_bytes=server.max_message_bytes, retry_window_s=retry_window_s,
                          probe_interval_s=probe_interval_s, security=outbound)
     datasets = DatasetStore(dataset_store_bytes)
-    # Discovery carries a name of its own: tls_server_name is the evaluators' and peers'.
+    # Discovery and the island peers carry names of their own: tls_server_name is the evaluators'.
     client = DiscoveryClient(discovery, timeout=discovery_timeout, max_message_bytes=server.max_message_bytes,
                              security=dataclasses.replace(outbound, server_name=discovery_server_name)) \
         if discovery else None
     manager = RunManager(_evaluate_on(pool), datasets, checkpoints,
                          lambda peers, run_id, interval: Migrator(peers, run_id, interval, timeout=rpc_timeout,
-                                                                  security=outbound),
+                                                                  security=dataclasses.replace(
+                                                                      outbound, server_name=peer_server_name)),
                          _evaluate_on(pool, "activate"), _evaluate_on(pool, "train"),
                          client.discover if client else None, evaluators=pool, limits=run_limits)
     pool.add_listener(manager.evaluators_changed)
@@ -221,8 +223,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--discovery-timeout", type=float, default=900.0, help="deadline (s) of each Discover call")
     p.add_argument("--discovery-server-name", help="with --tls-ca: the name the discovery service's certificate "
                                                    "carries, when not the host of --discovery")
-    p.add_argument("--tls-server-name", help="with --tls-ca: the name the evaluators' and peers' certificates "
-                                             "carry, when not their host's (one name for every pod)")
+    p.add_argument("--tls-server-name", help="with --tls-ca: the name the evaluators' certificates carry, when "
+                                             "not their host's (one name for every pod)")
+    p.add_argument("--peer-server-name", help="with --tls-ca: the name the island peers' (evolvers') certificates "
+                                              "carry, when not their host's")
     p.add_argument("--max-population", type=int, default=RunLimits.max_population_size,
                    help="largest populationSize a run may ask for (RESOURCE_EXHAUSTED beyond)")
     p.add_argument("--max-runs", type=int, default=RunLimits.max_active_runs,
@@ -258,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
                         run_limits=RunLimits(args.max_population, args.max_runs),
                         creature_limits=creature_limits_of(args), tls_server_name=args.tls_server_name,
                         discovery=args.discovery or None, discovery_timeout=args.discovery_timeout,
-                        discovery_server_name=args.discovery_server_name)
+                        discovery_server_name=args.discovery_server_name, peer_server_name=args.peer_server_name)
     except (OSError, SecurityError) as e:  # unwritable or busy state dir, port in use, unreadable TLS files
         print(f"neatai serve evolver: {e}", file=sys.stderr)
         return 1

@@ -317,7 +317,8 @@ def test_tls_certificates_come_from_secrets_cert_manager_issues(rendered):
     # The names the callers check on every pod they call: the evolver on the evaluators and on
     # discovery, discovery on the evaluators and on its recorder sidecar (an evaluator at 127.0.0.1).
     for name, callee in ((evolver["--tls-server-name"], "evaluator"), (evolver["--discovery-server-name"], "discovery"),
-                         (discovery["--tls-server-name"], "evaluator")):
+                         (discovery["--tls-server-name"], "evaluator"),
+                         (evolver["--peer-server-name"], "evolver")):  # its island peers are evolver pods
         assert all(name in cert["spec"]["dnsNames"] for cert in served[callee])
     assert _flags(workloads["discovery"][1]["args"])["--port"] == discovery["--recorder"].split(":")[1]
     for monitor in of_kind(docs, "ServiceMonitor"):
