@@ -24,17 +24,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import re
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -45,11 +41,11 @@ from neatai.datasets_servicer import upload_dataset
 from neatai.evaluator.service import evaluate_in_process
 from neatai.evolver.config import EvolverConfig
 from neatai.evolver.evolution import Evolution
-from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evaluator_pb2_grpc, evolver_pb2, evolver_pb2_grpc
+from neatai.v1 import dataset_pb2_grpc, evaluator_pb2, evolver_pb2, evolver_pb2_grpc
 from neatai.wire import evaluate_request
+from service_load import ServerProcess, closed_loop, open_loop, peak_rss
 
 HERE = Path(__file__).resolve().parent
-LISTENING = re.compile(r"listening on port (\d+)")
 
 
 def free_port() -> int:
@@ -82,10 +78,6 @@ class Served:
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(30)
-
-    def peak_memory_bytes(self) -> int:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -171,52 +163,20 @@ def load(seconds: float, clients: int, batch: int) -> dict:
     rng = np.random.default_rng(0)
     dataset = Dataset(rng.random((256, 4), dtype=np.float32), rng.random((256, 1), dtype=np.float32))
     creatures = Evolution(EvolverConfig(population_size=batch, seed=1), 4, 1).ask()
-    evaluator = Served("evaluator", free_port(), "--threads", "2")
-    channel = grpc.insecure_channel(f"127.0.0.1:{evaluator.port}")
+    evaluator = ServerProcess("--threads", "2")
     try:
-        dataset_id = upload_dataset(dataset_pb2_grpc.DatasetServiceStub(channel), dataset, timeout=30).dataset_id
-        head = evaluator_pb2.EvaluateRequest(dataset_id=dataset_id).SerializeToString()
-        request = evaluate_request(head, [c.to_bytes() for c in creatures])
-        call = channel.unary_unary("/neatai.v1.EvaluatorService/Evaluate", request_serializer=None,
-                                   response_deserializer=evaluator_pb2.EvaluateResponse.FromString)
-        call(request, timeout=30)  # warm: compiled networks cached
-
-        # Saturation: `clients` callers back to back.
-        done, stop = [0], time.monotonic() + max(2.0, seconds / 3)
-
-        def closed_loop():
-            while time.monotonic() < stop:
-                call(request, timeout=30)
-                done[0] += 1
-        t = time.monotonic()
-        with ThreadPoolExecutor(clients) as pool:
-            list(pool.map(lambda _: closed_loop(), range(clients)))
-        saturation = done[0] / (time.monotonic() - t)
-
-        # 80 % of it, open loop: calls leave on schedule whether or not earlier ones returned.
-        rate = 0.8 * saturation
-        latencies, errors, lock = [], [], threading.Lock()
-
-        def one():
-            t1 = time.perf_counter()
-            try:
-                call(request, timeout=30)
-                with lock:
-                    latencies.append(time.perf_counter() - t1)
-            except grpc.RpcError as e:
-                with lock:
-                    errors.append(e.code().name)
-        start = time.monotonic()
-        sent = 0
-        with ThreadPoolExecutor(4 * clients) as pool:
-            while (now := time.monotonic()) < start + seconds:
-                due = int((now - start) * rate)
-                for _ in range(due - sent):
-                    pool.submit(one)
-                sent = max(sent, due)
-                time.sleep(0.001)
-        q = np.percentile(np.array(latencies) * 1e3, [50, 95, 99]) if latencies else [float("nan")] * 3
-        stats = evaluator_pb2_grpc.EvaluatorServiceStub(channel).GetStats(evaluator_pb2.GetStatsRequest(), timeout=10)
+        with peak_rss(evaluator.proc.pid) as peak:
+            dataset_id = upload_dataset(evaluator.datasets, dataset, timeout=30).dataset_id
+            head = evaluator_pb2.EvaluateRequest(dataset_id=dataset_id).SerializeToString()
+            requests = [evaluate_request(head, [c.to_bytes() for c in creatures])]
+            evaluator.evaluate_bytes(requests[0], timeout=30)  # warm: compiled networks cached
+            # Saturation: `clients` callers back to back; then 80 % of it, open loop (calls leave
+            # on schedule whether or not earlier ones returned).
+            saturation = closed_loop(evaluator, requests, clients, max(2.0, seconds / 3)).throughput
+            rate = 0.8 * saturation
+            offered = open_loop(evaluator, requests, rate, seconds, max_in_flight=4 * clients)
+        q = [offered.ms(p) for p in (50, 95, 99)] if offered.latencies else [float("nan")] * 3
+        stats = evaluator.evaluator.GetStats(evaluator_pb2.GetStatsRequest(), timeout=10)
         network = next((c for c in stats.caches if c.name == "compiled-networks"), None)
         # The peer without gRPC: the same batch scored in this process, one thread.
         t = time.perf_counter()
@@ -226,17 +186,16 @@ def load(seconds: float, clients: int, batch: int) -> dict:
             n += 1
         in_process = n / (time.perf_counter() - t)
         return {"batch": batch, "clients": clients, "saturation_calls_s": round(saturation, 1),
-                "offered_calls_s": round(rate, 1), "seconds": seconds, "calls": len(latencies) + len(errors),
-                "errors": len(errors), "error_codes": sorted(set(errors)),
-                "p50_ms": round(float(q[0]), 2), "p95_ms": round(float(q[1]), 2), "p99_ms": round(float(q[2]), 2),
-                "peak_memory_mib": round(evaluator.peak_memory_bytes() / 2 ** 20, 1),
+                "offered_calls_s": round(rate, 1), "seconds": seconds, "calls": offered.calls,
+                "errors": len(offered.errors), "error_codes": sorted(set(offered.errors)),
+                "p50_ms": round(q[0], 2), "p95_ms": round(q[1], 2), "p99_ms": round(q[2], 2),
+                "peak_memory_mib": round(peak.bytes / 2 ** 20, 1),
                 "network_cache_hit_rate": round(network.hits / max(1, network.hits + network.misses), 4)
                 if network else None,
                 "in_process_calls_s": round(in_process, 1),
                 "served_over_in_process": round(saturation / in_process, 3)}
     finally:
-        channel.close()
-        evaluator.stop()
+        evaluator.close()
 
 
 def check(result: dict, baseline_path: Path) -> list[str]:

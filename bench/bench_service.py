@@ -20,8 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from service_load import (MEMORY_BUDGET_MB, Load, ServerProcess, closed_loop, evolving_requests, memory_churn, noisy_xor,
-                          open_loop)
+from service_load import (MEMORY_BUDGET_MB, Load, ServerProcess, clients_loop, closed_loop, evolving_requests,
+                          memory_churn, noisy_xor, open_loop)
 
 from neatai.datasets import Dataset
 from neatai.datasets_servicer import upload_dataset, upload_requests
@@ -33,25 +33,13 @@ POP = 50  # creatures per Evaluate call
 
 def noop_calls(server: ServerProcess, clients: int, seconds: float) -> Load:
     """GetStats, the cheapest call the evaluator serves: the transport's own rate."""
-    import threading
-
-    load = Load()
-    deadline = time.perf_counter() + seconds
-
-    def client():
-        while time.perf_counter() < deadline:
-            t0 = time.perf_counter()
-            server.evaluator.GetStats(evaluator_pb2.GetStatsRequest(), timeout=30)
+    def once(load: Load, lock) -> None:
+        t0 = time.perf_counter()
+        server.evaluator.GetStats(evaluator_pb2.GetStatsRequest(), timeout=30)
+        with lock:
             load.latencies.append(time.perf_counter() - t0)
 
-    start = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    load.seconds = time.perf_counter() - start
-    return load
+    return clients_loop(clients, seconds, once)
 
 
 def paired(subject, baseline, rounds: int) -> tuple[float, list[float], list[float]]:

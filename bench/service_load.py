@@ -19,7 +19,7 @@ from bench_evaluator_rpc import TIMEOUT, ServerProcess, creature
 from neatai.v1 import evaluator_pb2
 from neatai.wire import evaluate_request
 
-__all__ = ["MEMORY_BUDGET_MB", "Load", "ServerProcess", "TIMEOUT", "closed_loop", "evolving_requests", "memory_churn",
+__all__ = ["MEMORY_BUDGET_MB", "Load", "ServerProcess", "TIMEOUT", "clients_loop", "closed_loop", "evolving_requests", "memory_churn",
            "noisy_xor", "open_loop", "peak_rss"]
 
 
@@ -83,18 +83,15 @@ def _call(server: ServerProcess, request: bytes, load: Load, started: float, loc
         (load.latencies.append(latency) if error is None else load.errors.append(error))
 
 
-def closed_loop(server: ServerProcess, requests: list[bytes], clients: int, seconds: float) -> Load:
-    """`clients` callers, each sending its next request as soon as the last is answered."""
+def clients_loop(clients: int, seconds: float, call_once) -> Load:
+    """`clients` threads, each calling `call_once(load, lock)` back to back for `seconds`."""
     load, lock = Load(), threading.Lock()
-    feed = itertools.cycle(requests)
     start = time.perf_counter()
     deadline = start + seconds
 
     def client():
         while time.perf_counter() < deadline:
-            with lock:
-                request = next(feed)
-            _call(server, request, load, time.perf_counter(), lock)
+            call_once(load, lock)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
@@ -103,6 +100,18 @@ def closed_loop(server: ServerProcess, requests: list[bytes], clients: int, seco
         t.join()
     load.seconds = time.perf_counter() - start
     return load
+
+
+def closed_loop(server: ServerProcess, requests: list[bytes], clients: int, seconds: float) -> Load:
+    """`clients` callers, each sending its next request as soon as the last is answered."""
+    feed, feed_lock = itertools.cycle(requests), threading.Lock()
+
+    def once(load: Load, lock: threading.Lock) -> None:
+        with feed_lock:
+            request = next(feed)
+        _call(server, request, load, time.perf_counter(), lock)
+
+    return clients_loop(clients, seconds, once)
 
 
 def open_loop(server: ServerProcess, requests: list[bytes], rate: float, seconds: float, max_in_flight: int = 32) -> Load:
